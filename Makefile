@@ -1,0 +1,26 @@
+# Two commands a new user needs: `make demo` and `make test`. Both create .venv with pip when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.edgekit-installed
+
+.PHONY: demo test test-fast clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# one pip command: installing the stack step by step leaves a cattrs/typing-extensions conflict
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p out
+	$(VENV)/bin/edgekit build --target tflite --sram 256kB -o out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -rs $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+clean:
+	rm -rf out .pytest_cache

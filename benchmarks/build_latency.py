@@ -1,0 +1,99 @@
+"""Issue 5's performance table: edgekit's artifacts against the direct routes a user could take,
+fp32 and int8, measured side by side in one run on this host (LiteRT and ExecuTorch in child
+processes with the same protocol: 10 warm-up runs, then N timed runs; medians in ms).
+
+Rows: MobileNetV2 1.0 @224 and the default model. Columns: eager PyTorch, LiteRT fp32 (direct
+litert_torch.convert = what edgekit ships for fp32), LiteRT int8 (edgekit: ai-edge-quantizer
+static int8), LiteRT int8 with the builtin (non-XNNPACK) kernels, ExecuTorch XNNPACK fp32 and int8.
+Usage: python benchmarks/build_latency.py [--runs 50] [--threads 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def eager_ms(model, x, runs, warmup, threads):
+    import torch
+
+    from edgekit.profile.protocol import timed_loop
+
+    torch.set_num_threads(threads)
+    with torch.no_grad():
+        t = timed_loop(lambda: model(x), warmup=warmup, runs=runs)
+    return statistics.median(t)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    args = ap.parse_args()
+    import numpy as np
+    import torch
+
+    from edgekit.export.executorch import export_pte
+    from edgekit.export.tflite import convert_fp32, quantize_int8
+    from edgekit.graph.tflite_reader import read_tflite
+    from edgekit.loader import load_model
+    from edgekit.passes.bn_stats import reestimate_bn_stats
+    from edgekit.passes.fold_bn import fold_bn
+    from edgekit.runtime.executorch import et_bench
+    from edgekit.runtime.litert import input_details, litert_bench, quantize_to
+
+    tmp = Path(tempfile.mkdtemp(prefix="edgekit-bench-"))
+    rows = []
+    for spec in ("mobilenet_v2", None):
+        lm = load_model(spec)
+        shape = lm.input_shape
+        torch.manual_seed(0)
+        cal = torch.rand(16, *shape) * 4 - 2 if lm.calibration is None else torch.as_tensor(lm.calibration)
+        model = reestimate_bn_stats(lm.module, [c for c in cal[:8]])
+        model = fold_bn(model, (cal[0],)).model
+        x = cal[0]
+        t0 = time.perf_counter()
+        fp32 = convert_fp32(model, x)
+        t_conv = time.perf_counter() - t0
+        int8 = quantize_int8(fp32, cal.numpy())
+        (tmp / "f.tflite").write_bytes(fp32)
+        (tmp / "q.tflite").write_bytes(int8)
+        g = read_tflite(tmp / "q.tflite")
+        islands = sum(o.attrs["opcode"] in ("QUANTIZE", "DEQUANTIZE") for o in g.ops)
+        pte32 = export_pte(model, x)
+        (tmp / "f.pte").write_bytes(pte32["bytes"])
+        pte8 = export_pte(model, x, dtype="int8", calibration=cal[:8].numpy())
+        (tmp / "q.pte").write_bytes(pte8["bytes"])
+        xin = x.numpy()
+        qin = quantize_to(xin, input_details(tmp / "q.tflite")[0])
+        for th in args.threads:
+            r = {"model": spec or "default (mcu_mobilenet_v1)", "threads": th,
+                 "eager": eager_ms(model, x, args.runs, 10, th)}
+            for key, path, inp, kw in (("litert_fp32", "f.tflite", xin, {}), ("litert_int8", "q.tflite", qin, {}),
+                                       ("litert_int8_builtin", "q.tflite", qin, {"xnnpack": False})):
+                res = litert_bench(tmp / path, inputs=[inp], warmup=10, runs=args.runs, threads=th, **kw)
+                r[key] = statistics.median(res["times_ms"])
+            for key, path in (("et_fp32", "f.pte"), ("et_int8", "q.pte")):
+                res = et_bench(tmp / path, inputs=[xin], warmup=10, runs=args.runs, threads=th)
+                r[key] = statistics.median(res["times_ms"])
+            r["islands"] = islands
+            r["convert_s"] = t_conv
+            rows.append(r)
+    cols = ["eager", "litert_fp32", "litert_int8", "litert_int8_builtin", "et_fp32", "et_int8"]
+    print(f"{'model':28} {'thr':>3} " + " ".join(f"{c:>19}" for c in cols) + "  int8/fp32 LiteRT  int8/fp32 ET  Q/DQ ops")
+    for r in rows:
+        print(f"{r['model']:28} {r['threads']:>3} " + " ".join(f"{r[c]:>16.3f} ms" for c in cols)
+              + f"  {r['litert_fp32'] / r['litert_int8']:>14.2f}x  {r['et_fp32'] / r['et_int8']:>11.2f}x"
+              + f"  {r['islands']:>8}")
+    print("\n(speedup columns: fp32 time / int8 time; > 1 means int8 is faster)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,451 @@
+"""edgekit's command line: parses, calls the library with keywords, renders. Nothing imports cli.
+
+Heavy modules (torch, executorch, litert_torch) are imported inside the command functions,
+so `edgekit --help` and `edgekit check model.tflite` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edgekit.errors import EdgekitError
+from edgekit.units import SIZE_HELP
+
+EXIT_FITS, EXIT_OVER_BUDGET, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(EXIT_USAGE, f"edgekit: error: {message} (see {self.prog} --help)\n")
+
+
+MODEL_HELP = ("registered model with options (mobilenet_v2:width=0.35,resolution=96), torchvision:NAME, "
+              "file.py:factory (imports and runs that file), package.module:factory, or a .pt2/.tflite/.pte "
+              "file; default: the embedded microcontroller model")
+
+
+def _add_budget(p):
+    p.add_argument("--target", metavar="NAME|FILE", help="a device from `edgekit targets` or your own TOML file")
+    p.add_argument("--sram", metavar="SIZE", help=f"SRAM budget for the arena: {SIZE_HELP}")
+    p.add_argument("--flash", metavar="SIZE", help=f"flash budget for the model: {SIZE_HELP}")
+
+
+def _add_model(p, *, optional=True):
+    p.add_argument("model", nargs="?" if optional else None, metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--input-shape", metavar="N,C,H,W", help="input shape, e.g. 1,3,96,96 (default: the model's)")
+    p.add_argument("--dtype", choices=["int8", "fp16", "fp32"], help="analyse/build as this dtype")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edgekit import __version__
+
+    parser = _Parser(prog="edgekit", description=(
+        "Take a CNN from PyTorch to a phone, a Raspberry Pi or a microcontroller, and know whether it fits "
+        "and how fast it runs before you flash anything."),
+        epilog="Exit codes: 0 fits / success, 1 over budget, 2 usage or input error. Sizes: " + SIZE_HELP + ".")
+    parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("check", help="params, MACs, memory per layer and the verdict against a budget",
+                       description="Analyse a model: params, MACs, model bytes, per-layer activations, peak "
+                                   "memory and the arena the runtime needs; compare with a target's SRAM/flash. "
+                                   "Exit 0 fits, 1 over budget, 2 input error.")
+    _add_model(p)
+    _add_budget(p)
+    p.add_argument("--runtime", choices=["tflite-micro", "litert", "executorch"])
+    p.add_argument("--no-fold", action="store_true", help="analyse without folding BatchNorm")
+    p.add_argument("--baseline", metavar="OLD", help="a model spec or a saved --json report to diff against")
+    p.add_argument("--json", action="store_true", help="print one JSON object (schema: README)")
+    p.add_argument("--markdown", action="store_true", help="print Markdown (for a PR comment)")
+    p.add_argument("--plot", metavar="FILE.png", help="bar chart of live bytes per layer with the SRAM line")
+    p.add_argument("--timeline", action="store_true", help="print the planned arena as an ASCII timeline")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("build", help="fold, quantize, export, verify in the real runtime, write artifact + report",
+                       description="Build a deployable artifact: fold BN, check the budget, quantize, export "
+                                   "(.tflite/.pte/C array), verify against PyTorch in the real runtime, measure "
+                                   "the arena. Exit 0 built, 1 over budget (nothing written), 2 error.")
+    _add_model(p)
+    p.add_argument("--target", metavar="tflite|executorch|NAME|FILE", default="tflite",
+                   help="format (tflite, executorch) or a device from `edgekit targets`")
+    p.add_argument("--sram", metavar="SIZE", help=f"SRAM budget: {SIZE_HELP}")
+    p.add_argument("--flash", metavar="SIZE", help=f"flash budget: {SIZE_HELP}")
+    p.add_argument("--calibration", metavar="DIR|FILE.npy|random",
+                   help="calibration data for int8: a folder of images, a .npy array, or 'random' (warned)")
+    p.add_argument("--backend", choices=["xnnpack", "portable"], help="ExecuTorch backend (default xnnpack)")
+    p.add_argument("--channels-last-io", action="store_true", help="NHWC input: drops the leading TRANSPOSE")
+    p.add_argument("--no-fold", action="store_true", help="do not fold BatchNorm before export")
+    p.add_argument("-o", "--output", metavar="OUTDIR", default="out", help="output folder (default: out)")
+    p.add_argument("--force", action="store_true", help="write the artifact even when over budget; overwrite")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("profile", help="latency: host, Raspberry Pi over ssh, phone over adb, or emulated",
+                       description="Measure latency with warm-up runs and many timed runs (mean, std, "
+                                   "percentiles), or estimate it for a target without the device.")
+    p.add_argument("model", nargs="?", metavar="ARTIFACT|MODEL", help=MODEL_HELP)
+    p.add_argument("--target", metavar="NAME|FILE", help="device (default: host)")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--input-shape", metavar="N,C,H,W")
+    p.add_argument("--runtime", choices=["litert", "executorch", "eager", "tflite-micro"],
+                   help="which runtime runs a .tflite/.pte/model on the host")
+    p.add_argument("--no-xnnpack", action="store_true", help="LiteRT without the XNNPACK delegate")
+    p.add_argument("--compare", action="store_true", help="host: run eager, LiteRT and ExecuTorch side by side")
+    p.add_argument("--emulate", action="store_true", help="estimate latency from the target's cost model")
+    p.add_argument("--ops", action="store_true", help="per-operator profile where the runtime gives one")
+    p.add_argument("--ssh", metavar="USER@HOST", help="profile on a device over ssh")
+    p.add_argument("--port", type=int, default=22)
+    p.add_argument("--identity", metavar="FILE", help="ssh private key")
+    p.add_argument("--accept-new-host-key", action="store_true",
+                   help="trust an unknown host key on first use (default: refuse unknown hosts)")
+    p.add_argument("--known-hosts", metavar="FILE", help="known_hosts file to check host keys against")
+    p.add_argument("--remote-python", default="python3", metavar="PYTHON",
+                   help="python on the ssh device (default: python3)")
+    p.add_argument("--adb", nargs="?", const="", metavar="SERIAL", help="profile on an Android device over adb")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", metavar="hist.png", help="latency histogram")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("fold", help="fold BatchNorm and report the fate of every normalization layer")
+    _add_model(p)
+    p.add_argument("-o", "--output", metavar="folded.pt2", help="save the folded model as a .pt2")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fold)
+
+    p = sub.add_parser("targets", help="list the device catalogue, or show one device")
+    p.add_argument("name", nargs="?", metavar="NAME|FILE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_targets)
+
+    p = sub.add_parser("models", help="list the registered models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("lint", help="what the converter did to the model: findings with fixes")
+    p.add_argument("artifact", metavar="ARTIFACT")
+    p.add_argument("--model", metavar="MODEL", help="the PyTorch model it came from")
+    p.add_argument("--target", metavar="NAME|FILE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("report", help="a self-contained HTML design-review page (summary, layers, memory, latency)",
+                       description="Write one HTML file (no network: inline CSS and SVG) with the verdict, the "
+                                   "summary, the memory-per-layer chart against the SRAM line, the estimated "
+                                   "latency breakdown and the per-layer table. Exit 0 fits, 1 over budget (the "
+                                   "page is written either way), 2 input error.")
+    _add_model(p)
+    _add_budget(p)
+    p.add_argument("--runtime", choices=["tflite-micro", "litert", "executorch"])
+    p.add_argument("--no-fold", action="store_true", help="analyse without folding BatchNorm")
+    p.add_argument("--baseline", metavar="OLD", help="a model spec or a saved --json report: adds the change table")
+    p.add_argument("-o", "--output", metavar="FILE.html", default="report.html", help="default: report.html")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("recipe", help="run a recipe: build, profile and bundle a model for a Pi, a phone or an MCU",
+                       description="Recipes live in recipes/ (raspberry-pi, phone, mcu): a recipe.toml naming the "
+                                   "model, target, dtype, calibration data and outputs.")
+    rsub = p.add_subparsers(dest="recipe_command", metavar="ACTION", parser_class=_Parser)
+    rp = rsub.add_parser("run", help="build the artifacts, profile them and write the deployable bundle",
+                         description="Build every format the recipe lists, profile (over --ssh / --adb, else "
+                                     "emulated), write OUTDIR/bundle (artifact, labels, I/O spec, inference code) "
+                                     "and OUTDIR/report.html. Exit 0 done, 1 over budget, 2 error.")
+    rp.add_argument("recipe", metavar="RECIPE", help="a recipe folder (with recipe.toml) or a .toml file")
+    rp.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default: the recipe's outputs.dir)")
+    rp.add_argument("--ssh", metavar="USER@HOST", help="Raspberry Pi: profile on the board over ssh")
+    rp.add_argument("--port", type=int, default=22)
+    rp.add_argument("--identity", metavar="FILE", help="ssh private key")
+    rp.add_argument("--accept-new-host-key", action="store_true", help="trust an unknown host key on first use")
+    rp.add_argument("--known-hosts", metavar="FILE")
+    rp.add_argument("--remote-python", default="python3", metavar="PYTHON")
+    rp.add_argument("--adb", nargs="?", const="", metavar="SERIAL", help="phone: profile on the device over adb")
+    rp.add_argument("--runs", type=int, help="timed runs on the device (default: the recipe's)")
+    rp.add_argument("--json", action="store_true", help="print the summary (recipe.json) as JSON")
+    rp.set_defaults(func=cmd_recipe)
+    p.set_defaults(func=cmd_recipe)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except EdgekitError as exc:
+        if args.debug:
+            raise
+        _fail(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing half-written was left behind")
+        return 130
+    except BrokenPipeError:  # e.g. `edgekit check | head`
+        return 0
+    except Exception as exc:  # a bug or an unexpected library failure: still one line
+        if args.debug:
+            raise
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(f"unexpected {type(exc).__name__}: {msg[:300]} (run again with --debug for the traceback)")
+        return EXIT_USAGE
+
+
+def _fail(message: str) -> None:
+    one_line = " ".join(message.split())
+    print(f"edgekit: error: {one_line}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- commands
+
+def _shape(args):
+    from edgekit.units import parse_shape
+
+    return parse_shape(args.input_shape) if getattr(args, "input_shape", None) else None
+
+
+def _validate_budget(args):
+    from edgekit.units import parse_size
+
+    if getattr(args, "sram", None) is not None:
+        parse_size(args.sram)
+    if getattr(args, "flash", None) is not None:
+        parse_size(args.flash)
+
+
+def cmd_check(args) -> int:
+    from edgekit.analysis.api import analyze
+    from edgekit.report import text
+
+    _validate_budget(args)
+    target = None
+    if args.target:
+        from edgekit.targets import load_target
+
+        target = load_target(args.target)
+    dtype, runtime = args.dtype, args.runtime
+    if target is None and args.sram is not None and dtype is None and runtime is None:
+        from edgekit.build import MCU_SRAM_LIMIT_BYTES
+        from edgekit.units import parse_size
+
+        if parse_size(args.sram) <= MCU_SRAM_LIMIT_BYTES:  # a microcontroller budget, as in `build`
+            dtype, runtime = "int8", "tflite-micro"
+    report = analyze(args.model, input_shape=_shape(args), dtype=dtype, runtime=runtime,
+                     fold=not args.no_fold, target=target)
+    verdict = report.check(target, sram=args.sram, flash=args.flash)
+    baseline = None
+    if args.baseline:
+        from edgekit.report.diff import load_baseline
+
+        baseline = load_baseline(args.baseline, like=report, target=target, sram=args.sram, flash=args.flash)
+    if args.plot:
+        from edgekit.report.plots import memory_plot
+
+        memory_plot(report, args.plot)
+    if args.json:
+        import json
+
+        d = report.to_dict()
+        if baseline is not None:
+            from edgekit.report.diff import diff_reports
+
+            d["baseline"] = diff_reports(baseline, report)
+        print(json.dumps(d, indent=2))
+    elif args.markdown:
+        print(text.markdown(report, baseline=baseline))
+    else:
+        text.print_check(report, baseline=baseline, timeline=args.timeline)
+    return EXIT_FITS if verdict.fits else EXIT_OVER_BUDGET
+
+
+def cmd_build(args) -> int:
+    from edgekit.build import build
+    from edgekit.report import text
+
+    _validate_budget(args)
+    result = build(args.model, target=args.target, sram=args.sram, flash=args.flash, dtype=args.dtype,
+                   calibration=args.calibration, input_shape=_shape(args), channels_last_io=args.channels_last_io,
+                   backend=args.backend, fold=not args.no_fold, output=args.output, force=args.force,
+                   progress=text.stage_printer(quiet=args.json))
+    if args.json:
+        import json
+
+        print(json.dumps(result.report, indent=2))
+    else:
+        text.print_build(result)
+    return EXIT_FITS if result.fits else EXIT_OVER_BUDGET
+
+
+def cmd_profile(args) -> int:
+    from edgekit.profile.api import profile
+    from edgekit.report import text
+
+    if args.runs < 1:
+        raise EdgekitError(f"--runs must be at least 1 (got {args.runs})")
+    if args.warmup < 0:
+        raise EdgekitError(f"--warmup must not be negative (got {args.warmup})")
+    if args.batch < 1:
+        raise EdgekitError(f"--batch must be at least 1 (got {args.batch})")
+    if args.threads is not None and args.threads < 1:
+        raise EdgekitError(f"--threads must be at least 1 (got {args.threads})")
+    result = profile(args.model, target=args.target, runs=args.runs, warmup=args.warmup, threads=args.threads,
+                     batch=args.batch, input_shape=_shape(args), runtime=args.runtime,
+                     xnnpack=not args.no_xnnpack, compare=args.compare, emulate=args.emulate, ops=args.ops,
+                     ssh=args.ssh, port=args.port, identity=args.identity,
+                     accept_new_host_key=args.accept_new_host_key, known_hosts=args.known_hosts,
+                     adb=args.adb, progress=not args.json, remote_python=args.remote_python)
+    if args.plot:
+        from edgekit.report.plots import latency_histogram
+
+        latency_histogram(result, args.plot)
+    if args.json:
+        import json
+
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        text.print_profile(result)
+    return 0
+
+
+def cmd_fold(args) -> int:
+    from edgekit.loader import load_model
+    from edgekit.passes.fold_bn import fold_bn
+    from edgekit.report import text
+
+    loaded = load_model(args.model, input_shape=_shape(args))
+    if loaded.module is None:
+        raise EdgekitError(f"{args.model} is a built artifact; fold works on PyTorch models")
+    import torch
+
+    result = fold_bn(loaded.module, (torch.randn(*loaded.input_shape),))
+    if args.output:
+        from edgekit.export.pt2 import save_pt2
+
+        save_pt2(result.model, (torch.randn(*loaded.input_shape),), args.output)
+    if args.json:
+        import json
+
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        text.print_fold(result)
+    return 0
+
+
+def cmd_targets(args) -> int:
+    from edgekit.report import text
+    from edgekit.targets import list_targets, load_target
+
+    if args.name:
+        t = load_target(args.name)
+        if args.json:
+            import json
+
+            print(json.dumps(text.target_dict(t), indent=2, default=str))
+        else:
+            text.print_target(t)
+        return 0
+    ts = list_targets()
+    if args.json:
+        import json
+
+        print(json.dumps([text.target_dict(t) for t in ts], indent=2, default=str))
+    else:
+        text.print_targets(ts)
+    return 0
+
+
+def cmd_models(args) -> int:
+    from edgekit.models.catalog import list_model_info
+    from edgekit.report import text
+
+    infos = list_model_info()
+    if args.json:
+        import json
+
+        print(json.dumps(infos, indent=2))
+    else:
+        text.print_models(infos)
+    return 0
+
+
+def cmd_lint(args) -> int:
+    from edgekit.lint import lint
+    from edgekit.report import text
+
+    result = lint(args.artifact, model=args.model, target=args.target)
+    if args.json:
+        import json
+
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        text.print_lint(result)
+    return 1 if result.unusable else 0
+
+
+def cmd_report(args) -> int:
+    from edgekit.analysis.api import analyze
+    from edgekit.report.html import default_latency_target, write_html
+
+    _validate_budget(args)
+    target = None
+    if args.target:
+        from edgekit.targets import load_target
+
+        target = load_target(args.target)
+    report = analyze(args.model, input_shape=_shape(args), dtype=args.dtype, runtime=args.runtime,
+                     fold=not args.no_fold, target=target)
+    verdict = report.check(target, sram=args.sram, flash=args.flash)
+    diff = None
+    if args.baseline:
+        from edgekit.report.diff import diff_reports, load_baseline
+
+        diff = diff_reports(load_baseline(args.baseline, like=report, target=target, sram=args.sram,
+                                          flash=args.flash), report)
+    path = write_html(report, args.output, target=target, latency_target=default_latency_target(report, target),
+                      diff=diff)
+    print(f"wrote {path}: {verdict.summary()}")
+    return EXIT_FITS if verdict.fits else EXIT_OVER_BUDGET
+
+
+def cmd_recipe(args) -> int:
+    if getattr(args, "recipe_command", None) != "run":
+        raise EdgekitError("usage: edgekit recipe run RECIPE [--ssh USER@HOST | --adb [SERIAL]] [-o OUTDIR]")
+    from edgekit.recipe import run_recipe
+    from edgekit.report import text
+
+    if args.runs is not None and args.runs < 1:
+        raise EdgekitError(f"--runs must be at least 1 (got {args.runs})")
+    result = run_recipe(args.recipe, output=args.output, ssh=args.ssh, adb=args.adb, port=args.port,
+                        identity=args.identity, accept_new_host_key=args.accept_new_host_key,
+                        known_hosts=args.known_hosts, remote_python=args.remote_python, runs=args.runs,
+                        progress=text.stage_printer(quiet=args.json))
+    if args.json:
+        import json
+
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(f"recipe {result.recipe} ({result.kind}) -> {result.output}")
+        for fmt, b in result.builds.items():
+            print(f"  .{fmt}: {(b.get('verdict') or {}).get('summary', '')}")
+        if result.report_html:
+            print(f"  design review: {result.report_html}")
+        if result.files:
+            print(f"  bundle {result.bundle}: {', '.join(result.files)}")
+        if result.latency:
+            print(f"  latency: {result.latency}")
+        if result.pip:
+            print(f"  install on the device: {result.pip}")
+        for note in result.notes:
+            print(f"  note: {note}")
+    return EXIT_FITS if result.fits else EXIT_OVER_BUDGET
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The project's error types. The CLI turns an EdgekitError into one line and exit code 2."""
+
+
+class EdgekitError(Exception):
+    """A problem with the user's input or environment; the message says what and what to do."""
+
+
+class UsageError(EdgekitError, ValueError):
+    """A bad argument value: a size string, a shape, a model spec, a target name."""
+
+
+class MissingExtraError(EdgekitError, ImportError):
+    """An optional backend is not installed."""
+
+    def __init__(self, module: str, extra: str):
+        super().__init__(
+            f"{module} is not installed; install it with: pip install 'edgekit[{extra}]'"
+        )
+
+
+class ArtifactError(EdgekitError):
+    """A .tflite/.pte/.pt2 file that cannot be read or run."""
+
+
+class RuntimeFailure(EdgekitError):
+    """A native runtime crashed, hung or refused the artifact (run in a child process)."""
+
+
+def require(module: str, extra: str):
+    """Import an optional backend or raise MissingExtraError naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError(module, extra) from exc

@@ -1,0 +1,133 @@
+"""Export to .tflite with litert-torch, and full-integer int8 with ai-edge-quantizer.
+
+Why ai-edge-quantizer and not litert-torch's PT2E quantizer: measured here (DESIGN.md),
+PT2E leaves QUANTIZE/DEQUANTIZE float islands (residual adds, SE mul/add), while the
+static wi8/ai8 recipe applied to the fp32 .tflite gives a fully int8 graph with int8
+input and output on all reference networks. The output is re-serialized with inline
+buffers, because TFLite-Micro silently computes wrong results on out-of-line buffers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError, require
+from edgekit.export.quiet import quiet_native
+
+
+def convert_fp32(module, example_input, *, channels_last_io: bool = False) -> bytes:
+    """litert_torch.convert -> flatbuffer bytes (fp32)."""
+    import torch
+
+    with quiet_native():
+        litert_torch = require("litert_torch", "tflite")
+    from edgekit.passes.eval_mode import to_eval
+
+    module = to_eval(module)
+    sample = (example_input,)
+    if channels_last_io:
+        module = to_eval(_make_nhwc_wrapper()(module))
+        sample = (example_input.permute(0, 2, 3, 1).contiguous(),)
+    try:
+        with torch.no_grad(), quiet_native():
+            edge = litert_torch.convert(module, sample)
+    except Exception as exc:
+        raise EdgekitError(f"litert-torch could not convert the model: {type(exc).__name__}: "
+                           f"{_first_line(exc)} (an op the TFLite backend cannot lower?)") from exc
+    buf = edge.tflite_model() if hasattr(edge, "tflite_model") else None
+    if buf is None:
+        tmp = Path(_tmpdir()) / "m.tflite"
+        with quiet_native():
+            edge.export(str(tmp))
+        buf = tmp.read_bytes()
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+    return bytes(buf)
+
+
+def _make_nhwc_wrapper():
+    import torch
+
+    class NHWCInput(torch.nn.Module):
+        """Takes NHWC input so that the converter drops the leading NCHW->NHWC TRANSPOSE."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x.permute(0, 3, 1, 2))
+
+    return NHWCInput
+
+
+def _tmpdir():
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="edgekit-")
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def signature_input(model_bytes: bytes) -> tuple[str, str]:
+    """(signature key, input name) of a single-input model."""
+    interp_mod = require("ai_edge_litert.interpreter", "tflite")
+    with quiet_native():
+        interp = interp_mod.Interpreter(model_content=model_bytes)
+    sigs = interp.get_signature_list()
+    key = next(iter(sigs))
+    return key, sigs[key]["inputs"][0]
+
+
+def quantize_int8(fp32_bytes: bytes, calibration: np.ndarray) -> bytes:
+    """Static int8 (weights per channel, activations, input and output) with ai-edge-quantizer.
+
+    ``calibration`` is an array of samples shaped like the model input (N, ...) with batch 1
+    each, i.e. shape (N, 1, C, H, W) or (N, C, H, W) for a batch-1 model.
+    """
+    aeq = require("ai_edge_quantizer", "tflite")
+    from ai_edge_quantizer import recipe
+
+    key, in_name = signature_input(fp32_bytes)
+    samples = [{in_name: np.asarray(s, dtype=np.float32)} for s in calibration]
+    q = aeq.Quantizer(bytearray(fp32_bytes), recipe.static_wi8_ai8())
+    with quiet_native():
+        calib = q.calibrate({key: samples}, num_threads=1)
+        calib = _floor_ranges(calib)
+        result = q.quantize(calib, enable_progress_report=False)
+    return inline_buffers(bytes(result.quantized_model))
+
+
+# TFLite-Micro quantizes activation bounds (e.g. ReLU6's 6.0) with the output scale and refuses
+# scales so small that 6 / scale overflows int32; a dead channel calibrates to a range of ~0.
+_MIN_RANGE = 1e-4
+
+
+def _floor_ranges(calib: dict) -> dict:
+    out = {}
+    for name, qsv in calib.items():
+        if qsv and "min" in qsv and "max" in qsv:
+            lo, hi = np.asarray(qsv["min"], dtype=np.float32), np.asarray(qsv["max"], dtype=np.float32)
+            short = (hi - lo) < _MIN_RANGE
+            if np.any(short):
+                qsv = dict(qsv)
+                qsv["max"] = np.where(short, np.maximum(hi, lo + _MIN_RANGE), hi).astype(np.float32)
+        out[name] = qsv
+    return out
+
+
+def inline_buffers(model_bytes: bytes) -> bytes:
+    """Re-serialize with all buffers inside the flatbuffer (TFLite-Micro needs that)."""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model_from_bytearray(bytearray(model_bytes))
+    tmp = Path(_tmpdir()) / "inline.tflite"
+    fbu.write_model(model, str(tmp))
+    data = tmp.read_bytes()
+    shutil.rmtree(tmp.parent, ignore_errors=True)
+    return data

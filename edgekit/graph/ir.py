@@ -1,0 +1,110 @@
+"""The small graph IR every reader produces and every analysis consumes (no torch here).
+
+Ops are in execution order. Tensors carry shape, dtype and bytes, their producer op and
+their consumer ops. Constant tensors (weights, biases, quantization data) have
+``is_const=True`` and are not part of the activation arena.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+DTYPE_BYTES = {
+    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
+    "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1, "int4": 1,
+}
+
+
+def dtype_nbytes(dtype: str) -> int:
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown tensor dtype {dtype!r}") from None
+
+
+@dataclass
+class QuantParams:
+    """Affine quantization of a tensor: one scale/zero point per tensor or per channel."""
+
+    num_scales: int = 1
+    axis: int | None = None
+    scale: float | None = None  # first (or only) scale, for display
+    zero_point: int | None = None
+
+
+@dataclass
+class Tensor:
+    id: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    is_const: bool = False
+    producer: int | None = None  # op index
+    consumers: list[int] = field(default_factory=list)  # op indices
+    quant: QuantParams | None = None
+    buffer_bytes: int | None = None  # stored size of a constant (None: computed from shape)
+
+    @property
+    def numel(self) -> int:
+        return int(math.prod(self.shape)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        if self.buffer_bytes is not None:
+            return self.buffer_bytes
+        return self.numel * dtype_nbytes(self.dtype)
+
+
+@dataclass
+class Op:
+    index: int
+    kind: str  # canonical kind: conv2d, depthwise_conv2d, linear, add, mul, concat, pad, ...
+    name: str  # where it came from: a PyTorch module path, a node name or "OPCODE_i"
+    inputs: list[int] = field(default_factory=list)  # tensor ids (activations and constants)
+    outputs: list[int] = field(default_factory=list)
+    macs: int = 0
+    params: int = 0
+    attrs: dict = field(default_factory=dict)
+    source: str | None = None  # PyTorch module path, where known
+
+
+@dataclass
+class Graph:
+    tensors: list[Tensor]
+    ops: list[Op]
+    inputs: list[int]
+    outputs: list[int]
+    source_format: str  # "torch", "tflite", "pte"
+    name: str = "model"
+    meta: dict = field(default_factory=dict)
+
+    def tensor(self, tid: int) -> Tensor:
+        return self.tensors[tid]
+
+    def activation_tensors(self) -> list[Tensor]:
+        return [t for t in self.tensors if not t.is_const]
+
+    @property
+    def params(self) -> int:
+        return sum(op.params for op in self.ops)
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.ops)
+
+    def const_bytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors if t.is_const)
+
+    def link(self) -> "Graph":
+        """Recompute producer/consumers from the ops' inputs and outputs."""
+        for t in self.tensors:
+            t.producer = None
+            t.consumers = []
+        for op in self.ops:
+            for tid in op.outputs:
+                self.tensors[tid].producer = op.index
+            for tid in op.inputs:
+                if op.index not in self.tensors[tid].consumers:
+                    self.tensors[tid].consumers.append(op.index)
+        return self

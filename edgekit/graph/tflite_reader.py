@@ -1,0 +1,201 @@
+"""Read a .tflite flatbuffer into the Graph IR without importing torch.
+
+Parsing is defensive: the file identifier, every vector length and every index is
+checked against the file before use, so a truncated or corrupt file becomes an
+ArtifactError instead of a crash or a hang in the flatbuffers decoder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.errors import ArtifactError, UsageError, require
+from edgekit.graph.ir import Graph, Op, QuantParams, Tensor
+
+_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",
+               7: "int16", 9: "int8", 10: "float64", 16: "uint32", 17: "int4"}
+
+_KIND = {
+    "CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d", "FULLY_CONNECTED": "linear",
+    "TRANSPOSE_CONV": "conv_transpose", "CONV_3D": "conv3d", "BATCH_MATMUL": "linear",
+    "ADD": "add", "SUB": "sub", "MUL": "mul", "DIV": "div", "CONCATENATION": "concat",
+    "PAD": "pad", "PADV2": "pad", "MIRROR_PAD": "pad", "TRANSPOSE": "transpose",
+    "RESHAPE": "reshape", "SQUEEZE": "reshape", "EXPAND_DIMS": "reshape",
+    "MEAN": "mean", "SUM": "sum", "AVERAGE_POOL_2D": "avg_pool", "MAX_POOL_2D": "max_pool",
+    "QUANTIZE": "quantize", "DEQUANTIZE": "dequantize", "HARD_SWISH": "hard_swish",
+    "LOGISTIC": "sigmoid", "RELU": "relu", "RELU6": "relu6", "RELU_N1_TO_1": "relu1",
+    "SOFTMAX": "softmax", "TANH": "tanh", "LEAKY_RELU": "leaky_relu", "GELU": "gelu",
+    "MINIMUM": "minimum", "MAXIMUM": "maximum", "SPLIT": "split", "SPLIT_V": "split",
+    "SLICE": "slice", "STRIDED_SLICE": "slice", "GATHER": "gather", "RESIZE_BILINEAR": "resize",
+    "RESIZE_NEAREST_NEIGHBOR": "resize", "BATCH_NORM": "batch_norm", "CAST": "cast",
+}
+
+_FUSED_ACT = {0: None, 1: "relu", 2: "relu1", 3: "relu6", 4: "tanh", 5: "sign_bit", 6: "sigmoid"}
+
+
+def _schema():
+    return require("ai_edge_litert.schema_py_generated", "tflite")
+
+
+def opcode_names() -> dict[int, str]:
+    s = _schema()
+    return {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def read_tflite_bytes(path) -> bytes:
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"no such file: {path}")
+    if p.is_dir():
+        raise UsageError(f"{path} is a directory, expected a .tflite file")
+    data = p.read_bytes()
+    if len(data) < 16:
+        raise ArtifactError(f"{path} is empty or truncated ({len(data)} bytes): not a .tflite model")
+    if data[4:8] != b"TFL3":
+        raise ArtifactError(f"{path} is not a .tflite model (no TFL3 identifier); rebuild it or check the file")
+    return data
+
+
+class _Checked:
+    """Wraps vector/index access with bounds checks against the file size."""
+
+    def __init__(self, path, size: int):
+        self.path = path
+        self.size = size
+
+    def length(self, n: int, what: str) -> int:
+        if n < 0 or n > self.size:
+            raise ArtifactError(f"{self.path} is corrupt: {what} has {n} entries in a {self.size}-byte file")
+        return n
+
+    def index(self, i: int, n: int, what: str) -> int:
+        if not 0 <= i < n:
+            raise ArtifactError(f"{self.path} is corrupt: {what} index {i} out of range 0..{n - 1}")
+        return i
+
+
+def read_tflite(path, *, name: str | None = None) -> Graph:
+    data = read_tflite_bytes(path)
+    try:
+        return _parse(data, path, name or Path(path).stem)
+    except ArtifactError:
+        raise
+    except Exception as exc:  # the flatbuffer decoder failed on corrupt data
+        raise ArtifactError(f"{path} is corrupt or not a .tflite model ({type(exc).__name__}: {exc}"[:300] + ")") from None
+
+
+def _parse(data: bytes, path, name: str) -> Graph:
+    s = _schema()
+    chk = _Checked(path, len(data))
+    model = s.Model.GetRootAsModel(data, 0)
+    n_sub = chk.length(model.SubgraphsLength(), "subgraphs")
+    if n_sub < 1:
+        raise ArtifactError(f"{path} has no subgraph")
+    names = opcode_names()
+    n_codes = chk.length(model.OperatorCodesLength(), "operator codes")
+    codes = []
+    for i in range(n_codes):
+        oc = model.OperatorCodes(i)
+        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
+        if code == 32:  # CUSTOM
+            custom = oc.CustomCode()
+            codes.append("CUSTOM:" + (custom.decode(errors="replace") if custom else "?"))
+        else:
+            codes.append(names.get(code, f"OP_{code}"))
+    n_buf = chk.length(model.BuffersLength(), "buffers")
+    buffer_bytes = []
+    for i in range(n_buf):
+        b = model.Buffers(i)
+        n = b.DataLength()
+        if n == 0 and hasattr(b, "Size"):
+            n = int(b.Size() or 0)  # out-of-line buffer (offset/size)
+        buffer_bytes.append(int(n))
+    sg = model.Subgraphs(0)
+    n_t = chk.length(sg.TensorsLength(), "tensors")
+    tensors: list[Tensor] = []
+    for i in range(n_t):
+        t = sg.Tensors(i)
+        shape = tuple(int(d) for d in (t.ShapeAsNumpy() if t.ShapeLength() else []))
+        chk.length(len(shape), "tensor shape")
+        if any(d < 0 for d in shape):
+            shape = tuple(max(d, 1) for d in shape)  # dynamic batch: analyse batch 1
+        dtype = _TYPE_NAMES.get(int(t.Type()), f"type{t.Type()}")
+        bidx = int(t.Buffer())
+        const_bytes = buffer_bytes[bidx] if 0 < bidx < len(buffer_bytes) else 0
+        q = t.Quantization()
+        quant = None
+        if q is not None and q.ScaleLength() > 0:
+            nsc = chk.length(q.ScaleLength(), "quantization scales")
+            quant = QuantParams(num_scales=nsc, axis=int(q.QuantizedDimension()) if nsc > 1 else None,
+                                scale=float(q.Scale(0)),
+                                zero_point=int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0)
+        tname = t.Name().decode(errors="replace") if t.Name() else f"t{i}"
+        tensors.append(Tensor(id=i, name=tname, shape=shape, dtype=dtype, is_const=const_bytes > 0,
+                              quant=quant, buffer_bytes=const_bytes if const_bytes > 0 else None))
+    n_ops = chk.length(sg.OperatorsLength(), "operators")
+    ops: list[Op] = []
+    for i in range(n_ops):
+        o = sg.Operators(i)
+        opcode = codes[chk.index(int(o.OpcodeIndex()), n_codes, "opcode")]
+        ins = [int(x) for x in (o.InputsAsNumpy() if o.InputsLength() else [])]
+        outs = [int(x) for x in (o.OutputsAsNumpy() if o.OutputsLength() else [])]
+        ins = [chk.index(x, n_t, "operator input") for x in ins if x >= 0]  # -1: optional absent
+        outs = [chk.index(x, n_t, "operator output") for x in outs if x >= 0]
+        kind = _KIND.get(opcode, opcode.lower())
+        op = Op(index=i, kind=kind, name=f"{opcode}_{i}", inputs=ins, outputs=outs,
+                attrs={"opcode": opcode})
+        _annotate(op, o, tensors, s)
+        ops.append(op)
+    g_in = [chk.index(int(x), n_t, "graph input") for x in (sg.InputsAsNumpy() if sg.InputsLength() else [])]
+    g_out = [chk.index(int(x), n_t, "graph output") for x in (sg.OutputsAsNumpy() if sg.OutputsLength() else [])]
+    g = Graph(tensors=tensors, ops=ops, inputs=g_in, outputs=g_out, source_format="tflite", name=name,
+              meta={"subgraphs": n_sub, "file_bytes": len(data), "opcodes": sorted(set(codes)),
+                    "offline_buffers": any(model.Buffers(i).DataLength() == 0 and buffer_bytes[i] > 0
+                                           for i in range(n_buf))})
+    return g.link()
+
+
+def _annotate(op: Op, o, tensors: list[Tensor], s) -> None:
+    out = tensors[op.outputs[0]] if op.outputs else None
+    consts = [tensors[t] for t in op.inputs if tensors[t].is_const]
+    op.params = sum(t.numel for t in consts)
+    if out is None:
+        return
+    opts_type = int(o.BuiltinOptionsType())
+    if op.kind in ("conv2d", "depthwise_conv2d", "linear", "conv_transpose") and len(op.inputs) >= 2:
+        w = tensors[op.inputs[1]]
+        if op.kind == "conv2d" and len(w.shape) == 4:
+            op.macs = out.numel * w.shape[1] * w.shape[2] * w.shape[3]
+            op.attrs.update(kernel=(w.shape[1], w.shape[2]), out_channels=w.shape[0])
+        elif op.kind == "depthwise_conv2d" and len(w.shape) == 4:
+            op.macs = out.numel * w.shape[1] * w.shape[2]
+            op.attrs.update(kernel=(w.shape[1], w.shape[2]), out_channels=w.shape[3])
+        elif op.kind == "linear" and w.shape:
+            op.macs = out.numel * w.shape[-1]
+            op.attrs.update(out_channels=w.shape[0])
+        elif op.kind == "conv_transpose" and len(tensors[op.inputs[1]].shape) == 4:
+            wt = tensors[op.inputs[1]]  # TRANSPOSE_CONV inputs: output_shape, weights, input
+            inp = tensors[op.inputs[2]] if len(op.inputs) > 2 else wt
+            op.macs = inp.numel * wt.shape[0] * wt.shape[1] * wt.shape[2]
+    # fused activation and padding mode where the options carry them
+    table = o.BuiltinOptions()
+    if table is None:
+        return
+    cls = {s.BuiltinOptions.Conv2DOptions: s.Conv2DOptions,
+           s.BuiltinOptions.DepthwiseConv2DOptions: s.DepthwiseConv2DOptions,
+           s.BuiltinOptions.FullyConnectedOptions: s.FullyConnectedOptions,
+           s.BuiltinOptions.AddOptions: s.AddOptions, s.BuiltinOptions.MulOptions: s.MulOptions,
+           s.BuiltinOptions.Pool2DOptions: s.Pool2DOptions,
+           s.BuiltinOptions.ConcatenationOptions: s.ConcatenationOptions}.get(opts_type)
+    if cls is None:
+        return
+    opts = cls()
+    opts.Init(table.Bytes, table.Pos)
+    if hasattr(opts, "FusedActivationFunction"):
+        op.attrs["fused_activation"] = _FUSED_ACT.get(int(opts.FusedActivationFunction()))
+    if hasattr(opts, "Padding"):
+        op.attrs["padding"] = "same" if int(opts.Padding()) == 0 else "valid"
+    if hasattr(opts, "StrideH"):
+        op.attrs["stride"] = (int(opts.StrideH()), int(opts.StrideW()))
+    if hasattr(opts, "FilterHeight"):
+        op.attrs["kernel"] = (int(opts.FilterHeight()), int(opts.FilterWidth()))

@@ -1,0 +1,230 @@
+"""Turn what the user typed as MODEL into something to analyse, build or profile.
+
+MODEL forms:
+  (nothing)                       the embedded default microcontroller model
+  mobilenet_v2:width=0.35,resolution=96   a registered edgekit model with options
+  torchvision:NAME[:k=v,...]      a torchvision classification model (weights=None)
+  path/to/file.py:factory         imports and RUNS that file, then calls factory()
+  package.module:factory          imports the module and calls factory()
+  model.pt2                       a saved torch.export ExportedProgram
+  model.tflite / model.pte        a built artifact (analysed without torch for .tflite)
+  weights.pt with --arch NAME     state dict loaded with torch.load(weights_only=True)
+
+Only the file.py:factory and package.module:factory forms execute user code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgekit.errors import EdgekitError, UsageError
+
+ARTIFACT_SUFFIXES = {".tflite": "tflite", ".pte": "pte", ".pt2": "pt2"}
+
+
+@dataclass
+class ModelSpec:
+    text: str
+    kind: str  # "registered" | "torchvision" | "python" | "pt2" | "tflite" | "pte"
+    name: str
+    kwargs: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def is_artifact(self) -> bool:
+        return self.kind in ("tflite", "pte")
+
+
+def _parse_kwargs(text: str, spec: str) -> dict:
+    out = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise UsageError(f"bad model option {part!r} in {spec!r}: expected key=value, e.g. width=0.35")
+        k, v = (s.strip() for s in part.split("=", 1))
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+            raise UsageError(f"bad model option name {k!r} in {spec!r}")
+        out[k] = _value(v)
+    return out
+
+
+def _value(v: str):
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def parse_spec(text: str | None) -> ModelSpec:
+    """Classify a MODEL string (no imports of torch or user code here)."""
+    if text is None or not str(text).strip():
+        from edgekit.models.catalog import DEFAULT_MODEL
+
+        return ModelSpec(text=DEFAULT_MODEL, kind="registered", name=DEFAULT_MODEL)
+    text = str(text).strip()
+    suffix = Path(text.split(":")[0] if not Path(text).exists() else text).suffix.lower()
+    if Path(text).suffix.lower() in ARTIFACT_SUFFIXES:
+        p = Path(text)
+        if not p.exists():
+            raise UsageError(f"no such file: {text}")
+        if p.is_dir():
+            raise UsageError(f"{text} is a directory, expected a model file")
+        return ModelSpec(text=text, kind=ARTIFACT_SUFFIXES[p.suffix.lower()], name=p.stem, path=p)
+    if text.startswith("torchvision:"):
+        rest = text[len("torchvision:"):]
+        name, _, opts = rest.partition(":")
+        if not re.fullmatch(r"[a-z0-9_]+", name):
+            raise UsageError(f"bad torchvision model name {name!r}; e.g. torchvision:mobilenet_v2")
+        return ModelSpec(text=text, kind="torchvision", name=name, kwargs=_parse_kwargs(opts, text))
+    if ":" in text and (suffix == ".py" or text.split(":")[0].endswith(".py")):
+        file, _, factory = text.rpartition(":")
+        if not factory.isidentifier():
+            raise UsageError(f"bad factory name {factory!r} in {text!r}: expected file.py:function")
+        p = Path(file)
+        if not p.exists():
+            raise UsageError(f"no such file: {file}")
+        return ModelSpec(text=text, kind="python", name=factory, path=p)
+    name, _, opts = text.partition(":")
+    from edgekit.models.catalog import model_names
+
+    if name in model_names():
+        return ModelSpec(text=text, kind="registered", name=name, kwargs=_parse_kwargs(opts, text))
+    if re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", name) and opts and opts.isidentifier():
+        return ModelSpec(text=text, kind="python", name=opts, kwargs={"module": name})
+    import difflib
+
+    close = difflib.get_close_matches(name, model_names(), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise UsageError(
+        f"unknown model {text!r}{hint}; use a registered name (edgekit models), torchvision:NAME, "
+        "file.py:factory, package.module:factory, or a .pt2/.tflite/.pte file"
+    )
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    module: object | None  # nn.Module (eval) or None for artifacts
+    input_shape: tuple[int, ...] | None
+    exported: object | None = None  # ExportedProgram for .pt2
+    calibration: object | None = None  # a shipped calibration tensor, if the model has one
+
+
+def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel:
+    """Build or load the model; torch is imported only for torch-based specs."""
+    if not isinstance(spec, ModelSpec):
+        spec = parse_spec(spec)
+    if spec.is_artifact:
+        return LoadedModel(spec, None, tuple(input_shape) if input_shape else None)
+    if spec.kind == "pt2":
+        from edgekit.graph.capture import load_pt2
+
+        ep = load_pt2(spec.path)
+        x = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
+        shape = tuple(int(d) for d in x[0].meta["val"].shape) if x else None
+        return LoadedModel(spec, ep.module(), tuple(input_shape) if input_shape else shape, exported=ep)
+    module = _build_module(spec)
+    if not _is_module(module):
+        raise UsageError(f"{spec.text} did not produce a torch.nn.Module (got {type(module).__name__})")
+    shape = tuple(input_shape) if input_shape else getattr(module, "default_input_shape", None)
+    if shape is None:
+        shape = (1, 3, 224, 224)
+    module.eval()
+    calibration = None
+    if spec.kind == "registered":
+        from edgekit.models.catalog import DEFAULT_MODEL
+
+        default_shape = getattr(module, "default_input_shape", None)
+        if spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape):
+            # The embedded default ships its calibration set (synthetic images). It is an untrained
+            # architecture: its BN statistics are estimated on that set so activations have the
+            # ranges of a trained network and int8 scales are meaningful.
+            from edgekit.models.calibration import calibration_data
+            from edgekit.passes.bn_stats import reestimate_bn_stats
+
+            cal = calibration_data(spec.name, resolution=int(shape[-1]))
+            module = reestimate_bn_stats(module, [cal[i:i + 8] for i in range(0, len(cal), 8)], inplace=True)
+            calibration = cal[:, None].numpy()
+    return LoadedModel(spec, module, shape, calibration=calibration)
+
+
+def _is_module(obj) -> bool:
+    import torch
+
+    return isinstance(obj, torch.nn.Module)
+
+
+def _build_module(spec: ModelSpec):
+    if spec.kind == "registered":
+        import torch
+
+        from edgekit.models import create_model
+
+        # untrained weights, but the same ones every time: reports and builds are reproducible
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return create_model(spec.name, **spec.kwargs)
+    if spec.kind == "torchvision":
+        import torchvision
+
+        fn = getattr(torchvision.models, spec.name, None)
+        if fn is None or not callable(fn) or spec.name.startswith("_"):
+            raise UsageError(f"unknown torchvision model {spec.name!r}; see torchvision.models.list_models()")
+        kwargs = dict(spec.kwargs)
+        kwargs["weights"] = None
+        try:
+            return fn(**kwargs)
+        except TypeError as exc:
+            raise UsageError(f"torchvision:{spec.name} rejected the options {spec.kwargs}: {exc}") from None
+    if spec.kind == "python":
+        import importlib
+        import importlib.util
+
+        if spec.path is not None:
+            mod_spec = importlib.util.spec_from_file_location(f"edgekit_user_{spec.path.stem}", spec.path)
+            if mod_spec is None or mod_spec.loader is None:
+                raise UsageError(f"cannot import {spec.path} as Python")
+            mod = importlib.util.module_from_spec(mod_spec)
+            try:
+                mod_spec.loader.exec_module(mod)
+            except Exception as exc:
+                raise EdgekitError(f"importing {spec.path} failed: {type(exc).__name__}: {exc}"[:300]) from exc
+        else:
+            try:
+                mod = importlib.import_module(spec.kwargs["module"])
+            except ImportError as exc:
+                raise UsageError(f"cannot import module {spec.kwargs['module']!r}: {exc}") from None
+        fn = getattr(mod, spec.name, None)
+        if fn is None or not callable(fn):
+            raise UsageError(f"{spec.text}: no callable {spec.name!r} in {spec.path or spec.kwargs['module']}")
+        try:
+            return fn()
+        except Exception as exc:
+            raise EdgekitError(f"{spec.text}: {spec.name}() raised {type(exc).__name__}: {exc}"[:300]) from exc
+    raise UsageError(f"cannot build a module from {spec.text!r}")  # pragma: no cover
+
+
+def probe_input(module, input_shape) -> None:
+    """Run the model once on a random input of ``input_shape``; a model that rejects it is a
+    UsageError naming the shape (before any tracing, which would print its own tracebacks)."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            module(torch.randn(*input_shape))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise UsageError(f"the model rejects input shape {tuple(input_shape)}: {type(exc).__name__}: {first} "
+                         "(use --input-shape N,C,H,W)") from None

@@ -1,0 +1,276 @@
+"""Terminal rendering with rich: tables for check, build, profile, fold, targets, models, lint."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, is_dataclass
+
+from edgekit.units import format_bytes
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 130)
+
+
+def _n(x) -> str:
+    return "-" if x is None else f"{x:,}"
+
+
+def _macs(m: int) -> str:
+    return f"{m / 1e6:.2f} M" if m >= 1e5 else f"{m:,}"
+
+
+def print_check(report, *, baseline=None, timeline: bool = False, max_rows: int = 400) -> None:
+    from rich.table import Table
+
+    c = _console()
+    v = report.verdict
+    c.print(f"[bold]model[/] {report.model}   [bold]input[/] {tuple(report.input_shape)}   [bold]dtype[/] "
+            f"{report.dtype}   [bold]runtime[/] {report.runtime}   [bold]target[/] "
+            f"{(v.target if v and v.target else '-')}   [bold]BN folded[/] {'yes' if report.folded_bn else 'no'}")
+    t = Table(show_edge=False, header_style="bold")
+    for col, just in (("#", "right"), ("layer", "left"), ("op", "left"), ("output", "left"), ("params", "right"),
+                      ("MACs", "right"), ("in B", "right"), ("out B", "right"), ("live B", "right")):
+        t.add_column(col, justify=just, overflow="fold")
+    peak = report.peak_activation_bytes
+    for i, r in enumerate(report.layers[:max_rows]):
+        style = "bold red" if r.live_bytes == peak and peak else None
+        t.add_row(str(i), r.name, r.op, "x".join(map(str, r.output_shape)), _n(r.params), _macs(r.macs),
+                  _n(r.input_bytes), _n(r.output_bytes), _n(r.live_bytes), style=style)
+    c.print(t)
+    if len(report.layers) > max_rows:
+        c.print(f"... {len(report.layers) - max_rows} more layers (use --json for all)")
+    c.print(f"[bold]params[/] {report.params:,}   [bold]MACs[/] {report.macs:,} ({report.flops:,} FLOPs)")
+    sizes = "   ".join(f"{k} {format_bytes(b)}" for k, b in report.model_bytes_by_dtype.items())
+    c.print(f"[bold]model size[/] {sizes}   (as built: {report.model_bytes:,} B)")
+    c.print(f"[bold]peak activations[/] {peak:,} B ({format_bytes(peak)}) at {report.peak_layer}   "
+            f"[bold]plans[/] " + ", ".join(f"{k} {v_:,}" for k, v_ in report.plans.items()))
+    bd = ", ".join(f"{k} {v_:,}" for k, v_ in report.arena_breakdown.items())
+    c.print(f"[bold]{report.runtime} arena[/] {report.arena_bytes:,} B ({format_bytes(report.arena_bytes)})"
+            + (f"  = {bd}" if len(report.arena_breakdown) > 1 else ""))
+    for note in report.notes:
+        c.print(f"  note: {note}")
+    if timeline and report._timeline is not None:
+        c.print(report._timeline(), markup=False)
+    if v is not None:
+        colour = "green" if v.fits else "red"
+        c.print(f"[bold {colour}]{v.summary()}[/]")
+        for s in v.suggestions:
+            c.print(f"  try {s.change}: arena {s.arena_bytes:,} B, model {s.model_bytes:,} B -> "
+                    f"{'fits' if s.fits else 'still over'}")
+    if baseline is not None:
+        from edgekit.report.diff import diff_reports
+
+        print_diff(diff_reports(baseline, report))
+
+
+def print_diff(diff: dict) -> None:
+    from rich.table import Table
+
+    c = _console()
+    t = Table(title="change against baseline", show_edge=False, header_style="bold")
+    for col in ("metric", "baseline", "candidate", "delta", ""):
+        t.add_column(col, justify="left" if col in ("metric", "") else "right")
+    for row in diff["rows"]:
+        flag = "[red]regression[/]" if row["regression"] else ""
+        t.add_row(row["metric"], _n(row["baseline"]), _n(row["candidate"]),
+                  f"{row['delta']:+,} ({row['delta_pct']:+.1f} %)" if row["delta_pct"] is not None
+                  else f"{row['delta']:+,}", flag)
+    c.print(t)
+
+
+def markdown(report, *, baseline=None) -> str:
+    v = report.verdict
+    lines = [f"### edgekit check: `{report.model}`", "",
+             f"input `{tuple(report.input_shape)}`, dtype **{report.dtype}**, runtime **{report.runtime}**"
+             + (f", target **{v.target}**" if v and v.target else ""), ""]
+    if baseline is not None:
+        from edgekit.report.diff import diff_reports
+
+        d = diff_reports(baseline, report)
+        lines += ["| metric | baseline | candidate | delta |", "|---|---:|---:|---:|"]
+        for row in d["rows"]:
+            mark = " :warning:" if row["regression"] else ""
+            pct = f" ({row['delta_pct']:+.1f} %)" if row["delta_pct"] is not None else ""
+            lines.append(f"| {row['metric']} | {_n(row['baseline'])} | {_n(row['candidate'])} | "
+                         f"{row['delta']:+,}{pct}{mark} |")
+    else:
+        lines += ["| metric | value |", "|---|---:|",
+                  f"| params | {report.params:,} |", f"| MACs | {report.macs:,} |",
+                  f"| model bytes | {report.model_bytes:,} |",
+                  f"| peak activations | {report.peak_activation_bytes:,} |",
+                  f"| arena ({report.runtime}) | {report.arena_bytes:,} |"]
+    if v is not None:
+        lines += ["", ("**fits**" if v.fits else "**does not fit**") + ": " + v.summary().split(": ", 1)[-1]]
+    return "\n".join(lines)
+
+
+class stage_printer:
+    """Progress for slow stages: one line per stage with its time, on stderr."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+
+    def __call__(self, stage: str, seconds: float | None = None, detail: str = "") -> None:
+        if self.quiet:
+            return
+        c = _console(stderr=True)
+        if seconds is None:
+            c.print(f"[dim]… {stage}[/] {detail}")
+        else:
+            c.print(f"[green]✓[/] {stage} [dim]({seconds:.1f} s)[/] {detail}")
+
+
+def print_build(result) -> None:
+    c = _console()
+    r = result.report
+    c.print(f"[bold]built[/] {r.get('model')} -> {result.output}   format {r.get('format')}   dtype {r.get('dtype')}")
+    for name, path in result.artifacts.items():
+        c.print(f"  {name}: {path}")
+    ver = r.get("verification") or {}
+    for rt, m in ver.items():
+        c.print(f"  verified in {rt}: cosine {m.get('cosine', float('nan')):.5f}, max abs err "
+                f"{m.get('max_abs_error', float('nan')):.3g}, top-1 agreement {m.get('top1_agreement', float('nan')):.2f}")
+    arena = r.get("arena_bytes") or {}
+    if arena:
+        c.print(f"  arena: measured {_n(arena.get('measured'))} B, predicted before export "
+                f"{_n(arena.get('predicted_pre_export'))} B, predicted from artifact {_n(arena.get('predicted'))} B")
+    c.print(f"  model bytes {_n(r.get('model_bytes'))}, params {_n(r.get('params'))}, MACs {_n(r.get('macs'))}")
+    verdict = r.get("verdict") or {}
+    colour = "green" if result.fits else "red"
+    c.print(f"[bold {colour}]{verdict.get('summary', 'fits' if result.fits else 'does not fit')}[/]")
+
+
+def print_profile(result, *, max_layers: int = 60) -> None:
+    from rich.table import Table
+
+    c = _console()
+    if result.notes:
+        for note in result.notes:
+            c.print(f"note: {note}")
+    t = Table(show_edge=False, header_style="bold")
+    for col in ("runtime", "where", "threads", "mean ms", "std", "min", "median", "p90", "p99", "max", "img/s"):
+        t.add_column(col, justify="left" if col in ("runtime", "where") else "right")
+
+    def row(label, m, s):
+        t.add_row(label, m.where, _n(m.threads),
+                  *(f"{x:.3f}" if x is not None else "-" for x in
+                    (s.get("mean_ms"), s.get("std_ms"), s.get("min_ms"), s.get("median_ms"), s.get("p90_ms"),
+                     s.get("p99_ms"), s.get("max_ms"))),
+                  f"{s.get('throughput_per_s', 0):.1f}" if s.get("throughput_per_s") else "-")
+
+    for m in result.measurements:
+        label = m.runtime + (f" + {m.delegate}" if m.delegate and not m.delegate.startswith("none") else "")
+        row(label + (" (estimate)" if m.estimate else ""), m, m.stats)
+        if m.batch_stats:
+            row(f"{label} @ batch {m.batch_stats.get('batch')}", m, m.batch_stats)
+    c.print(t)
+    proto = getattr(result, "protocol", {}) or {}
+    if proto:
+        c.print(f"protocol: batch 1, {proto.get('warmup')} warm-up runs not timed, {proto.get('runs')} timed runs; "
+                "model loading and the first run not timed")
+    for m in result.measurements:
+        if not m.estimate:
+            vers = ", ".join(f"{k} {v}" for k, v in (m.versions or {}).items() if v)
+            first = f"; first run {m.first_run_ms:.2f} ms (not timed)" if m.first_run_ms is not None else ""
+            c.print(f"  {m.runtime} on {m.where}: delegate {m.delegate or '-'}, {_n(m.threads)} threads; {vers}{first}")
+        if m.estimate and m.layers:
+            lt = Table(title=f"per-layer estimate ({m.where})", show_edge=False, header_style="bold")
+            for col in ("layer", "op", "MACs", "bytes", "ms", "bound"):
+                lt.add_column(col, justify="left" if col in ("layer", "op", "bound") else "right", overflow="fold")
+            for layer in m.layers[:max_layers]:
+                lt.add_row(layer["name"], layer["op"], _macs(layer["macs"]), _n(layer["bytes"]), f"{layer['ms']:.3f}",
+                           layer["bound"])
+            c.print(lt)
+            if len(m.layers) > max_layers:
+                c.print(f"... {len(m.layers) - max_layers} more layers (use --json for all)")
+            c.print(f"[bold]estimated total[/] {m.stats['mean_ms']:.3f} ms on {m.where.split(':', 1)[-1]} "
+                    f"(an estimate, not a measurement)")
+        elif m.ops:
+            ot = Table(title=f"top operators ({m.runtime}, {m.where})", show_edge=False, header_style="bold")
+            for col in ("op", "ms", "share"):
+                ot.add_column(col, justify="left" if col == "op" else "right")
+            for o in m.ops[:10]:
+                ot.add_row(o["name"], f"{o['ms']:.3f}", f"{100 * o['share']:.1f} %")
+            c.print(ot)
+        for note in m.notes:
+            c.print(f"  note ({m.runtime}): {note}")
+
+
+def print_fold(result) -> None:
+    from rich.table import Table
+
+    c = _console()
+    t = Table(show_edge=False, header_style="bold")
+    for col in ("normalization", "type", "fate", "into", "reason"):
+        t.add_column(col, overflow="fold")
+    d = result.to_dict()
+    for f in d.get("report", []):
+        t.add_row(str(f.get("name")), str(f.get("kind")), str(f.get("fate")), str(f.get("into") or "-"),
+                  str(f.get("reason") or ""))
+    c.print(t)
+    c.print(f"folded {d.get('folded', 0)}, kept {d.get('kept', 0)}")
+
+
+def target_dict(t) -> dict:
+    return asdict(t) if is_dataclass(t) else dict(t)
+
+
+def print_targets(targets) -> None:
+    from rich.table import Table
+
+    c = _console()
+    t = Table(show_edge=False, header_style="bold")
+    for col in ("id", "name", "kind", "core", "MHz", "SRAM/RAM", "flash", "runtime", "dtype", "profile"):
+        t.add_column(col)
+    for x in targets:
+        mem = x.memory
+        ram = (format_bytes(x.sram_bytes) if x.kind == "mcu" else
+               format_bytes(getattr(mem, "ram_mib", 0) * 1024 * 1024) if getattr(mem, "ram_mib", None) else "-")
+        flash = format_bytes(x.flash_bytes) if x.flash_bytes else "-"
+        t.add_row(x.id, x.name, x.kind, x.cpu.core, _n(x.cpu.freq_mhz), ram, flash, x.runtime.default,
+                  x.runtime.dtype, x.runtime.profile)
+    c.print(t)
+
+
+def print_target(t) -> None:
+    import json
+
+    c = _console()
+    c.print(f"[bold]{t.id}[/] — {t.name} ({t.kind})")
+    c.print(json.dumps(target_dict(t), indent=2, default=str))
+
+
+def print_models(infos) -> None:
+    from rich.table import Table
+
+    c = _console()
+    t = Table(show_edge=False, header_style="bold")
+    for col in ("name", "resolution", "description"):
+        t.add_column(col)
+    for info in infos:
+        t.add_row(info["name"] + (" (default)" if info.get("default") else ""), str(info.get("default_resolution")),
+                  info.get("description", ""))
+    c.print(t)
+
+
+def print_lint(result) -> None:
+    c = _console()
+    if not result.findings:
+        c.print("[green]no findings[/]")
+    for f in result.findings:
+        colour = {"error": "red", "warning": "yellow"}.get(f.severity, "cyan")
+        where = getattr(f, "where", "")
+        c.print(f"[bold {colour}]{f.severity}[/] {f.code}" + (f" [bold]{where}[/]" if where else "")
+                + f": {f.message}", markup=True, highlight=False)
+        cost = f.cost.describe() if getattr(f, "cost", None) is not None else ""
+        if cost:
+            c.print(f"    cost: {cost}", highlight=False)
+        if f.fix:
+            c.print(f"    fix: {f.fix}", highlight=False)
+    counts = {s: sum(1 for f in result.findings if f.severity == s) for s in ("error", "warning", "info")}
+    if result.findings:
+        c.print(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"
+                + (" - unusable on this target" if result.unusable else ""))

@@ -1,0 +1,128 @@
+"""`edgekit build` end to end with the real converters and runtimes, and the pre-export
+arena prediction checked against the arena TFLite-Micro really needs for the built file."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from edgekit.build import build, resolve_plan
+from edgekit.errors import EdgekitError, UsageError
+from edgekit.models import create_model
+from edgekit.passes.bn_stats import reestimate_bn_stats
+from edgekit.runtime.tflm import tflm_run
+
+
+def _prepared(model, shape, n=16, seed=0):
+    """An untrained model with BN statistics of realistic scale, and its calibration array."""
+    g = torch.Generator().manual_seed(seed)
+    cal = torch.rand((n, *shape), generator=g) * 4 - 2
+    model = reestimate_bn_stats(model.eval(), [c for c in cal])
+    return model, cal.numpy()
+
+
+def test_default_model_builds_fits_and_runs_in_tflm(tmp_path):
+    out = tmp_path / "demo"
+    res = build(None, target="tflite", sram="256kB", output=out)
+    assert res.fits and res.written
+    assert sorted(p.name for p in out.iterdir()) == ["model.tflite", "model_data.cc", "model_data.h", "report.json"]
+    rep = json.loads((out / "report.json").read_text())
+    arena = rep["arena_bytes"]
+    assert rep["dtype"] == "int8" and rep["runtime"] == "tflite-micro"
+    # the number in the firmware header is the measured minimum plus the stated margin
+    assert arena["c_constant"] >= arena["measured"]
+    assert f"kTensorArenaSize = {arena['c_constant']};" in (out / "model_data.h").read_text()
+    # prediction before export vs the real interpreter: within 2 %, never under by more than 1 %
+    assert abs(arena["predicted_pre_export"] - arena["measured"]) <= 0.02 * arena["measured"]
+    assert arena["predicted_pre_export"] >= 0.99 * arena["measured"]
+    assert arena["measured"] <= 256 * 1024
+    assert rep["verification"]["tflite-micro_vs_litert"]["max_abs_error"] == 0.0
+    # the artifact really runs in TFLite-Micro inside the arena we wrote down
+    x = np.zeros((1, 3, 96, 96), np.int8)
+    (y,) = tflm_run(out / "model.tflite", [x], arena_size=arena["c_constant"])
+    assert y.shape == (1, 10)
+    for key in ("model", "target", "dtype", "params", "macs", "model_bytes", "timings_s", "versions"):
+        assert key in rep
+
+
+def test_over_budget_fails_fast_and_writes_nothing(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    res = build(None, target="tflite", sram="32kB", output=out)
+    assert not res.fits and not res.written
+    assert res.report["verdict"]["stage"] == "predicted before export"
+    assert res.report["verdict"]["suggestions"], "suggestions computed by re-analysing the model"
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert not list(tmp_path.glob(".edgekit-build-*")), "staging folder removed"
+
+
+@pytest.mark.parametrize("target,expected", [
+    (("tflite", None), ("tflite", "litert", "fp32")),
+    (("tflite", "256kB"), ("tflite", "tflite-micro", "int8")),
+    (("executorch", None), ("pte", "executorch", "fp32")),
+    (("nucleo-h743zi", None), ("tflite", "tflite-micro", "int8")),
+])
+def test_resolve_plan(target, expected):
+    p = resolve_plan(target[0], sram=target[1])
+    assert (p.format, p.runtime, p.dtype) == expected
+
+
+def test_unknown_target_and_missing_calibration(tmp_path):
+    with pytest.raises(EdgekitError, match="unknown target"):
+        build(None, target="no-such-board", output=tmp_path / "x")
+    with pytest.raises(UsageError, match="calibration"):
+        build("mcunet_tiny", target="tflite", sram="256kB", output=tmp_path / "y")
+    with pytest.raises(UsageError, match="no images"):
+        (tmp_path / "empty").mkdir()
+        build("mcunet_tiny", target="tflite", sram="256kB", calibration=str(tmp_path / "empty"),
+              output=tmp_path / "z")
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((4, 3, 32, 32), np.float32))
+    with pytest.raises(UsageError, match="shape"):
+        build("mcunet_tiny", target="tflite", sram="256kB", calibration=str(bad), output=tmp_path / "w")
+    assert not (tmp_path / "w").exists()
+
+
+PREDICTION_SET = [
+    ("mcunet_tiny", lambda: create_model("mcunet_tiny"), (1, 3, 96, 96)),
+    ("mobilenet_v2_0.35", lambda: create_model("mobilenet_v2", width=0.35, resolution=96), (1, 3, 96, 96)),
+    ("squeezenet1_1", lambda: create_model("squeezenet1_1", resolution=96), (1, 3, 96, 96)),
+    ("mobilenet_v3_small", lambda: create_model("mobilenet_v3_small", resolution=96), (1, 3, 96, 96)),
+    ("tv_mnasnet0_5", lambda: torchvision.models.mnasnet0_5(weights=None), (1, 3, 96, 96)),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,factory,shape", PREDICTION_SET, ids=[p[0] for p in PREDICTION_SET])
+def test_pre_export_prediction_matches_tflm(tmp_path, name, factory, shape):
+    torch.manual_seed(0)
+    model, cal = _prepared(factory(), shape)
+    res = build(model, target="tflite", sram="2MB", calibration=cal, input_shape=shape, output=tmp_path / name,
+                force=True)
+    arena = res.report["arena_bytes"]
+    err = (arena["predicted_pre_export"] - arena["measured"]) / arena["measured"]
+    print(f"{name}: measured {arena['measured']} predicted {arena['predicted_pre_export']} ({100 * err:+.2f} %)")
+    assert -0.01 <= err <= 0.02
+    # same graph, TFLite-Micro vs LiteRT's reference kernels: equal up to rare 1-LSB rounding differences
+    assert res.report["verification"]["tflite-micro_vs_litert"]["cosine"] >= 0.9999
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mcu_mobilenet_v1", "mobilenet_v2:width=0.35,resolution=96",
+                                  "shufflenet_v2:width=0.5,resolution=96", "squeezenet1_1:resolution=96",
+                                  "mobilenet_v3_small:resolution=96"])
+@pytest.mark.parametrize("fmt", ["tflite", "executorch"])
+def test_reference_networks_fp32_build_and_verify(tmp_path, name, fmt):
+    res = build(name, target=fmt, output=tmp_path / "o")
+    assert res.written
+    rt = "litert" if fmt == "tflite" else "executorch"
+    v = res.report["verification"][rt]
+    assert v["cosine"] > 0.9999 and v["max_rel_error"] < 1e-3
+
+
+def test_model_rejecting_its_input_is_a_clear_error(tmp_path):
+    with pytest.raises(UsageError, match="rejects input shape"):
+        build(None, target="tflite", input_shape=(1, 5, 96, 96), output=tmp_path / "x")
