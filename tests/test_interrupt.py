@@ -36,7 +36,11 @@ def test_interrupted_build_leaves_nothing_half_written(tmp_path, sig, delay_s):
     if p.returncode == 0:  # the build finished before the signal arrived
         assert names == complete
     else:
-        assert p.returncode in (130, 2, -sig), (p.returncode, err)
+        # 130 from edgekit's handler; -SIGINT when CPython itself re-raises the interrupt at exit
+        # (a KeyboardInterrupt that passed through PyRun_* code of an extension module being
+        # imported sets CPython's "unhandled interrupt" flag even though edgekit caught it); -sig
+        # when the signal lands before edgekit has installed its handler.
+        assert p.returncode in (130, 2, -signal.SIGINT, -sig), (p.returncode, err)
         assert "Traceback" not in err, err
         # as before, or (interrupted while moving files in) only complete artifacts
         assert set(names) <= set(complete) and "old.txt" in names
