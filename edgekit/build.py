@@ -107,8 +107,14 @@ def _sigterm_as_interrupt():
 
 def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, dtype=None, calibration=None,
           input_shape=None, channels_last_io: bool = False, backend=None, fold: bool = True, output="out",
-          force: bool = False, progress=None, verify_samples: int = 8) -> BuildResult:
+          force: bool = False, progress=None, verify_samples: int = 8, quant_remedies=()) -> BuildResult:
     plan = resolve_plan(target, sram=sram, flash=flash, dtype=dtype, backend=backend)
+    if quant_remedies:
+        if not (plan.format == "tflite" and plan.dtype == "int8"):
+            raise UsageError("--quant-remedy applies to int8 .tflite builds (add --dtype int8 or pick an MCU target)")
+        from edgekit.lint.quant_debug import check_remedy_names
+
+        check_remedy_names(quant_remedies)
     out_dir = Path(output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output {output} exists and is not a folder")
@@ -122,13 +128,13 @@ def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, d
         staging = Path(tempfile.mkdtemp(prefix=".edgekit-build-", dir=parent))
         try:
             return _build(model, plan, calibration, input_shape, channels_last_io, fold, out_dir, staging, force,
-                          stages, verify_samples)
+                          stages, verify_samples, tuple(quant_remedies))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
 
 def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_dir, staging, force, stages,
-           verify_samples):
+           verify_samples, quant_remedies):
     import torch
 
     from edgekit.analysis.api import analyze, capture_loaded
@@ -215,6 +221,11 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         report["arena_bytes"]["planned_by_executorch"] = res["planned_bytes"]
         report["executorch"] = {"delegates": res["delegates"], "operators": res["operators"],
                                 "non_const_buffer_sizes": res["buffer_sizes"]}
+        if plan.backend == "portable":  # edgekit's planner laid out the buffers, not ExecuTorch's default
+            report["executorch"]["memory_planner"] = "edgekit greedy-by-size, in-place"
+        from edgekit.export.op_resolver import pte_operators
+
+        report["executorch"]["selective_build"] = pte_operators(art).to_dict()
     report["model_bytes"] = art.stat().st_size
     # inputs for verification: calibration samples when we have them, else random
     rng = np.random.default_rng(0)
@@ -262,12 +273,32 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         (staging / "model_data.cc").write_text(source)
         artifacts["model_data.h"] = staging / "model_data.h"
         artifacts["model_data.cc"] = staging / "model_data.cc"
+        with stages("op resolver (checked against TFLite-Micro)"):
+            from edgekit.export.op_resolver import check_resolver, write_op_resolver
+
+            artifacts["op_resolver.h"] = write_op_resolver(art, staging, model_name=_c_name(spec.name))
+            rc = check_resolver(art)
+            report["op_resolver"] = {"header": "op_resolver.h", "ok": rc.ok, "registered": rc.registered,
+                                     "problems": rc.problems}
     if "tflite-micro" in verification:
         # TFLite-Micro's kernels and LiteRT's reference kernels run the same graph: they must agree
         # to the bit (XNNPACK and LiteRT's optimized kernels round int8 requantization differently)
         litert_got = [dequantize_from(o[0], outd) for o in litert_run(art, feed, kernels="reference")]
         verification["tflite-micro_vs_litert"] = compare(litert_got, got)
     report["verification"] = verification
+    if plan.format == "tflite" and plan.dtype == "int8":
+        with stages("per-layer int8 error (quantization debugger)"):
+            from edgekit.lint.quant_debug import quant_debug
+
+            cal_in = cal.transpose(0, 1, 3, 4, 2) if channels_last_io and cal.ndim == 5 else cal
+            qd = quant_debug(fp32, data, cal_in, samples=min(8, len(cal_in)), expected_input=None,
+                             remedies=quant_remedies, target=plan.target if plan.target is not None else plan.runtime)
+            report["quant_debug"] = qd.to_dict()
+    with stages("lint the artifact"):
+        from edgekit.lint import lint
+
+        lint_res = lint(art, model=module, target=plan.target if plan.target is not None else plan.runtime)
+        report["lint"] = lint_res.to_dict()
     tol = _tolerance(plan.dtype)
     bad = {rt: m for rt, m in verification.items()
            if m["cosine"] < (tol["cross_runtime_cosine"] if rt.endswith("_vs_litert") else tol["cosine"])
@@ -282,6 +313,10 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         reasons.append(f"exceeds SRAM by {arena_now - plan.sram_bytes:,} B (measured arena {arena_now:,} B)")
     if over_flash:
         reasons.append(f"exceeds flash by {report['model_bytes'] - plan.flash_bytes:,} B")
+    if lint_res.unusable:
+        errs = lint_res.errors
+        reasons.append(f"lint: {len(errs)} error(s) make the artifact unusable on {plan.target_name} "
+                       f"(first: {errs[0].code}: {errs[0].message}); see `edgekit lint`")
     fits = not reasons
     report["verdict"] = {"fits": fits, "stage": "measured on the artifact", "reasons": reasons,
                          "summary": ("fits: " + _fit_summary(arena_now, report["model_bytes"], plan)) if fits
@@ -313,6 +348,13 @@ def _loaded_from_module(module, input_shape):
         raise UsageError("building an nn.Module needs input_shape=..., e.g. (1, 3, 96, 96)")
     name = type(module).__name__
     return LoadedModel(ModelSpec(text=name, kind="module", name=name), module, tuple(shape))
+
+
+def _c_name(name: str) -> str:
+    import re
+
+    ident = re.sub(r"\W", "_", name or "model")
+    return ident if not ident[:1].isdigit() else "_" + ident
 
 
 def _fit_summary(arena, model_bytes, plan) -> str:

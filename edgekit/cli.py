@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["xnnpack", "portable"], help="ExecuTorch backend (default xnnpack)")
     p.add_argument("--channels-last-io", action="store_true", help="NHWC input: drops the leading TRANSPOSE")
     p.add_argument("--no-fold", action="store_true", help="do not fold BatchNorm before export")
+    p.add_argument("--quant-remedy", action="append", default=[], metavar="NAME",
+                   help="int8: measure a remedy for quantization error and report it (repeatable): per_channel, "
+                        "shared_concat_scales, float_worst:K, int16_worst:K")
     p.add_argument("-o", "--output", metavar="OUTDIR", default="out", help="output folder (default: out)")
     p.add_argument("--force", action="store_true", help="write the artifact even when over budget; overwrite")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -273,7 +276,7 @@ def cmd_build(args) -> int:
     result = build(args.model, target=args.target, sram=args.sram, flash=args.flash, dtype=args.dtype,
                    calibration=args.calibration, input_shape=_shape(args), channels_last_io=args.channels_last_io,
                    backend=args.backend, fold=not args.no_fold, output=args.output, force=args.force,
-                   progress=text.stage_printer(quiet=args.json))
+                   progress=text.stage_printer(quiet=args.json), quant_remedies=tuple(args.quant_remedy))
     if args.json:
         import json
 

@@ -27,7 +27,8 @@ def test_default_model_builds_fits_and_runs_in_tflm(tmp_path):
     out = tmp_path / "demo"
     res = build(None, target="tflite", sram="256kB", output=out)
     assert res.fits and res.written
-    assert sorted(p.name for p in out.iterdir()) == ["model.tflite", "model_data.cc", "model_data.h", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.tflite", "model_data.cc", "model_data.h", "op_resolver.h",
+                                                     "report.json"]
     rep = json.loads((out / "report.json").read_text())
     arena = rep["arena_bytes"]
     assert rep["dtype"] == "int8" and rep["runtime"] == "tflite-micro"
@@ -92,6 +93,7 @@ PREDICTION_SET = [
     ("squeezenet1_1", lambda: create_model("squeezenet1_1", resolution=96), (1, 3, 96, 96)),
     ("mobilenet_v3_small", lambda: create_model("mobilenet_v3_small", resolution=96), (1, 3, 96, 96)),
     ("tv_mnasnet0_5", lambda: torchvision.models.mnasnet0_5(weights=None), (1, 3, 96, 96)),
+    ("shufflenet_v2_0.5", lambda: create_model("shufflenet_v2", width=0.5, resolution=96), (1, 3, 96, 96)),
 ]
 
 
@@ -108,6 +110,16 @@ def test_pre_export_prediction_matches_tflm(tmp_path, name, factory, shape):
     assert -0.01 <= err <= 0.02
     # same graph, TFLite-Micro vs LiteRT's reference kernels: equal up to rare 1-LSB rounding differences
     assert res.report["verification"]["tflite-micro_vs_litert"]["cosine"] >= 0.9999
+    # a clean edgekit build: lint finds nothing that makes it unusable on TFLite-Micro, the
+    # op resolver registers what the interpreter reports, the quantization debugger mapped layers
+    lint = res.report["lint"]
+    assert lint["runtime"] == "tflite-micro" and not lint["unusable"], [f["message"] for f in lint["findings"]
+                                                                        if f["severity"] == "error"]
+    assert not [f for f in lint["findings"] if f["code"] == "rank-gt-4"]
+    assert res.report["op_resolver"]["ok"], res.report["op_resolver"]["problems"]
+    assert (tmp_path / name / "op_resolver.h").exists()
+    qd = res.report["quant_debug"]
+    assert qd["matched"] > 0 and qd["layers"] and all(lay["module"] for lay in qd["layers"][:3])
 
 
 @pytest.mark.slow

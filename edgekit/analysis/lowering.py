@@ -7,7 +7,8 @@ What the converter does, as measured on this machine (see DESIGN.md and the test
 - a conv whose symmetric PyTorch padding differs from TFLite's SAME padding (stride-2
   convs on even sizes) gets an explicit PAD op before a VALID conv;
 - adaptive average pooling + flatten becomes one MEAN; other reshapes are real RESHAPE
-  ops; permute/transpose are TRANSPOSE ops; split/chunk/slice are real SLICE ops;
+  ops; permute/transpose are TRANSPOSE ops, except NCHW<->NHWC permutes of 4-D activations,
+  which the converter cancels against its own layout transposes; split/chunk/slice are SLICE ops;
 - h-swish is one HARD_SWISH op, sigmoid one LOGISTIC, h-sigmoid stays a separate op.
 The result is a Graph in TFLite's NHWC layout whose ops carry ``attrs["opcode"]``.
 """
@@ -27,6 +28,7 @@ _OPCODE = {
     "batch_norm": "MUL", "conv_transpose": "TRANSPOSE_CONV", "resize": "RESIZE_NEAREST_NEIGHBOR",
     "silu": "LOGISTIC", "tanh": "TANH", "leaky_relu": "LEAKY_RELU", "gelu": "GELU", "copy": "RESHAPE",
 }
+_LAYOUT_PERMS = {(0, 2, 3, 1), (0, 3, 1, 2)}
 _SLICING_VIEWS = {"split", "split_with_sizes", "chunk", "slice", "select", "narrow"}
 
 
@@ -134,6 +136,11 @@ def lower_for_tflite(g: Graph) -> Graph:
                     new_id[x.id] = nid
                 for nid in outs_ids:
                     add_op("slice", src, [new_id[src_t]], [nid], source=op.source)
+                continue
+            if op.attrs.get("perm") in _LAYOUT_PERMS and len(o.shape) == 4:
+                # NCHW<->NHWC of a 4-D activation: TFLite already stores it NHWC, and the converter
+                # cancels this permute against its own layout transpose (no op, no copy)
+                new_id[o.id] = new_id[src_t]
                 continue
             if op.attrs.get("transposes"):
                 nid = act_tensor(o.name, o.shape)

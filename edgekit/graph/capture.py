@@ -43,6 +43,26 @@ _KINDS = {
 # views whose output may need a copy when materialised (transposes); torch keeps them lazy
 _TRANSPOSING_VIEWS = {"permute", "transpose", "t"}
 
+
+
+def _permutation(base: str, node) -> tuple[int, ...] | None:
+    """The dims permutation of a permute/transpose node, normalised to non-negative dims."""
+    val = node.meta.get("val")
+    rank = len(getattr(val, "shape", ()))
+    try:
+        if base == "permute":
+            dims = [int(d) % rank for d in node.args[1]]
+        elif base == "transpose":
+            dims = list(range(rank))
+            a, b = int(node.args[1]) % rank, int(node.args[2]) % rank
+            dims[a], dims[b] = dims[b], dims[a]
+        else:
+            return None
+    except (IndexError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    return tuple(dims)
+
+
 _ACT_DTYPE = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
 
 
@@ -171,6 +191,9 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
                     source=_module_path(node), attrs={"aten": base})
             if base in _TRANSPOSING_VIEWS:
                 op.attrs["transposes"] = True
+                perm = _permutation(base, node)
+                if perm is not None:
+                    op.attrs["perm"] = perm
             _annotate(op, node, tensors, is_param)
             ops.append(op)
         elif node.op == "output":

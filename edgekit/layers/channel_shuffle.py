@@ -1,7 +1,9 @@
-"""ShuffleNet's channel shuffle as view -> transpose -> view.
+"""ShuffleNet's channel shuffle as reshape -> transpose -> reshape, all of rank 4.
 
 Deliberately not ``torch.channel_shuffle``/``nn.ChannelShuffle``: that aten op does not
-survive export to the edge runtimes, while reshape/transpose do.
+survive export to the edge runtimes, while reshape/transpose do. And deliberately not the
+textbook 5-D ``view(n, g, c/g, h, w)`` (torchvision's): TFLite-Micro's CMSIS-NN kernels,
+many NPUs and some delegates cap tensors at rank 4, so the spatial dims are merged first.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     batch, channels, height, width = x.shape
     if channels % groups:
         raise UsageError(f"channel_shuffle: groups={groups} must divide channels={channels}")
-    x = x.view(batch, groups, channels // groups, height, width)
-    x = x.transpose(1, 2).contiguous()
-    return x.view(batch, channels, height, width)
+    # Spelled in NHWC so that TFLite export needs one TRANSPOSE per shuffle, not three: the
+    # converter cancels the leading permute against its own NCHW->NHWC transpose (measured:
+    # conv -> shuffle -> conv exports as conv, reshape, transpose, reshape, conv).
+    x = x.permute(0, 2, 3, 1).reshape(batch, height * width, groups, channels // groups)
+    x = x.transpose(2, 3).reshape(batch, height, width, channels)
+    return x.permute(0, 3, 1, 2)
 
 
 class ChannelShuffle(nn.Module):

@@ -142,6 +142,17 @@ def quant_debug(fp32, int8, calibration, *, samples: int = 8, expected_input="im
     return report
 
 
+def check_remedy_names(names) -> None:
+    """Refuse an unknown remedy before any slow work starts."""
+    for name in names:
+        kind, _, arg = str(name).partition(":")
+        ok = kind in ("per_channel", "shared_concat_scales") and not arg
+        ok = ok or (kind in ("float_worst", "int16_worst") and (not arg or (arg.isdigit() and int(arg) > 0)))
+        if not ok:
+            raise UsageError(f"unknown quantization remedy {name!r}: choose per_channel, shared_concat_scales, "
+                             f"float_worst:K or int16_worst:K (K a positive number of layers)")
+
+
 def check_calibration(calibration, *, expected_input="imagenet", int8_path=None) -> list[Finding]:
     """Findings about the calibration data: count, NaN/inf, diversity, range vs expected input."""
     cal = _as_samples(calibration)

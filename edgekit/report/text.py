@@ -123,6 +123,10 @@ class stage_printer:
             c.print(f"[green]✓[/] {stage} [dim]({seconds:.1f} s)[/] {detail}")
 
 
+def _db(x) -> str:
+    return f"{x:.1f} dB" if isinstance(x, (int, float)) else "-"
+
+
 def print_build(result) -> None:
     c = _console()
     r = result.report
@@ -134,10 +138,34 @@ def print_build(result) -> None:
         c.print(f"  verified in {rt}: cosine {m.get('cosine', float('nan')):.5f}, max abs err "
                 f"{m.get('max_abs_error', float('nan')):.3g}, top-1 agreement {m.get('top1_agreement', float('nan')):.2f}")
     arena = r.get("arena_bytes") or {}
-    if arena:
-        c.print(f"  arena: measured {_n(arena.get('measured'))} B, predicted before export "
-                f"{_n(arena.get('predicted_pre_export'))} B, predicted from artifact {_n(arena.get('predicted'))} B")
+    labels = (("measured", "measured in TFLite-Micro"), ("planned_by_executorch", "planned in the .pte"),
+              ("predicted_pre_export", "predicted before export"), ("predicted", "predicted from the artifact"),
+              ("c_constant", "kTensorArenaSize"))
+    parts = [f"{label} {_n(arena[key])} B" for key, label in labels if arena.get(key) is not None]
+    if parts:
+        c.print("  arena: " + ", ".join(parts))
     c.print(f"  model bytes {_n(r.get('model_bytes'))}, params {_n(r.get('params'))}, MACs {_n(r.get('macs'))}")
+    qd = r.get("quant_debug")
+    if qd and qd.get("layers"):
+        worst = qd["layers"][0]
+        c.print(f"  int8 vs fp32 on calibration data: output SQNR {qd.get('output_sqnr_db', float('nan')):.1f} dB; "
+                f"worst layer {worst.get('module') or worst.get('tensor')} (adds noise at "
+                f"{_db(worst.get('added_sqnr_db', worst.get('sqnr_db')))} SQNR; every layer in report.json quant_debug)")
+    for rem in (qd or {}).get("remedies") or []:
+        delta = rem.get("delta_db")
+        c.print(f"  remedy {rem.get('name')}: {rem.get('note')}"
+                + (f" ({delta:+.2f} dB at the output)" if isinstance(delta, (int, float)) else ""))
+    lint = r.get("lint")
+    if lint:
+        counts = lint.get("counts") or {}
+        found = ", ".join(f"{n} {sev}" + ("s" if n != 1 else "") for sev, n in counts.items() if n)
+        codes = sorted({f.get("code") for f in lint.get("findings", []) if f.get("severity") != "info"})
+        c.print(f"  lint: {found or 'no findings'}" + (f" ({', '.join(codes)}; run `edgekit lint` for fixes)"
+                                                       if codes else ""))
+    resolver = r.get("op_resolver")
+    if resolver:
+        state = "matches" if resolver.get("ok") else "DIFFERS FROM"
+        c.print(f"  op_resolver.h: {len(resolver.get('registered') or [])} ops, {state} what TFLite-Micro reports")
     verdict = r.get("verdict") or {}
     colour = "green" if result.fits else "red"
     c.print(f"[bold {colour}]{verdict.get('summary', 'fits' if result.fits else 'does not fit')}[/]")
