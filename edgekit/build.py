@@ -22,6 +22,15 @@ from edgekit.units import parse_dtype, parse_size
 MCU_SRAM_LIMIT_BYTES = 2 * 1024 * 1024  # an --sram budget up to this means a microcontroller
 
 
+def budget_defaults(sram, dtype=None, runtime=None) -> tuple[str | None, str | None]:
+    """(dtype, runtime) that an --sram budget alone implies: a microcontroller-sized budget means
+    TFLite-Micro in int8 (as `edgekit build` builds it), unless dtype or runtime is given."""
+    if sram is None or dtype is not None or runtime is not None:
+        return dtype, runtime
+    sram_b = sram if isinstance(sram, int) else parse_size(sram)
+    return ("int8", "tflite-micro") if sram_b <= MCU_SRAM_LIMIT_BYTES else (dtype, runtime)
+
+
 @dataclass
 class BuildPlan:
     format: str  # "tflite" | "pte"

@@ -234,12 +234,10 @@ def cmd_check(args) -> int:
 
         target = load_target(args.target)
     dtype, runtime = args.dtype, args.runtime
-    if target is None and args.sram is not None and dtype is None and runtime is None:
-        from edgekit.build import MCU_SRAM_LIMIT_BYTES
-        from edgekit.units import parse_size
+    if target is None:  # a microcontroller-sized --sram means int8 on TFLite-Micro, as in `build`
+        from edgekit.build import budget_defaults
 
-        if parse_size(args.sram) <= MCU_SRAM_LIMIT_BYTES:  # a microcontroller budget, as in `build`
-            dtype, runtime = "int8", "tflite-micro"
+        dtype, runtime = budget_defaults(args.sram, dtype, runtime)
     report = analyze(args.model, input_shape=_shape(args), dtype=dtype, runtime=runtime,
                      fold=not args.no_fold, target=target)
     verdict = report.check(target, sram=args.sram, flash=args.flash)

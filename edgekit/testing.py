@@ -26,11 +26,17 @@ def assert_fits(model, target=None, sram=None, flash=None, input_shape=None, dty
 
     ``model``: anything ``edgekit.analyze`` takes — a MODEL spec string, an ``nn.Module`` (in eval
     mode, with ``input_shape``), or a .tflite/.pte/.pt2 path. Sizes are strings like ``"256kB"``
-    or byte counts. A missing budget (no target, sram or flash) is a UsageError, not a pass."""
+    or byte counts. A missing budget (no target, sram or flash) is a UsageError, not a pass. As in
+    ``edgekit check``, an ``sram`` budget of microcontroller size (<= 2 MiB) without ``target``,
+    ``dtype`` or ``runtime`` means an int8 model on TFLite-Micro."""
     from edgekit.analysis.api import analyze
 
     if target is None and sram is None and flash is None:
         raise UsageError("assert_fits needs a budget: target=..., sram=... and/or flash=...")
+    if target is None:  # sram="256kB" alone means a microcontroller: int8 on TFLite-Micro, as `edgekit check`
+        from edgekit.build import budget_defaults
+
+        dtype, runtime = budget_defaults(sram, dtype, runtime)
     report = analyze(model, input_shape=input_shape, dtype=dtype, runtime=runtime, fold=fold, target=target)
     verdict = report.check(target, sram=sram, flash=flash, suggest=suggest)
     if not verdict.fits:

@@ -174,6 +174,23 @@ def test_assert_fits_message_is_readable():
     assert lines[i + 1].startswith("    - ") and "fits" in lines[i + 1], msg  # the best suggestion first
 
 
+def test_assert_fits_sram_alone_means_what_check_means():
+    """An MCU-sized sram= without dtype analyses int8 for TFLite-Micro, as `edgekit check --sram`
+    and `edgekit build --sram` do; the arena agrees with the one `check --json` prints."""
+    import json
+    import subprocess
+    import sys
+
+    r = assert_fits("mcu_mobilenet_v1", sram="256kB")
+    assert (r.dtype, r.runtime) == ("int8", "tflite-micro")
+    p = subprocess.run([sys.executable, "-m", "edgekit", "check", "mcu_mobilenet_v1", "--sram", "256kB", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["arena_bytes"] == r.arena_bytes
+    big = assert_fits("mcu_mobilenet_v1", sram="8MB")  # a phone/Pi-sized budget keeps the model's dtype
+    assert big.dtype == "fp32"
+
+
 def test_assert_fits_module_and_no_budget():
     import torch
     from torch import nn
@@ -304,3 +321,15 @@ def test_documented_commands_parse():
         argv = [a for a in shlex.split(cmd.replace("${{", "").replace("}}", ""))[1:] if a]
         args = parser.parse_args(argv)
         assert args.command in ("check", "report", "recipe", "build", "profile"), cmd
+
+
+def test_diff_notes_reach_the_printed_table(capsys):
+    """A baseline of another dtype is compared, and the printed table tells the reader so."""
+    from edgekit.report import text
+
+    old, new = _fake(dtype="fp32", runtime="litert"), _fake()
+    d = diff_reports(old, new, targets=[])
+    assert any("fp32" in n and "int8" in n for n in d["notes"]), d["notes"]
+    text.print_diff(d)
+    printed = capsys.readouterr().out
+    assert all(f"note: {n}" in " ".join(printed.split()) for n in d["notes"]), printed

@@ -79,6 +79,8 @@ def print_diff(diff: dict) -> None:
                   f"{row['delta']:+,} ({row['delta_pct']:+.1f} %)" if row["delta_pct"] is not None
                   else f"{row['delta']:+,}", flag)
     c.print(t)
+    for note in diff.get("notes") or []:
+        c.print(f"note: {note}")
 
 
 def markdown(report, *, baseline=None) -> str:
@@ -96,6 +98,8 @@ def markdown(report, *, baseline=None) -> str:
             pct = f" ({row['delta_pct']:+.1f} %)" if row["delta_pct"] is not None else ""
             lines.append(f"| {row['metric']} | {_n(row['baseline'])} | {_n(row['candidate'])} | "
                          f"{row['delta']:+,}{pct}{mark} |")
+        if d.get("notes"):
+            lines += [""] + [f"> note: {note}" for note in d["notes"]]
     else:
         lines += ["| metric | value |", "|---|---:|",
                   f"| params | {report.params:,} |", f"| MACs | {report.macs:,} |",
