@@ -146,7 +146,7 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
            verify_samples, quant_remedies):
     import torch
 
-    from edgekit.analysis.api import analyze, capture_loaded
+    from edgekit.analysis.api import analyze_graph, capture_loaded
     from edgekit.loader import load_model, parse_spec, probe_input
 
     with stages("load model"):
@@ -176,8 +176,9 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         from edgekit.loader import LoadedModel
 
         folded_loaded = LoadedModel(spec, module, shape)
-        pre = analyze(folded_loaded, dtype=plan.dtype, runtime=plan.runtime, fold=False)
-        pre.model = spec.text
+        graph = capture_loaded(folded_loaded, dtype=plan.dtype, fold=False)
+        graph.meta["channels_last_io"] = bool(channels_last_io and plan.format == "tflite")
+        pre = analyze_graph(graph, spec.text, dtype=plan.dtype, runtime=plan.runtime)
         verdict = pre.check(plan.target, sram=plan.sram_bytes, flash=plan.flash_bytes, suggest=False)
     report = {
         "model": spec.text, "target": plan.target_name, "format": plan.format, "runtime": plan.runtime,
@@ -187,6 +188,10 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         "arena_bytes": {"predicted_pre_export": pre.arena_bytes},
         "peak_activation_bytes": pre.peak_activation_bytes,
     }
+    if plan.runtime == "tflite-micro":
+        from edgekit.analysis.export_options import memory_options
+
+        report["memory_options"] = memory_options(graph, channels_last_io=bool(channels_last_io))
     if not verdict.fits and not force:
         if loaded.spec.kind == "registered":
             pre._reanalyze = _suggest_for(loaded, plan)

@@ -138,3 +138,28 @@ def test_reference_networks_fp32_build_and_verify(tmp_path, name, fmt):
 def test_model_rejecting_its_input_is_a_clear_error(tmp_path):
     with pytest.raises(UsageError, match="rejects input shape"):
         build(None, target="tflite", input_shape=(1, 5, 96, 96), output=tmp_path / "x")
+
+
+@pytest.mark.slow
+def test_channels_last_io_saving_is_predicted_and_measured(tmp_path):
+    """--channels-last-io drops the input TRANSPOSE: the saving build reports before export equals
+    the difference of the two arenas TFLite-Micro measures, and the NHWC artifact computes the
+    same outputs as the NCHW one on the same (transposed) inputs."""
+    torch.manual_seed(0)
+    shape = (1, 3, 96, 96)
+    model, cal = _prepared(create_model("mobilenet_v2", width=0.35, resolution=96), shape)
+    a = build(model, target="tflite", sram="2MB", calibration=cal, input_shape=shape, output=tmp_path / "nchw")
+    b = build(model, target="tflite", sram="2MB", calibration=cal, input_shape=shape, output=tmp_path / "nhwc",
+              channels_last_io=True)
+    pred = a.report["memory_options"]["channels_last_io"]
+    assert pred["used"] is False and b.report["memory_options"]["channels_last_io"]["used"] is True
+    measured_saving = a.report["arena_bytes"]["measured"] - b.report["arena_bytes"]["measured"]
+    print(f"channels-last input: predicted saving {pred['saves_bytes']} B, measured {measured_saving} B")
+    assert measured_saving > 0
+    assert abs(pred["saves_bytes"] - measured_saving) <= 0.01 * a.report["arena_bytes"]["measured"]
+    from edgekit.graph.tflite_reader import read_tflite
+
+    ops_a = [o.attrs["opcode"] for o in read_tflite(tmp_path / "nchw" / "model.tflite").ops]
+    ops_b = [o.attrs["opcode"] for o in read_tflite(tmp_path / "nhwc" / "model.tflite").ops]
+    assert ops_a[0] == "TRANSPOSE" and ops_b[0] != "TRANSPOSE" and len(ops_b) == len(ops_a) - 1
+    assert b.report["verification"]["tflite-micro_vs_litert"]["cosine"] >= 0.9999

@@ -111,6 +111,11 @@ def runtime_arena(g: Graph, runtime: str) -> tuple[int, dict[str, int], list[str
     return predict_arena(g, runtime)
 
 
+def analyze_graph(g: Graph, name: str, *, dtype=None, runtime=None, target=None, fold: bool = False) -> Report:
+    """Analyse an already captured (or read) graph: what ``analyze`` does after capturing."""
+    return _analyze_graph(g, name, dtype, runtime, _target(target), fold=fold)
+
+
 def _analyze_graph(g: Graph, name: str, dtype, runtime, tgt, *, fold: bool) -> Report:
     dt = graph_dtype(g) if g.source_format != "torch" else g.meta.get("dtype", "fp32")
     if dtype and g.source_format != "torch" and parse_dtype(dtype) != dt:

@@ -43,7 +43,13 @@ def _same_pad(in_size: int, k: int, s: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def lower_for_tflite(g: Graph) -> Graph:
+def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_padding: bool = False) -> Graph:
+    """``channels_last_io`` (default: ``g.meta["channels_last_io"]``): the model takes NHWC input,
+    as `edgekit build --channels-last-io` exports it, so there is no leading TRANSPOSE.
+    ``same_padding``: a what-if: every padded conv as if its padding were TFLite's SAME (no
+    explicit PAD); not exact for the model's own symmetric padding, so only for reports."""
+    if channels_last_io is None:
+        channels_last_io = bool(g.meta.get("channels_last_io", False))
     dtype = g.meta.get("dtype", "fp32")
     act_dtype = {"fp32": "float32", "fp16": "float32", "int8": "int8"}[dtype]
     w_dtype = "int8" if dtype == "int8" else "float32"
@@ -84,7 +90,10 @@ def lower_for_tflite(g: Graph) -> Graph:
     g_inputs = []
     for tid in g.inputs:
         t = g.tensors[tid]
-        if len(t.shape) == 4:
+        if len(t.shape) == 4 and channels_last_io:
+            new_id[tid] = act_tensor(t.name, _nhwc(t.shape))
+            g_inputs.append(new_id[tid])
+        elif len(t.shape) == 4:
             raw = act_tensor(t.name, t.shape)
             perm = add_tensor(f"{t.name}_perm", (4,), "int32", const=True, nbytes=16)
             out = act_tensor(f"{t.name}_nhwc", _nhwc(t.shape))
@@ -189,7 +198,7 @@ def lower_for_tflite(g: Graph) -> Graph:
             padding_mode = "valid"
             if any(pad):
                 same = [_same_pad(x.shape[2 + i], k[i], stride[i], dil[i]) for i in range(2)]
-                if all(same[i] == (pad[i], pad[i]) for i in range(2)):
+                if same_padding or all(same[i] == (pad[i], pad[i]) for i in range(2)):
                     padding_mode = "same"
                 else:
                     n, c, h, wd = x.shape

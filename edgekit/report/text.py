@@ -149,6 +149,14 @@ def print_build(result) -> None:
     if parts:
         c.print("  arena: " + ", ".join(parts))
     c.print(f"  model bytes {_n(r.get('model_bytes'))}, params {_n(r.get('params'))}, MACs {_n(r.get('macs'))}")
+    mo = r.get("memory_options") or {}
+    cl, pad = mo.get("channels_last_io") or {}, mo.get("explicit_pad") or {}
+    if cl.get("applies") and cl.get("saves_bytes"):
+        c.print(f"  channels-last input: {'saved' if cl.get('used') else 'would save'} {_n(cl['saves_bytes'])} B "
+                f"of arena" + ("" if cl.get("used") else " (--channels-last-io)"))
+    if pad.get("pad_ops") and pad.get("would_save_bytes"):
+        c.print(f"  {pad['pad_ops']} explicit PAD op(s) cost {_n(pad['would_save_bytes'])} B of arena "
+                "(TFLite SAME padding on stride-2 layers would avoid them; a model change)")
     qd = r.get("quant_debug")
     if qd and qd.get("layers"):
         worst = qd["layers"][0]
