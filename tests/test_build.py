@@ -163,3 +163,18 @@ def test_channels_last_io_saving_is_predicted_and_measured(tmp_path):
     ops_b = [o.attrs["opcode"] for o in read_tflite(tmp_path / "nhwc" / "model.tflite").ops]
     assert ops_a[0] == "TRANSPOSE" and ops_b[0] != "TRANSPOSE" and len(ops_b) == len(ops_a) - 1
     assert b.report["verification"]["tflite-micro_vs_litert"]["cosine"] >= 0.9999
+
+
+@pytest.mark.slow
+def test_fp16_tflite_halves_the_weights_and_verifies(tmp_path):
+    a = build("mcu_mobilenet_v1", target="tflite", dtype="fp32", output=tmp_path / "f32")
+    b = build("mcu_mobilenet_v1", target="tflite", dtype="fp16", output=tmp_path / "f16")
+    assert b.written and b.report["dtype"] == "fp16"
+    # 212,906 fp32 params = 851,624 B of weights; fp16 keeps half of that
+    saved = a.report["model_bytes"] - b.report["model_bytes"]
+    assert 0.45 * 4 * a.report["params"] <= 2 * saved <= 1.05 * 4 * a.report["params"], saved
+    assert b.report["verification"]["litert"]["cosine"] > 0.999
+    # fp32 compute: the activations (and so the predicted arena) are fp32's
+    assert b.report["arena_bytes"]["predicted_pre_export"] == a.report["arena_bytes"]["predicted_pre_export"]
+    with pytest.raises(UsageError, match="no fp16 kernels"):
+        build("mcu_mobilenet_v1", target="tflite", sram="256kB", dtype="fp16", output=tmp_path / "x")

@@ -103,6 +103,22 @@ def quantize_int8(fp32_bytes: bytes, calibration: np.ndarray) -> bytes:
     return inline_buffers(bytes(result.quantized_model))
 
 
+def quantize_fp16(fp32_bytes: bytes) -> bytes:
+    """fp16 weights, fp32 compute and I/O (TFLite's "float16 quantization"): ai-edge-quantizer's
+    FLOAT_CASTING weight-only recipe. Half the weight bytes; XNNPACK unpacks the weights to fp32
+    (or runs fp16 where the CPU has it) at load time, so latency is fp32's."""
+    aeq = require("ai_edge_quantizer", "tflite")
+    from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
+
+    rm = recipe_manager.RecipeManager()
+    rm.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
+                              algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
+    q = aeq.Quantizer(bytearray(fp32_bytes), rm.get_quantization_recipe())
+    with quiet_native():
+        result = q.quantize(enable_progress_report=False)
+    return inline_buffers(bytes(result.quantized_model))
+
+
 # TFLite-Micro quantizes activation bounds (e.g. ReLU6's 6.0) with the output scale and refuses
 # scales so small that 6 / scale overflows int32; a dead channel calibrates to a range of ~0.
 _MIN_RANGE = 1e-4
