@@ -295,7 +295,7 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         with stages("op resolver (checked against TFLite-Micro)"):
             from edgekit.export.op_resolver import check_resolver, write_op_resolver
 
-            artifacts["op_resolver.h"] = write_op_resolver(art, staging, model_name=_c_name(spec.name))
+            artifacts["op_resolver.h"] = write_op_resolver(art, staging, model_name=spec.name)
             rc = check_resolver(art)
             report["op_resolver"] = {"header": "op_resolver.h", "ok": rc.ok, "registered": rc.registered,
                                      "problems": rc.problems}
@@ -367,13 +367,6 @@ def _loaded_from_module(module, input_shape):
         raise UsageError("building an nn.Module needs input_shape=..., e.g. (1, 3, 96, 96)")
     name = type(module).__name__
     return LoadedModel(ModelSpec(text=name, kind="module", name=name), module, tuple(shape))
-
-
-def _c_name(name: str) -> str:
-    import re
-
-    ident = re.sub(r"\W", "_", name or "model")
-    return ident if not ident[:1].isdigit() else "_" + ident
 
 
 def _fit_summary(arena, model_bytes, plan) -> str:

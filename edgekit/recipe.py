@@ -593,18 +593,9 @@ def _bundle(rec, tgt, dtype, result: RecipeResult) -> None:
         (b / "README.md").write_text(_phone_readme(rec, tgt, spec, pte is not None, est))
     else:
         build_dir = Path(builds["tflite"]["artifacts"]["model.tflite"]).parent
-        for name in ("model_data.h", "model_data.cc"):
-            files.append(_copy(build_dir / name, b))
-        have_resolver = False
-        try:
-            from edgekit.export.op_resolver import write_op_resolver
-
-            write_op_resolver(tfl, b, model_name=rec.name)
-            files.append("op_resolver.h")
-            have_resolver = True
-        except ImportError:
-            result.notes.append("op_resolver.h not written: edgekit.export.op_resolver is not available; main.cc "
-                                "lists the operators to register by hand")
+        for name in ("model_data.h", "model_data.cc", "op_resolver.h"):  # the build checked the resolver
+            files.append(_copy(build_dir / name, b))                       # against TFLite-Micro
+        have_resolver = True
         ops = _tflite_ops(tfl)
         (b / "main.cc").write_text(main_cc(spec, labels, model=rec.model, have_resolver=have_resolver, ops=ops))
         files.append("main.cc")

@@ -145,6 +145,9 @@ def print_build(result) -> None:
     labels = (("measured", "measured in TFLite-Micro"), ("planned_by_executorch", "planned in the .pte"),
               ("predicted_pre_export", "predicted before export"), ("predicted", "predicted from the artifact"),
               ("c_constant", "kTensorArenaSize"))
+    if (r.get("executorch") or {}).get("delegates"):
+        labels = tuple((k, "planned in the .pte (tensors outside the delegate; XNNPACK allocates its own)")
+                       if k == "planned_by_executorch" else (k, v) for k, v in labels)
     parts = [f"{label} {_n(arena[key])} B" for key, label in labels if arena.get(key) is not None]
     if parts:
         c.print("  arena: " + ", ".join(parts))
