@@ -4,7 +4,8 @@ processes with the same protocol: 10 warm-up runs, then N timed runs; medians in
 
 Rows: MobileNetV2 1.0 @224 and the default model. Columns: eager PyTorch, LiteRT fp32 (direct
 litert_torch.convert = what edgekit ships for fp32), LiteRT int8 (edgekit: ai-edge-quantizer
-static int8), LiteRT int8 with the builtin (non-XNNPACK) kernels, ExecuTorch XNNPACK fp32 and int8.
+static int8), LiteRT int8 by the direct litert-torch PT2E route, LiteRT int8 with the builtin
+(non-XNNPACK) kernels, ExecuTorch XNNPACK fp32 and int8, and the QUANTIZE/DEQUANTIZE op counts.
 Usage: python benchmarks/build_latency.py [--runs 50] [--threads 1 2]
 """
 
@@ -30,6 +31,26 @@ def eager_ms(model, x, runs, warmup, threads):
     with torch.no_grad():
         t = timed_loop(lambda: model(x), warmup=warmup, runs=runs)
     return statistics.median(t)
+
+
+def pt2e_int8(model, x, cal):
+    """The direct route a user would take: litert-torch's PT2E quantizer (per-channel, static)."""
+    import litert_torch
+    import torch
+    from litert_torch.quantize import pt2e_quantizer
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    m = torch.export.export(model, (x,)).module()
+    q = pt2e_quantizer.PT2EQuantizer().set_global(pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
+    m = quantize_pt2e.prepare_pt2e(m, q)
+    with torch.no_grad():
+        for c in cal:
+            m(c)
+    m = quantize_pt2e.convert_pt2e(m, fold_quantize=False)  # True fails to convert (litert-torch 0.10)
+    edge = litert_torch.convert(m, (x,))
+    out = Path(tempfile.mkdtemp(prefix="edgekit-pt2e-")) / "p.tflite"
+    edge.export(str(out))
+    return out.read_bytes()
 
 
 def main():
@@ -65,8 +86,12 @@ def main():
         int8 = quantize_int8(fp32, cal.numpy())
         (tmp / "f.tflite").write_bytes(fp32)
         (tmp / "q.tflite").write_bytes(int8)
-        g = read_tflite(tmp / "q.tflite")
-        islands = sum(o.attrs["opcode"] in ("QUANTIZE", "DEQUANTIZE") for o in g.ops)
+        (tmp / "p.tflite").write_bytes(pt2e_int8(model, x, cal[:8]))
+
+        def qdq(name):
+            return sum(o.attrs["opcode"] in ("QUANTIZE", "DEQUANTIZE") for o in read_tflite(tmp / name).ops)
+
+        islands, islands_pt2e = qdq("q.tflite"), qdq("p.tflite")
         pte32 = export_pte(model, x)
         (tmp / "f.pte").write_bytes(pte32["bytes"])
         pte8 = export_pte(model, x, dtype="int8", calibration=cal[:8].numpy())
@@ -76,23 +101,27 @@ def main():
         for th in args.threads:
             r = {"model": spec or "default (mcu_mobilenet_v1)", "threads": th,
                  "eager": eager_ms(model, x, args.runs, 10, th)}
+            pin = quantize_to(xin, input_details(tmp / "p.tflite")[0])
             for key, path, inp, kw in (("litert_fp32", "f.tflite", xin, {}), ("litert_int8", "q.tflite", qin, {}),
+                                       ("litert_pt2e_int8", "p.tflite", pin, {}),
                                        ("litert_int8_builtin", "q.tflite", qin, {"xnnpack": False})):
                 res = litert_bench(tmp / path, inputs=[inp], warmup=10, runs=args.runs, threads=th, **kw)
                 r[key] = statistics.median(res["times_ms"])
             for key, path in (("et_fp32", "f.pte"), ("et_int8", "q.pte")):
                 res = et_bench(tmp / path, inputs=[xin], warmup=10, runs=args.runs, threads=th)
                 r[key] = statistics.median(res["times_ms"])
-            r["islands"] = islands
+            r["islands"], r["islands_pt2e"] = islands, islands_pt2e
             r["convert_s"] = t_conv
             rows.append(r)
-    cols = ["eager", "litert_fp32", "litert_int8", "litert_int8_builtin", "et_fp32", "et_int8"]
-    print(f"{'model':28} {'thr':>3} " + " ".join(f"{c:>19}" for c in cols) + "  int8/fp32 LiteRT  int8/fp32 ET  Q/DQ ops")
+    cols = ["eager", "litert_fp32", "litert_int8", "litert_pt2e_int8", "litert_int8_builtin", "et_fp32", "et_int8"]
+    print(f"{'model':26} {'thr':>3} " + " ".join(f"{c:>19}" for c in cols)
+          + "  int8/fp32 LiteRT  PT2E int8/fp32  int8/fp32 ET  Q/DQ ops (edgekit, PT2E)")
     for r in rows:
-        print(f"{r['model']:28} {r['threads']:>3} " + " ".join(f"{r[c]:>16.3f} ms" for c in cols)
-              + f"  {r['litert_fp32'] / r['litert_int8']:>14.2f}x  {r['et_fp32'] / r['et_int8']:>11.2f}x"
-              + f"  {r['islands']:>8}")
-    print("\n(speedup columns: fp32 time / int8 time; > 1 means int8 is faster)")
+        print(f"{r['model']:26} {r['threads']:>3} " + " ".join(f"{r[c]:>16.3f} ms" for c in cols)
+              + f"  {r['litert_fp32'] / r['litert_int8']:>14.2f}x  {r['litert_fp32'] / r['litert_pt2e_int8']:>13.2f}x"
+              + f"  {r['et_fp32'] / r['et_int8']:>11.2f}x  {r['islands']:>8}, {r['islands_pt2e']}")
+    print("\n(speedup columns: fp32 time / int8 time; > 1 means int8 is faster. litert_int8 is edgekit's "
+          "ai-edge-quantizer build; litert_pt2e_int8 the direct litert-torch PT2E route)")
 
 
 if __name__ == "__main__":
