@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError, UsageError
+from edgekit.errors import EdgekitError, UsageError, checked_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -30,7 +30,7 @@ def load_calibration(source, input_shape: tuple[int, ...], *, max_samples: int =
         rng = np.random.default_rng(seed)
         arr = rng.standard_normal((32, *input_shape)).astype(np.float32)
         return arr, "32 random samples", ["calibrating with random data: int8 accuracy on real inputs will be poor"]
-    p = Path(text)
+    p = checked_path(text, "calibration path")
     if not p.exists():
         raise UsageError(f"no such calibration file or folder: {text}")
     if p.is_dir():

@@ -34,3 +34,20 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingExtraError(module, extra) from exc
+
+
+def checked_path(path, what: str = "path"):
+    """``Path(path)``, or a UsageError when the OS cannot even look the name up (a component
+    longer than the file system allows, an embedded NUL byte): such a name is a typing error,
+    not a missing file, and ``Path.exists()`` raises on it instead of returning False."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        p.exists()
+    except (OSError, ValueError) as exc:
+        text = str(path)
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"bad {what} {shown!r}: {reason}") from None
+    return p

@@ -67,6 +67,14 @@ def _value(v: str):
         return v
 
 
+def _exists(path) -> bool:
+    """Path.exists() that says False for a name the OS refuses (too long, an embedded NUL)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def parse_spec(text: str | None) -> ModelSpec:
     """Classify a MODEL string (no imports of torch or user code here)."""
     if text is None or not str(text).strip():
@@ -74,10 +82,10 @@ def parse_spec(text: str | None) -> ModelSpec:
 
         return ModelSpec(text=DEFAULT_MODEL, kind="registered", name=DEFAULT_MODEL)
     text = str(text).strip()
-    suffix = Path(text.split(":")[0] if not Path(text).exists() else text).suffix.lower()
+    suffix = Path(text.split(":")[0] if not _exists(text) else text).suffix.lower()
     if Path(text).suffix.lower() in ARTIFACT_SUFFIXES:
         p = Path(text)
-        if not p.exists():
+        if not _exists(p):
             raise UsageError(f"no such file: {text}")
         if p.is_dir():
             raise UsageError(f"{text} is a directory, expected a model file")
@@ -93,7 +101,7 @@ def parse_spec(text: str | None) -> ModelSpec:
         if not factory.isidentifier():
             raise UsageError(f"bad factory name {factory!r} in {text!r}: expected file.py:function")
         p = Path(file)
-        if not p.exists():
+        if not _exists(p):
             raise UsageError(f"no such file: {file}")
         return ModelSpec(text=text, kind="python", name=factory, path=p)
     name, _, opts = text.partition(":")
@@ -131,10 +139,20 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
     if spec.kind == "pt2":
         from edgekit.graph.capture import load_pt2
 
+        from edgekit.passes.eval_mode import to_eval
+
         ep = load_pt2(spec.path)
         x = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
-        shape = tuple(int(d) for d in x[0].meta["val"].shape) if x else None
-        return LoadedModel(spec, ep.module(), tuple(input_shape) if input_shape else shape, exported=ep)
+        try:
+            shape = tuple(int(d) for d in x[0].meta["val"].shape) if x else None
+        except (KeyError, TypeError, ValueError, AttributeError):  # no example value, or a dynamic dimension
+            shape = None
+        if input_shape and shape and tuple(input_shape) != shape:
+            raise UsageError(f"{spec.text} was exported for input shape {shape}; --input-shape "
+                             f"{','.join(map(str, input_shape))} does not apply (export it again at that shape, "
+                             "or omit --input-shape)")
+        # ep.module() starts in training mode, although an exported program's ops are inference ops
+        return LoadedModel(spec, to_eval(ep.module()), tuple(input_shape) if input_shape else shape, exported=ep)
     module = _build_module(spec)
     if not _is_module(module):
         raise UsageError(f"{spec.text} did not produce a torch.nn.Module (got {type(module).__name__})")

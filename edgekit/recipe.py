@@ -45,12 +45,13 @@ import math
 import os
 import re
 import shutil
+import tempfile
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgekit.errors import UsageError
+from edgekit.errors import UsageError, checked_path
 
 KINDS = ("raspberry-pi", "phone", "mcu")
 FORMATS = ("tflite", "pte")
@@ -241,7 +242,7 @@ def _describe(v) -> str:
 
 
 def recipe_file(path) -> Path:
-    p = Path(path)
+    p = checked_path(path, "recipe path")
     if p.is_dir():
         p = p / "recipe.toml"
     if not p.exists():
@@ -373,9 +374,91 @@ def run_recipe(path, *, output=None, ssh: str | None = None, adb: str | None = N
                          + (" (use --adb)" if rec.kind == "phone" else ""))
     if adb is not None and rec.kind != "phone":
         raise UsageError(f"--adb profiles an Android phone; {rec.name} is a {rec.kind} recipe")
-    out = Path(output if output is not None else rec.out_dir)
+    out = checked_path(output if output is not None else rec.out_dir, "output folder")
     if out.exists() and not out.is_dir():
         raise UsageError(f"output {out} exists and is not a folder")
+    blocker = next((a for a in out.parents if a.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UsageError(f"cannot write to {out}: {blocker} is a file, not a folder; choose another -o OUTDIR")
+    undo = _Undo(out)
+    try:
+        result = _run(rec, out, undo, ssh=ssh, adb=adb, port=port, identity=identity,
+                      accept_new_host_key=accept_new_host_key, known_hosts=known_hosts, remote_python=remote_python,
+                      runs=runs, warmup=warmup, progress=progress)
+    except BaseException:
+        undo.rollback()
+        raise
+    undo.commit()
+    return result
+
+
+class _Undo:
+    """A failed or interrupted run leaves the output folder as it found it: what the run writes
+    (report.html, recipe.json, profile.json, build/<format>, bundle) is backed up first and
+    restored, and the folders and entries it created are removed."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        missing = [a for a in (out, *out.parents) if not a.exists()]
+        self.created_root = missing[-1] if missing else None
+        self.before = {e.name for e in out.iterdir()} if out.is_dir() else set()
+        self.saved: list[tuple[Path, Path | None]] = []  # (path, its backup or None if it did not exist)
+        self.backups: Path | None = None
+
+    def mkdir(self) -> None:
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the output folder {self.out}: {exc.strerror or type(exc).__name__}; "
+                             "choose another -o OUTDIR") from None
+
+    def protect(self, path: Path, *, move: bool = False) -> None:
+        """Back ``path`` up (``move``: set it aside, the run starts without it) before the run writes it."""
+        if self.created_root is not None:
+            return  # the whole folder is new: rollback removes it
+        backup = None
+        if path.exists() or path.is_symlink():
+            if self.backups is None:
+                self.backups = Path(tempfile.mkdtemp(prefix=".edgekit-recipe-backup-", dir=self.out))
+                self.before.add(self.backups.name)
+            backup = self.backups / str(len(self.saved))
+            if move:
+                os.replace(path, backup)
+            elif path.is_dir() and not path.is_symlink():
+                shutil.copytree(path, backup, symlinks=True)
+            else:
+                shutil.copy2(path, backup, follow_symlinks=False)
+        self.saved.append((path, backup))
+
+    def rollback(self) -> None:
+        if self.created_root is not None:
+            shutil.rmtree(self.created_root, ignore_errors=True)
+            return
+        for path, backup in reversed(self.saved):
+            _remove(path)
+            if backup is not None and (backup.exists() or backup.is_symlink()):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(backup, path)
+        if self.out.is_dir():
+            for e in self.out.iterdir():
+                if e.name not in self.before:
+                    _remove(e)
+        self.commit()
+
+    def commit(self) -> None:
+        if self.backups is not None:
+            shutil.rmtree(self.backups, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _run(rec, out: Path, undo: _Undo, *, ssh, adb, port, identity, accept_new_host_key, known_hosts, remote_python,
+         runs, warmup, progress) -> RecipeResult:
     say = progress or (lambda *a, **k: None)
     timings: dict[str, float] = {}
 
@@ -387,10 +470,11 @@ def run_recipe(path, *, output=None, ssh: str | None = None, adb: str | None = N
         say(name, timings[name], "")
         return value
 
-    out.mkdir(parents=True, exist_ok=True)
+    undo.mkdir()
     bundle = out / "bundle"
-    if bundle.exists():  # never leave a stale bundle beside a new build
-        shutil.rmtree(bundle)
+    undo.protect(bundle, move=True)  # never leave a stale bundle beside a new build
+    for written in ("report.html", "recipe.json", "profile.json", *(f"build/{fmt}" for fmt in rec.formats)):
+        undo.protect(out / written)
     result = RecipeResult(recipe=rec.name, kind=rec.kind, output=out, bundle=bundle, fits=True, timings_s=timings)
 
     from edgekit.targets import load_target

@@ -619,7 +619,11 @@ def load_target(name_or_path) -> Target:
         raise TargetError(f"empty target name; choose one of: {', '.join(target_ids())}")
     if _looks_like_path(text):
         path = Path(text).expanduser()
-        if not path.exists() and path.stem in target_ids():
+        try:
+            missing = not path.exists()
+        except (OSError, ValueError):  # a name the OS refuses: _read_file says why
+            missing = False
+        if missing and path.stem in target_ids():
             raise TargetError(f"no such target file: {path} (did you mean the built-in target {path.stem!r}?)",
                               path=path)
         return _read_file(path)

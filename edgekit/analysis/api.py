@@ -35,12 +35,13 @@ def analyze(model_or_path=None, *, input_shape=None, dtype: str | None = None, r
         spec = model_or_path if isinstance(model_or_path, ModelSpec) else parse_spec(
             None if model_or_path is None else str(model_or_path))
         if spec.kind == "tflite":
-            return _analyze_graph(_read_tflite(spec.path), spec.text, dtype, runtime, tgt, fold=False)
+            g = _check_artifact_shape(_read_tflite(spec.path), spec.text, input_shape)
+            return _analyze_graph(g, spec.text, dtype, runtime, tgt, fold=False)
         if spec.kind == "pte":
             from edgekit.graph.pte_reader import read_pte
 
-            return _analyze_graph(read_pte(spec.path), spec.text, dtype or "fp32", runtime or "executorch",
-                                  tgt, fold=False)
+            g = _check_artifact_shape(read_pte(spec.path), spec.text, input_shape)
+            return _analyze_graph(g, spec.text, dtype or "fp32", runtime or "executorch", tgt, fold=False)
         loaded = load_model(spec, input_shape=input_shape)
     else:  # an nn.Module
         loaded = LoadedModel(ModelSpec(text=type(model_or_path).__name__, kind="module",
@@ -74,6 +75,17 @@ def capture_loaded(loaded, *, dtype: str, fold: bool = True) -> Graph:
     if fold:
         fold_bn_in_graph(g)
     g.meta["source_params"] = source_params
+    return g
+
+
+def _check_artifact_shape(g: Graph, name: str, input_shape) -> Graph:
+    """A built artifact has its input shape baked in: a different --input-shape is refused, not ignored."""
+    if input_shape and g.inputs:
+        built = tuple(g.tensors[g.inputs[0]].shape)
+        if tuple(input_shape) != built:
+            raise UsageError(f"{name} is built for input shape {built}; --input-shape "
+                             f"{','.join(map(str, input_shape))} does not apply (rebuild it at that shape, or omit "
+                             "--input-shape)")
     return g
 
 

@@ -39,14 +39,20 @@ def export_pte(module, example_input, *, backend: str = "xnnpack", dtype: str = 
     """
     import torch
 
-    require("executorch.exir", "executorch")
-    from executorch.exir import to_edge_transform_and_lower
-
     if backend not in ("xnnpack", "portable"):
         raise UsageError(f"unknown ExecuTorch backend {backend!r}: choose xnnpack or portable")
     planner = planner or ("edgekit" if backend == "portable" else "executorch")
     if planner not in ("edgekit", "executorch"):
         raise UsageError(f"unknown memory planner {planner!r}: choose edgekit or executorch")
+    if dtype == "int8" and backend != "xnnpack":
+        raise UsageError("int8 .pte needs --backend xnnpack (portable kernels only simulate int8)")
+    if dtype == "fp16":
+        raise UsageError("fp16 .pte is not supported by edgekit yet: use --dtype fp32 or int8")
+    from edgekit.export.quiet import EXECUTORCH_IMPORT_LOGGERS, quiet_loggers
+
+    with quiet_loggers(*EXECUTORCH_IMPORT_LOGGERS):
+        require("executorch.exir", "executorch")
+        from executorch.exir import to_edge_transform_and_lower
     from edgekit.passes.eval_mode import to_eval
 
     module = to_eval(module)
@@ -55,11 +61,7 @@ def export_pte(module, example_input, *, backend: str = "xnnpack", dtype: str = 
     try:
         with torch.no_grad(), quiet_native():
             if dtype == "int8":
-                if backend != "xnnpack":
-                    raise UsageError("int8 .pte needs --backend xnnpack (portable kernels only simulate int8)")
                 module = _quantize_xnnpack(module, sample, calibration)
-            elif dtype == "fp16":
-                raise UsageError("fp16 .pte is not supported by edgekit yet: use --dtype fp32 or int8")
             ep = torch.export.export(module, sample, strict=False)
             partitioner = []
             if backend == "xnnpack":

@@ -231,15 +231,19 @@ class PteOperators:
 def pte_operators(path_or_bytes) -> PteOperators:
     """Operators and delegates in a .pte program's execution plan (ExecuTorch's deserializer)."""
     from edgekit.errors import ArtifactError, require
+    from edgekit.export.quiet import EXECUTORCH_IMPORT_LOGGERS, quiet_loggers
 
-    require("executorch.exir", "executorch")
-    from executorch.exir._serialize._program import deserialize_pte_binary
+    with quiet_loggers(*EXECUTORCH_IMPORT_LOGGERS):
+        require("executorch.exir", "executorch")
+        from executorch.exir._serialize._program import deserialize_pte_binary
 
+    what = "the .pte bytes" if isinstance(path_or_bytes, (bytes, bytearray)) else str(path_or_bytes)
     data = path_or_bytes if isinstance(path_or_bytes, (bytes, bytearray)) else Path(path_or_bytes).read_bytes()
     try:
         pte = deserialize_pte_binary(bytes(data))
     except Exception as exc:
-        raise ArtifactError(f"not a readable .pte program ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise ArtifactError(f"{what} is not a readable .pte program ({type(exc).__name__}: {str(exc)[:200]}); "
+                            "rebuild it or check the file") from None
     program = getattr(pte, "program", pte)
     ops: list[str] = []
     delegates: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -40,3 +41,22 @@ def quiet_native():
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+
+
+# torch logs a warning when ExecuTorch registers its enums as pytree constants at import time
+EXECUTORCH_IMPORT_LOGGERS = ("torch.utils._pytree",)
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str, level: int = logging.ERROR):
+    """Raise the level of the named Python loggers for the duration (torch's import-time and
+    load-time warnings reach stderr through them, beside edgekit's own one-line error)."""
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(level, lg.level))
+    try:
+        yield
+    finally:
+        for lg, lvl in zip(loggers, saved):
+            lg.setLevel(lvl)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from edgekit.errors import EdgekitError, UsageError
+from edgekit.errors import ArtifactError, EdgekitError, UsageError
 from edgekit.graph.ir import Graph, Op, QuantParams, Tensor
 
 # aten op name (without overload) -> canonical kind
@@ -348,15 +348,28 @@ def capture(module, input_shape, *, dtype: str = "fp32", name: str = "model") ->
 
 
 def load_pt2(path) -> "object":
+    import logging
+    from pathlib import Path
+
     import torch
 
+    if Path(path).is_dir():
+        raise UsageError(f"{path} is a directory, expected a .pt2 file")
+    # torch.export.load logs a corrupt archive's traceback as a warning before raising its own
+    # error; the one-line error below says the same
+    log = logging.getLogger("torch.export")
+    level = log.level
+    log.setLevel(logging.ERROR)
     try:
         return torch.export.load(str(path))
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}") from None
     except Exception as exc:
-        raise EdgekitError(f"cannot read {path} as a .pt2 ExportedProgram: {type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ArtifactError(f"cannot read {path} as a .pt2 ExportedProgram ({type(exc).__name__}: {first}); "
+                            "save it again with torch.export.save or `edgekit fold -o FILE.pt2`") from None
+    finally:
+        log.setLevel(level)
 
 
 def numel(shape) -> int:

@@ -43,7 +43,7 @@ import math
 import struct
 from pathlib import Path
 
-from edgekit.errors import ArtifactError, UsageError
+from edgekit.errors import ArtifactError, UsageError, checked_path
 from edgekit.graph.ir import DTYPE_BYTES, Graph, Op, Tensor
 
 FILE_IDENTIFIER = b"ET12"
@@ -190,7 +190,7 @@ class _Table:
 
 
 def read_pte_bytes(path) -> bytes:
-    p = Path(path)
+    p = checked_path(path, "file name")
     if not p.exists():
         raise UsageError(f"no such file: {path}")
     if p.is_dir():
@@ -206,6 +206,12 @@ def read_pte_bytes(path) -> bytes:
         raise ArtifactError(f"{path} is not an ExecuTorch program (.pte): no {FILE_IDENTIFIER.decode()} identifier "
                             "at bytes 4..8; rebuild it or check the file")
     return data
+
+
+def check_pte_file(path) -> None:
+    """The cheap checks, no parsing: the identifier and the extents the extended header records
+    (a truncated file), so a runtime is not started on a file that cannot be a program."""
+    _extended_header(read_pte_bytes(path), path)
 
 
 def read_pte(path, *, name: str | None = None) -> Graph:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgekit.errors import ArtifactError, UsageError, require
+from edgekit.errors import ArtifactError, UsageError, checked_path, require
 from edgekit.graph.ir import Graph, Op, QuantParams, Tensor
 
 _TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",
@@ -43,7 +43,7 @@ def opcode_names() -> dict[int, str]:
 
 
 def read_tflite_bytes(path) -> bytes:
-    p = Path(path)
+    p = checked_path(path, "file name")
     if not p.exists():
         raise UsageError(f"no such file: {path}")
     if p.is_dir():

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from edgekit.errors import ArtifactError, UsageError
+from edgekit.errors import ArtifactError, UsageError, checked_path
 from edgekit.lint.findings import Cost, Finding, LintResult
 
 __all__ = ["lint", "lint_tflite", "lint_pte", "LintResult", "Finding", "Cost", "resolve_target"]
@@ -75,7 +75,7 @@ def lint(artifact, *, model=None, target=None, runtime_checks: bool = True) -> L
     name: tflite-micro, litert, executorch; None lints for LiteRT/XNNPACK). ``model`` (a model
     spec, an nn.Module or {path: class}) makes module names exact. ``runtime_checks=False``
     skips the child-process interpreter checks (graph rules only)."""
-    p = Path(str(artifact))
+    p = checked_path(str(artifact), "artifact path")
     if not p.exists():
         raise UsageError(f"no such file: {artifact}")
     suffix = p.suffix.lower()
@@ -213,8 +213,10 @@ def _delegation_findings(ctx, d: dict) -> list[Finding]:
 def lint_pte(path, *, target=None) -> LintResult:
     """A .pte: which operators run outside the delegate, and what a selective build needs."""
     from edgekit.export.op_resolver import pte_operators
+    from edgekit.graph.pte_reader import read_pte
 
     runtime, tgt = resolve_target(target)
+    read_pte(path)  # a corrupt or truncated file: one ArtifactError naming it, before importing ExecuTorch
     ops = pte_operators(path)
     result = LintResult(artifact=str(path), format="pte", target=getattr(tgt, "id", None) or
                         (str(target) if target is not None else None), runtime=runtime or "executorch")

@@ -646,9 +646,13 @@ def _trace(model: nn.Module, example_inputs: tuple | None) -> tuple[fx.GraphModu
         gm = fx.symbolic_trace(model)
         view: Any = _FxView(gm)
         if example_inputs is not None:
+            import contextlib
+            import io
+
             from torch.fx.passes.shape_prop import ShapeProp
 
-            with torch.no_grad():
+            # ShapeProp prints the traceback of a failing node itself; the failure is handled below
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
                 ShapeProp(gm).propagate(*example_inputs)
         return gm, view, notes
     except Exception as exc:  # the model's forward is not symbolically traceable

@@ -231,19 +231,26 @@ def _source(model_or_artifact, input_shape) -> tuple[dict, str]:
 
 
 def _module(source):
+    from edgekit.loader import probe_input
+
     if "module" in source:
         if source.get("input_shape") is None:
             raise UsageError("profiling an nn.Module needs input_shape=...")
-        return source["module"].eval(), tuple(source["input_shape"])
-    if "loaded" not in source:
-        from edgekit.loader import load_model
+        module, shape = source["module"].eval(), tuple(source["input_shape"])
+    else:
+        if "loaded" not in source:
+            from edgekit.loader import load_model
 
-        source["loaded"] = load_model(source["spec"], input_shape=source.get("input_shape"))
-    lm = source["loaded"]
-    if lm.input_shape and lm.input_shape[0] != 1:
-        raise UsageError(f"the protocol measures batch 1 (got input shape {list(lm.input_shape)}); "
-                         "use --batch for throughput at a larger batch")
-    return lm.module.eval(), tuple(lm.input_shape)
+            source["loaded"] = load_model(source["spec"], input_shape=source.get("input_shape"))
+        lm = source["loaded"]
+        if lm.input_shape and lm.input_shape[0] != 1:
+            raise UsageError(f"the protocol measures batch 1 (got input shape {list(lm.input_shape)}); "
+                             "use --batch for throughput at a larger batch")
+        module, shape = lm.module.eval(), tuple(lm.input_shape)
+    if not source.get("probed"):  # a forward that raises is the user's input error, not a crash mid-timing
+        probe_input(module, shape)
+        source["probed"] = True
+    return module, shape
 
 
 def _export(module, shape, runtime: str, outdir: Path) -> Path:

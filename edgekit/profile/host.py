@@ -50,6 +50,10 @@ def check_artifact(path) -> str:
         raise ArtifactError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier); rebuild it")
     if suffix == ".pte" and (len(head) < 8 or head[4:6] != b"ET"):
         raise ArtifactError(f"{path} is not an ExecuTorch program (.pte): no ET identifier; rebuild it")
+    if suffix == ".pte" and head[4:8] == b"ET12":  # truncated: say so before starting ExecuTorch
+        from edgekit.graph.pte_reader import check_pte_file
+
+        check_pte_file(p)
     return str(p.resolve())
 
 

@@ -17,7 +17,7 @@ import datetime as _dt
 import html as _html
 from pathlib import Path
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, checked_path
 
 _E = _html.escape
 
@@ -357,12 +357,19 @@ def write_html(report, path, **kwargs) -> Path:
     import os
     import tempfile
 
-    path = Path(path)
+    path = checked_path(path, "output file")
     if path.exists() and path.is_dir():
         raise EdgekitError(f"{path} is a folder; give a file name such as report.html")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    blocker = next((a for a in path.parents if a.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise EdgekitError(f"cannot write {path}: {blocker} is a file, not a folder; choose another output path")
     text = render(report, **kwargs)
-    fd, tmp = tempfile.mkstemp(prefix=".edgekit-report-", suffix=".html", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".edgekit-report-", suffix=".html", dir=path.parent)
+    except OSError as exc:
+        raise EdgekitError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
+                           "output path") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -370,6 +377,10 @@ def write_html(report, path, **kwargs) -> Path:
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise EdgekitError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
+                           "output path") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

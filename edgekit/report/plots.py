@@ -19,6 +19,49 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """Write the figure atomically (temp file, then rename); a bad path or format is one UsageError."""
+    import os
+    import tempfile
+
+    from edgekit.errors import UsageError, checked_path
+
+    try:
+        path = checked_path(path, "plot file")
+        fmt = path.suffix.lower().lstrip(".") or "png"
+        supported = fig.canvas.get_supported_filetypes()
+        if fmt not in supported:
+            raise UsageError(f"cannot write the plot {path}: unknown image format {fmt!r}; use one of "
+                             f"{', '.join(sorted(supported))}")
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder; give a file name such as plot.png")
+        blocker = next((a for a in path.parents if a.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise UsageError(f"cannot write {path}: {blocker} is a file, not a folder")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".edgekit-plot-", suffix=path.suffix or ".png", dir=path.parent)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
+                             "output path") from None
+        try:
+            with os.fdopen(fd, "wb") as f:
+                fig.savefig(f, format=fmt)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # as an ordinary new file, not mkstemp's 0600
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
+                             "output path") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    finally:
+        plt.close(fig)
+    return path
+
+
 def latency_histogram(result, path) -> Path:
     """Histogram of the timed runs of every measurement in a ProfileResult (one colour each),
     with the median and p99 marked; estimates (no runs) are drawn as dashed vertical lines."""
@@ -55,10 +98,7 @@ def latency_histogram(result, path) -> Path:
                  "(solid: median, dotted: p99)", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def memory_plot(report, path) -> Path:
@@ -83,7 +123,4 @@ def memory_plot(report, path) -> Path:
     ax.set_title(f"{report.model}: live activation memory per layer", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
