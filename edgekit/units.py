@@ -33,6 +33,8 @@ def parse_size(text: str | int) -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         if text < 0:
             raise UsageError(f"size must not be negative: {text}")
+        if text > 2**62:  # the same bound as a size string
+            raise UsageError(f"bad size {text}: too large")
         return text
     if not isinstance(text, str):
         raise UsageError(f"bad size {text!r}: expected {SIZE_HELP}")
