@@ -24,7 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 MODEL_HELP = ("registered model with options (mobilenet_v2:width=0.35,resolution=96), torchvision:NAME, "
               "file.py:factory (imports and runs that file), package.module:factory, or a .pt2/.tflite/.pte "
-              "file; default: the embedded microcontroller model")
+              "file; MODEL@weights.pt loads trained weights (a state dict, never pickled code); default: the "
+              "embedded microcontroller model")
 
 
 def _add_budget(p):

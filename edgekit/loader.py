@@ -8,7 +8,10 @@ MODEL forms:
   package.module:factory          imports the module and calls factory()
   model.pt2                       a saved torch.export ExportedProgram
   model.tflite / model.pte        a built artifact (analysed without torch for .tflite)
-  weights.pt with --arch NAME     state dict loaded with torch.load(weights_only=True)
+  MODEL@weights.pt                any of the PyTorch forms above with trained weights: a state
+                                  dict (or a checkpoint holding one under "state_dict"/"model"),
+                                  loaded with torch.load(weights_only=True), which refuses
+                                  pickled code, and applied with load_state_dict(strict=True)
 
 Only the file.py:factory and package.module:factory forms execute user code.
 """
@@ -31,6 +34,7 @@ class ModelSpec:
     name: str
     kwargs: dict = field(default_factory=dict)
     path: Path | None = None
+    weights: Path | None = None  # MODEL@weights.pt
 
     @property
     def is_artifact(self) -> bool:
@@ -75,6 +79,9 @@ def _exists(path) -> bool:
         return False
 
 
+WEIGHTS_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+
 def parse_spec(text: str | None) -> ModelSpec:
     """Classify a MODEL string (no imports of torch or user code here)."""
     if text is None or not str(text).strip():
@@ -82,6 +89,19 @@ def parse_spec(text: str | None) -> ModelSpec:
 
         return ModelSpec(text=DEFAULT_MODEL, kind="registered", name=DEFAULT_MODEL)
     text = str(text).strip()
+    model_text, at, weights = text.rpartition("@")
+    if at and Path(weights).suffix.lower() in WEIGHTS_SUFFIXES:
+        w = Path(weights)
+        if not _exists(w):
+            raise UsageError(f"no such file: {weights} (the weights after @ in {text!r})")
+        if w.is_dir():
+            raise UsageError(f"{weights} is a directory, expected a weights file (state dict)")
+        spec = parse_spec(model_text) if model_text.strip() else None
+        if spec is None or spec.is_artifact or spec.kind == "pt2":
+            raise UsageError(f"{text!r}: weights apply to a PyTorch model (MODEL@weights.pt), not to an artifact "
+                             "or an empty model name")
+        spec.text, spec.weights = text, w
+        return spec
     suffix = Path(text.split(":")[0] if not _exists(text) else text).suffix.lower()
     if Path(text).suffix.lower() in ARTIFACT_SUFFIXES:
         p = Path(text)
@@ -159,13 +179,20 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
     shape = tuple(input_shape) if input_shape else getattr(module, "default_input_shape", None)
     if shape is None:
         shape = (1, 3, 224, 224)
+    if spec.weights is not None:
+        _load_weights(module, spec)
     module.eval()
     calibration = None
     if spec.kind == "registered":
         from edgekit.models.catalog import DEFAULT_MODEL
 
         default_shape = getattr(module, "default_input_shape", None)
-        if spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape):
+        if spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape) \
+                and spec.weights is not None:
+            from edgekit.models.calibration import calibration_data
+
+            calibration = calibration_data(spec.name, resolution=int(shape[-1]))[:, None].numpy()
+        elif spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape):
             # The embedded default ships its calibration set (synthetic images). It is an untrained
             # architecture: its BN statistics are estimated on that set so activations have the
             # ranges of a trained network and int8 scales are meaningful.
@@ -176,6 +203,48 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
             module = reestimate_bn_stats(module, [cal[i:i + 8] for i in range(0, len(cal), 8)], inplace=True)
             calibration = cal[:, None].numpy()
     return LoadedModel(spec, module, shape, calibration=calibration)
+
+
+def _load_weights(module, spec: ModelSpec) -> None:
+    """torch.load(weights_only=True) + load_state_dict(strict=True), with one-line errors."""
+    import pickle
+    import re
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing or loading
+            warnings.simplefilter("ignore")
+            state = torch.load(spec.weights, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        m = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
+        why = (m.group(1) if m else str(exc).strip().splitlines()[0] if str(exc).strip() else "")[:160]
+        raise UsageError(f"{spec.weights} is not a plain state dict: torch.load(weights_only=True) refused it "
+                         f"({why}); save weights with torch.save(model.state_dict(), path)") from None
+    except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise UsageError(f"cannot read weights {spec.weights}: {type(exc).__name__}: {str(exc)[:160]}") from None
+    for key in ("state_dict", "model_state_dict", "model"):  # common checkpoint wrappers
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UsageError(f"{spec.weights} does not hold a state dict of tensors; save weights with "
+                         "torch.save(model.state_dict(), path)")
+    own = module.state_dict()
+    if state and not (set(state) & set(own)) and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}  # saved from DataParallel/DDP
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+                 f"{len(wrong)} of another shape (e.g. {wrong[0]}: {tuple(state[wrong[0]].shape)} vs "
+                 f"{tuple(own[wrong[0]].shape)})" if wrong else ""]
+        raise UsageError(f"the weights in {spec.weights} do not match {spec.text.rpartition('@')[0]}: "
+                         + ", ".join(p for p in parts if p) + "; check the model name and its options")
+    module.load_state_dict(state, strict=True)
 
 
 def _is_module(obj) -> bool:
