@@ -136,7 +136,10 @@ def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, d
         raise UsageError(f"cannot write to {output}: permission denied; choose another -o OUTDIR")
     stages = _Stages(progress)
     with _sigterm_as_interrupt():
-        staging = Path(tempfile.mkdtemp(prefix=".edgekit-build-", dir=parent))
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=".edgekit-build-", dir=parent))
+        except OSError as exc:
+            raise UsageError(f"cannot write to {output}: {exc.strerror or exc}; choose another -o OUTDIR") from None
         try:
             return _build(model, plan, calibration, input_shape, channels_last_io, fold, out_dir, staging, force,
                           stages, verify_samples, tuple(quant_remedies))

@@ -330,11 +330,8 @@ def test_debug_shows_the_traceback(ws):
     assert p.returncode != 0 and "Traceback" in p.stderr and "cannot write" in p.stderr
 
 
-# Requested changes in files this issue may not edit (build.py, report/text.py, report/diff.py): each
-# xfail below passes (and, strict, fails the run as XPASS) once the change is made; then drop the mark.
+# Unwritable output folders, unreadable baseline names, and a build failing after its first stage.
 
-@pytest.mark.xfail(strict=True, reason="edgekit/build.py build(): tempfile.mkdtemp(dir=parent) raises OSError "
-                                       "for an unwritable parent or a parent that is a file: needs a UsageError")
 @pytest.mark.parametrize("out", ["/proc/edgekit-out", "plain.txt/out"])
 def test_build_into_unwritable_folder(ws, out):
     before = snapshot(ws)
@@ -343,16 +340,11 @@ def test_build_into_unwritable_folder(ws, out):
     assert snapshot(ws) == before
 
 
-@pytest.mark.xfail(strict=True, reason="edgekit/report/diff.py load_baseline(): Path.exists() raises OSError on a "
-                                       "name the OS refuses; needs errors.checked_path")
 def test_baseline_name_too_long(ws):
     p = run("check", "good.tflite", "--baseline", LONG + ".json", cwd=ws)
     assert_clean_error(p, "baseline file")
 
 
-@pytest.mark.xfail(strict=True, reason="edgekit/report/text.py stage_printer prints progress lines on stderr "
-                                       "even when stderr is not a terminal, so a failed build shows them above the "
-                                       "error line")
 def test_build_error_after_the_first_stage_is_one_line_without_json(ws):
     p = run("build", "model.py:boom", "--input-shape", "1,3,16,16", "-o", "out", cwd=ws)
     assert_clean_error(p, "boom in forward")

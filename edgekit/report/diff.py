@@ -86,7 +86,9 @@ def load_baseline(old, *, like=None, target=None, sram=None, flash=None) -> Base
     if isinstance(old, dict):
         return _from_json(old, "<dict>")
     if isinstance(old, (str, Path)) and str(old).lower().endswith(".json"):
-        p = Path(old)
+        from edgekit.errors import checked_path
+
+        p = checked_path(old, "baseline file")
         if not p.exists():
             raise BaselineError(f"no such baseline file: {old}")
         try:

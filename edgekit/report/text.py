@@ -112,7 +112,9 @@ def markdown(report, *, baseline=None) -> str:
 
 
 class stage_printer:
-    """Progress for slow stages: one line per stage with its time, on stderr."""
+    """Progress for slow stages: one line per stage with its time. On stderr when it is a terminal;
+    otherwise (CI logs, pipes) on stdout above the summary, so that stderr carries nothing but the
+    one-line error of a failed run."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
@@ -120,7 +122,7 @@ class stage_printer:
     def __call__(self, stage: str, seconds: float | None = None, detail: str = "") -> None:
         if self.quiet:
             return
-        c = _console(stderr=True)
+        c = _console(stderr=sys.stderr.isatty())
         if seconds is None:
             c.print(f"[dim]… {stage}[/] {detail}")
         else:
