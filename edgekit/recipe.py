@@ -39,7 +39,6 @@ missing file is a ``RecipeError`` naming the file and the dotted key)::
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -52,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgekit.errors import UsageError, checked_path
+from edgekit.tomlcheck import TomlChecker, describe
 
 KINDS = ("raspberry-pi", "phone", "mcu")
 FORMATS = ("tflite", "pte")
@@ -130,115 +130,24 @@ class RecipeResult:
 
 # ---- loading and validation -------------------------------------------------------------------
 
-class _Check:
-    def __init__(self, path: Path):
-        self.path = path
+class _Check(TomlChecker):
+    """recipe.toml reads: optional keys by default, a missing optional table reads as empty."""
 
-    def fail(self, key, message):
-        where = f"{self.path}: {key}: " if key else f"{self.path}: "
-        raise RecipeError(where + message, path=self.path, key=key)
-
-    def keys(self, d: dict, allowed, where: str):
-        for k in d:
-            if k not in allowed:
-                close = difflib.get_close_matches(str(k), allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.fail(f"{where}.{k}" if where else k, f"unknown key{hint}; allowed here: {', '.join(allowed)}")
+    error = RecipeError
 
     def table(self, d: dict, key: str, *, required=True) -> dict:
-        if key not in d:
-            if required:
-                self.fail(key, f"missing table [{key}]")
-            return {}
-        if not isinstance(d[key], dict):
-            self.fail(key, f"must be a table [{key}], got {_describe(d[key])}")
-        return d[key]
+        return super().table(d, key, "", required=required) or {}
 
     def string(self, d, key, where, *, required=False, choices=None):
-        full = f"{where}.{key}" if where else key
-        if key not in d:
-            if required:
-                self.fail(full, "missing required key" + (f" (one of {', '.join(choices)})" if choices else ""))
-            return None
-        v = d[key]
-        if not isinstance(v, str):
-            self.fail(full, f"must be a string, got {_describe(v)}")
-        if not v.strip():
-            self.fail(full, "must not be empty")
-        if choices is not None and v not in choices:
-            close = difflib.get_close_matches(v, choices, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.fail(full, f"unknown value {v!r}{hint}; choose one of {', '.join(choices)}")
-        return v
+        return super().string(d, key, where, required=required, choices=choices)
 
     def integer(self, d, key, where, *, default=None, minimum=0, maximum=None):
-        full = f"{where}.{key}"
-        if key not in d:
-            return default
-        v = d[key]
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.fail(full, f"must be an integer, got {_describe(v)}")
-        if v < minimum:
-            self.fail(full, f"must be at least {minimum}, got {v}")
-        if maximum is not None and v > maximum:
-            self.fail(full, f"must be at most {maximum}, got {v}")
-        return v
-
-    def boolean(self, d, key, where, *, default):
-        if key not in d:
-            return default
-        if not isinstance(d[key], bool):
-            self.fail(f"{where}.{key}", f"must be true or false, got {_describe(d[key])}")
-        return d[key]
-
-    def numbers(self, d, key, where, *, length=None, integer=False, positive=False):
-        full = f"{where}.{key}"
-        if key not in d:
-            return None
-        v = d[key]
-        if not isinstance(v, list) or not v:
-            self.fail(full, f"must be a non-empty list of numbers, got {_describe(v)}")
-        for i, x in enumerate(v):
-            ok = isinstance(x, int) if integer else isinstance(x, (int, float))
-            if isinstance(x, bool) or not ok or (isinstance(x, float) and not math.isfinite(x)):
-                self.fail(f"{full}[{i}]", f"must be {'an integer' if integer else 'a number'}, got {_describe(x)}")
-            if positive and x <= 0:
-                self.fail(f"{full}[{i}]", f"must be greater than 0, got {x}")
-        if length is not None and len(v) != length:
-            self.fail(full, f"must have {length} values, got {len(v)}")
-        return list(v)
+        return super().integer(d, key, where, required=False, default=default, minimum=minimum, maximum=maximum)
 
     def strings(self, d, key, where, *, choices, default):
-        full = f"{where}.{key}"
-        if key not in d:
-            return default
-        v = d[key]
-        if not isinstance(v, list) or not v:
-            self.fail(full, f"must be a non-empty list of strings, got {_describe(v)}")
-        out = []
-        for i, x in enumerate(v):
-            if not isinstance(x, str):
-                self.fail(f"{full}[{i}]", f"must be a string, got {_describe(x)}")
-            if x not in choices:
-                close = difflib.get_close_matches(x, choices, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.fail(f"{full}[{i}]", f"unknown value {x!r}{hint}; choose from {', '.join(choices)}")
-            if x in out:
-                self.fail(f"{full}[{i}]", f"{x!r} is listed twice")
-            out.append(x)
-        return tuple(out)
+        return self.string_list(d, key, where, choices=choices, default=default, nonempty=True)
 
 
-def _describe(v) -> str:
-    if isinstance(v, bool):
-        return f"a boolean ({str(v).lower()})"
-    if isinstance(v, dict):
-        return "a table"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, str):
-        return f"a string ({v[:40]!r})"
-    return f"a {type(v).__name__} ({str(v)[:40]})"
 
 
 def recipe_file(path) -> Path:

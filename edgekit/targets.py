@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import math
 import os
 import re
 import tomllib
@@ -41,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
+from edgekit.tomlcheck import TomlChecker, describe
 
 __all__ = [
     "TargetError",
@@ -279,136 +279,12 @@ def _kib(kib: float | None) -> int | None:
 # ----------------------------------------------------------------------------- validation
 
 
-class _Checker:
+class _Checker(TomlChecker):
     """Reads one parsed TOML document, raising TargetError that names file and dotted key."""
 
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, key: str | None, message: str):
-        where = f"{self.source}: {key}: " if key else f"{self.source}: "
-        raise TargetError(where + message, path=self.source, key=key)
-
-    def table(self, parent: dict, key: str, where: str, *, required: bool = True) -> dict | None:
-        full = f"{where}.{key}" if where else key
-        if key not in parent:
-            if required:
-                self.fail(full, f"missing table [{full}]")
-            return None
-        value = parent[key]
-        if not isinstance(value, dict):
-            self.fail(full, f"must be a table, got {_describe(value)}")
-        return value
-
-    def keys(self, d: dict, allowed: tuple[str, ...], where: str, *, hint: str = ""):
-        for k in d:
-            if k not in allowed:
-                full = f"{where}.{k}" if where else str(k)
-                close = difflib.get_close_matches(str(k), allowed, n=1)
-                suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-                self.fail(full, f"unknown key{suggestion}; allowed here: {', '.join(allowed)}{hint}")
-
-    def forbid(self, d: dict, keys: tuple[str, ...], where: str, why: str):
-        for k in keys:
-            if k in d:
-                self.fail(f"{where}.{k}" if where else k, why)
-
-    def string(self, d: dict, key: str, where: str, *, required: bool = True,
-               choices: tuple[str, ...] | None = None) -> str | None:
-        full = f"{where}.{key}" if where else key
-        if key not in d:
-            if required:
-                self.fail(full, "missing required key" + (f" (one of {', '.join(choices)})" if choices else ""))
-            return None
-        value = d[key]
-        if not isinstance(value, str):
-            self.fail(full, f"must be a string, got {_describe(value)}")
-        if not value.strip():
-            self.fail(full, "must not be empty")
-        if choices is not None and value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1)
-            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-            self.fail(full, f"unknown value {value!r}{suggestion}; choose one of {', '.join(choices)}")
-        return value
-
-    def number(self, d: dict, key: str, where: str, *, required: bool = True, positive: bool = True,
-               maximum: float | None = None) -> float | None:
-        full = f"{where}.{key}" if where else key
-        if key not in d:
-            if required:
-                self.fail(full, "missing required key")
-            return None
-        value = d[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(full, f"must be a number, got {_describe(value)}")
-        if isinstance(value, float) and not math.isfinite(value):
-            self.fail(full, f"must be a finite number, got {value}")
-        if positive and value <= 0:
-            self.fail(full, f"must be greater than 0, got {value}")
-        if not positive and value < 0:
-            self.fail(full, f"must not be negative, got {value}")
-        if maximum is not None and value > maximum:
-            self.fail(full, f"implausibly large: {value} (more than {maximum:g})")
-        return value
-
-    def integer(self, d: dict, key: str, where: str, *, required: bool = True, minimum: int = 1,
-                maximum: int | None = None) -> int | None:
-        full = f"{where}.{key}" if where else key
-        if key not in d:
-            if required:
-                self.fail(full, "missing required key")
-            return None
-        value = d[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(full, f"must be an integer, got {_describe(value)}")
-        if value < minimum:
-            self.fail(full, f"must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            self.fail(full, f"implausibly large: {value} (more than {maximum})")
-        return value
-
-    def boolean(self, d: dict, key: str, where: str, *, default: bool = False) -> bool:
-        full = f"{where}.{key}" if where else key
-        if key not in d:
-            return default
-        value = d[key]
-        if not isinstance(value, bool):
-            self.fail(full, f"must be true or false, got {_describe(value)}")
-        return value
-
-    def string_list(self, d: dict, key: str, where: str, *, choices: tuple[str, ...]) -> tuple[str, ...]:
-        full = f"{where}.{key}" if where else key
-        if key not in d:
-            return ()
-        value = d[key]
-        if not isinstance(value, list):
-            self.fail(full, f"must be a list of strings, got {_describe(value)}")
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                self.fail(f"{full}[{i}]", f"must be a string, got {_describe(item)}")
-            if item not in choices:
-                close = difflib.get_close_matches(item, choices, n=1)
-                suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-                self.fail(f"{full}[{i}]", f"unknown value {item!r}{suggestion}; choose from {', '.join(choices)}")
-            if item in out:
-                self.fail(f"{full}[{i}]", f"{item!r} is listed twice")
-            out.append(item)
-        return tuple(out)
+    error = TargetError
 
 
-def _describe(value) -> str:
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"a string ({value[:40]!r})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value})"
-    return f"a {type(value).__name__} ({str(value)[:40]})"
 
 
 _TOP_KEYS = ("id", "name", "kind", "vendor", "notes", "cpu", "memory", "runtime", "latency", "published")
@@ -430,7 +306,7 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
     """
     c = _Checker(source)
     if not isinstance(data, dict):
-        c.fail(None, f"a target must be a TOML table, got {_describe(data)}")
+        c.fail(None, f"a target must be a TOML table, got {describe(data)}")
     c.keys(data, _TOP_KEYS, "")
 
     # identity
@@ -518,18 +394,18 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
     if "published" in data:
         rows = data["published"]
         if not isinstance(rows, list):
-            c.fail("published", f"must be an array of tables ([[published]]), got {_describe(rows)}")
+            c.fail("published", f"must be an array of tables ([[published]]), got {describe(rows)}")
         for i, row in enumerate(rows):
             where = f"published[{i}]"
             if not isinstance(row, dict):
-                c.fail(where, f"must be a table, got {_describe(row)}")
+                c.fail(where, f"must be a table, got {describe(row)}")
             c.keys(row, _PUBLISHED_KEYS, where)
             shape = None
             if "input_shape" in row:
                 raw = row["input_shape"]
                 if not isinstance(raw, list) or not raw or len(raw) > 6 or any(
                         isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in raw):
-                    c.fail(f"{where}.input_shape", f"must be a list of 1 to 6 positive integers, got {_describe(raw)}")
+                    c.fail(f"{where}.input_shape", f"must be a list of 1 to 6 positive integers, got {describe(raw)}")
                 shape = tuple(raw)
             published.append(Published(
                 model=c.string(row, "model", where),
@@ -613,7 +489,7 @@ def load_target(name_or_path) -> Target:
     if isinstance(name_or_path, os.PathLike):
         return _read_file(Path(os.fspath(name_or_path)))
     if not isinstance(name_or_path, str):
-        raise TargetError(f"a target is a device name or a path to a .toml file, got {_describe(name_or_path)}")
+        raise TargetError(f"a target is a device name or a path to a .toml file, got {describe(name_or_path)}")
     text = name_or_path.strip()
     if not text:
         raise TargetError(f"empty target name; choose one of: {', '.join(target_ids())}")
