@@ -123,9 +123,10 @@ def test_pre_export_prediction_matches_tflm(tmp_path, name, factory, shape):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mcu_mobilenet_v1", "mobilenet_v2:width=0.35,resolution=96",
-                                  "shufflenet_v2:width=0.5,resolution=96", "squeezenet1_1:resolution=96",
-                                  "mobilenet_v3_small:resolution=96"])
+@pytest.mark.parametrize("name", ["mcu_mobilenet_v1", "mcunet_tiny", "mobilenet_v2:width=0.35,resolution=96",
+                                  "shufflenet_v2:width=0.5,resolution=96", "squeezenet1_0:resolution=96",
+                                  "squeezenet1_1:resolution=96", "mobilenet_v3_small:resolution=96",
+                                  "mobilenet_v3_large:resolution=96"])
 @pytest.mark.parametrize("fmt", ["tflite", "executorch"])
 def test_reference_networks_fp32_build_and_verify(tmp_path, name, fmt):
     res = build(name, target=fmt, output=tmp_path / "o")
