@@ -486,13 +486,41 @@ def fuzz_dir(tmp_path_factory):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzz_tflite_mutations_only_edgekit_errors(seeds, fuzz_dir, data):
+    """read, analyse and lint (graph rules; the runtime checks run in child processes)."""
     from edgekit.graph.tflite_reader import read_tflite
+    from edgekit.lint import lint
 
     blob = seeds["tflite"]
     m = data.draw(mutations(len(blob)), label="mutation")
     p = fuzz_dir / "mut.tflite"
     p.write_bytes(mutate(blob, m))
-    _analyse_in_process(p, read_tflite)
+    if _analyse_in_process(p, read_tflite) is not None:
+        try:
+            lint(p, runtime_checks=False)
+        except EdgekitError as exc:
+            assert str(exc).strip() and "\n" not in str(exc).strip()
+
+
+def test_operator_without_output_is_a_corrupt_file(seeds, tmp_path):
+    """Found by the fuzzer: a TRANSPOSE whose outputs vector is empty crashed lint (IndexError)."""
+    import numpy as np
+    from ai_edge_litert.tools import flatbuffer_utils as fu
+
+    from edgekit.errors import ArtifactError
+    from edgekit.graph.tflite_reader import opcode_names, read_tflite
+
+    model = fu.read_model_from_bytearray(bytearray(seeds["tflite"]))
+    names = opcode_names()
+    ops = model.subgraphs[0].operators
+    k = next(i for i, op in enumerate(ops) if names[max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                                                        model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)]
+             == "TRANSPOSE")
+    ops[k].outputs = np.array([], dtype=np.int32)
+    f = tmp_path / "no_output.tflite"
+    f.write_bytes(bytes(fu.convert_object_to_bytearray(model)))
+    with pytest.raises(ArtifactError, match=f"operator {k} \\(TRANSPOSE\\) has no output"):
+        read_tflite(f)
+    assert_clean_error(run("lint", f.name, cwd=tmp_path), "no_output.tflite", "no output")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

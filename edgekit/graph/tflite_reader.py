@@ -142,6 +142,8 @@ def _parse(data: bytes, path, name: str) -> Graph:
         ins = [chk.index(x, n_t, "operator input") for x in ins if x >= 0]  # -1: optional absent
         outs = [chk.index(x, n_t, "operator output") for x in outs if x >= 0]
         kind = _KIND.get(opcode, opcode.lower())
+        if opcode in _KIND and not outs:  # every op of these kinds computes a tensor
+            raise ArtifactError(f"{path} is corrupt: operator {i} ({opcode}) has no output tensor")
         op = Op(index=i, kind=kind, name=f"{opcode}_{i}", inputs=ins, outputs=outs,
                 attrs={"opcode": opcode})
         _annotate(op, o, tensors, s)

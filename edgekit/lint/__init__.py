@@ -118,8 +118,8 @@ def lint_tflite(path, *, model=None, target=None, runtime_checks: bool = True) -
     if runtime_checks and runtime == "tflite-micro":
         result.findings += _tflm_findings(ctx, result)
     for rule in R.GRAPH_RULES:
-        result.findings += rule(ctx)
-    result.findings += R.rule_transposes(ctx, delegation)
+        result.findings += _run_rule(rule, path, ctx)
+    result.findings += _run_rule(R.rule_transposes, path, ctx, delegation)
     transposes = [op for op in g.ops if art.opcode(op) == "TRANSPOSE"]
     result.summary = {
         "ops": len(g.ops), "opcodes": dict(Counter(art.opcode(op) for op in g.ops)), "int8": ctx.int8,
@@ -130,6 +130,16 @@ def lint_tflite(path, *, model=None, target=None, runtime_checks: bool = True) -
     if delegation is not None:
         result.summary["xnnpack_partitions"] = delegation["partitions"]
     return result.sort()
+
+
+def _run_rule(rule, path, *args) -> list[Finding]:
+    """The rules read the graph as the converter writes it (a MUL has an activation input, a
+    TRANSPOSE a permutation); a file that parses but breaks that shape is one ArtifactError."""
+    try:
+        return rule(*args)
+    except (IndexError, KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError) as exc:
+        raise ArtifactError(f"{path}: lint rule {rule.__name__} cannot read this graph ({type(exc).__name__}: "
+                            f"{str(exc)[:120]}); the file may be corrupt: rebuild it") from exc
 
 
 def _tflm_findings(ctx, result) -> list[Finding]:
