@@ -129,9 +129,13 @@ def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, d
     out_dir = Path(output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output {output} exists and is not a folder")
+    # the output folder and its missing parents are created at the end, only for a finished build;
+    # staging goes into the nearest folder that exists (same file system: the final moves are renames)
     parent = out_dir.resolve().parent
-    if not parent.exists():
-        raise UsageError(f"the parent folder of {output} does not exist")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write to {output}: {parent} is a file, not a folder; choose another -o OUTDIR")
     if not os.access(parent, os.W_OK) or (out_dir.exists() and not os.access(out_dir, os.W_OK)):
         raise UsageError(f"cannot write to {output}: permission denied; choose another -o OUTDIR")
     stages = _Stages(progress)

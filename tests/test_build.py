@@ -24,7 +24,7 @@ def _prepared(model, shape, n=16, seed=0):
 
 
 def test_default_model_builds_fits_and_runs_in_tflm(tmp_path):
-    out = tmp_path / "demo"
+    out = tmp_path / "out" / "demo"  # missing parents are created, as `mkdir -p` would
     res = build(None, target="tflite", sram="256kB", output=out)
     assert res.fits and res.written
     assert sorted(p.name for p in out.iterdir()) == ["model.tflite", "model_data.cc", "model_data.h", "op_resolver.h",
@@ -56,6 +56,9 @@ def test_over_budget_fails_fast_and_writes_nothing(tmp_path):
     assert not res.fits and not res.written
     assert res.report["verdict"]["stage"] == "predicted before export"
     assert res.report["verdict"]["suggestions"], "suggestions computed by re-analysing the model"
+    nested = tmp_path / "new" / "deeper"
+    assert not build(None, target="tflite", sram="32kB", output=nested).written
+    assert not (tmp_path / "new").exists(), "a build that writes nothing creates no folders either"
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
     assert not list(tmp_path.glob(".edgekit-build-*")), "staging folder removed"
 
