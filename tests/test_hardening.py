@@ -501,6 +501,39 @@ def test_fuzz_tflite_mutations_only_edgekit_errors(seeds, fuzz_dir, data):
             assert str(exc).strip() and "\n" not in str(exc).strip()
 
 
+def _edited_tflite(blob: bytes, edit) -> bytes:
+    from ai_edge_litert.tools import flatbuffer_utils as fu
+
+    model = fu.read_model_from_bytearray(bytearray(blob))
+    edit(model)
+    return bytes(fu.convert_object_to_bytearray(model))
+
+
+def test_tensor_types(seeds, tmp_path):
+    """Found by the fuzzer: a tensor type code outside TFLite's TensorType crashed the analysis
+    (ValueError: unknown tensor dtype); a real but unusual type (UINT16, which the reader also
+    misnamed uint32) must be analysed, not crash."""
+    from edgekit.analysis.api import analyze
+    from edgekit.errors import ArtifactError
+
+    def set_output_type(code):
+        def edit(model):
+            sg = model.subgraphs[0]
+            sg.tensors[sg.outputs[0]].type = code
+        return edit
+
+    bad = tmp_path / "type99.tflite"
+    bad.write_bytes(_edited_tflite(seeds["tflite"], set_output_type(99)))
+    with pytest.raises(ArtifactError, match="type code 99"):
+        analyze(str(bad))
+    assert_clean_error(run("check", bad.name, cwd=tmp_path), "type99.tflite", "type code 99")
+    odd = tmp_path / "uint16.tflite"
+    odd.write_bytes(_edited_tflite(seeds["tflite"], set_output_type(16)))  # TensorType.UINT16
+    report = analyze(str(odd))
+    out = next(r for r in reversed(report.layers))
+    assert out.output_bytes == 2 * 4, out  # 4 logits, 2 bytes each
+
+
 def test_operator_without_output_is_a_corrupt_file(seeds, tmp_path):
     """Found by the fuzzer: a TRANSPOSE whose outputs vector is empty crashed lint (IndexError)."""
     import numpy as np

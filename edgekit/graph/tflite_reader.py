@@ -7,13 +7,18 @@ ArtifactError instead of a crash or a hang in the flatbuffers decoder.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from edgekit.errors import ArtifactError, UsageError, checked_path, require
-from edgekit.graph.ir import Graph, Op, QuantParams, Tensor
+from edgekit.graph.ir import DTYPE_BYTES, Graph, Op, QuantParams, Tensor
 
-_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",
-               7: "int16", 9: "int8", 10: "float64", 16: "uint32", 17: "int4"}
+# TensorType -> (IR dtype, bytes per element); 0 for types without a fixed size (string, resource)
+_TYPES = {0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
+          5: ("string", 0), 6: ("bool", 1), 7: ("int16", 2), 8: ("complex64", 8), 9: ("int8", 1),
+          10: ("float64", 8), 11: ("complex128", 16), 12: ("uint64", 8), 13: ("resource", 0), 14: ("variant", 0),
+          15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 1), 18: ("bfloat16", 2), 19: ("int2", 1),
+          20: ("uint4", 1), 21: ("float8_e4m3fn", 1), 22: ("float8_e5m2", 1)}
 
 _KIND = {
     "CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d", "FULLY_CONNECTED": "linear",
@@ -111,6 +116,7 @@ def _parse(data: bytes, path, name: str) -> Graph:
             n = int(b.Size() or 0)  # out-of-line buffer (offset/size)
         buffer_bytes.append(int(n))
     sg = model.Subgraphs(0)
+    type_names = {v: k for k, v in vars(s.TensorType).items() if not k.startswith("_") and isinstance(v, int)}
     n_t = chk.length(sg.TensorsLength(), "tensors")
     tensors: list[Tensor] = []
     for i in range(n_t):
@@ -119,7 +125,13 @@ def _parse(data: bytes, path, name: str) -> Graph:
         chk.length(len(shape), "tensor shape")
         if any(d < 0 for d in shape):
             shape = tuple(max(d, 1) for d in shape)  # dynamic batch: analyse batch 1
-        dtype = _TYPE_NAMES.get(int(t.Type()), f"type{t.Type()}")
+        code = int(t.Type())
+        if code not in _TYPES:
+            if code not in type_names:  # not a TensorType of this schema at all
+                raise ArtifactError(f"{path} is corrupt: tensor {i} has type code {code}, not a TFLite tensor type")
+            dtype, esize = type_names[code].lower(), 1  # a newer type: its size is a guess
+        else:
+            dtype, esize = _TYPES[code]
         bidx = int(t.Buffer())
         const_bytes = buffer_bytes[bidx] if 0 < bidx < len(buffer_bytes) else 0
         q = t.Quantization()
@@ -130,8 +142,11 @@ def _parse(data: bytes, path, name: str) -> Graph:
                                 scale=float(q.Scale(0)),
                                 zero_point=int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0)
         tname = t.Name().decode(errors="replace") if t.Name() else f"t{i}"
+        stored = const_bytes if const_bytes > 0 else None
+        if stored is None and dtype not in DTYPE_BYTES:  # the IR has no size for it: say it here
+            stored = (math.prod(shape) if shape else 1) * esize
         tensors.append(Tensor(id=i, name=tname, shape=shape, dtype=dtype, is_const=const_bytes > 0,
-                              quant=quant, buffer_bytes=const_bytes if const_bytes > 0 else None))
+                              quant=quant, buffer_bytes=stored))
     n_ops = chk.length(sg.OperatorsLength(), "operators")
     ops: list[Op] = []
     for i in range(n_ops):
