@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from edgekit.errors import UsageError, checked_path
+from edgekit.errors import UsageError
+from edgekit.fileio import atomic_write, output_file
 
 
 def save_pt2(module, example_inputs, path) -> Path:
@@ -14,29 +13,8 @@ def save_pt2(module, example_inputs, path) -> Path:
 
     from edgekit.graph.capture import export_module
 
-    dst = checked_path(path, "output file")
+    dst = output_file(path, example="folded.pt2")
     if dst.suffix != ".pt2":
         raise UsageError(f"output must end in .pt2 (got {path})")
-    if not dst.parent.exists():
-        raise UsageError(f"folder {dst.parent} does not exist")
-    if not dst.parent.is_dir():
-        raise UsageError(f"cannot write {path}: {dst.parent} is a file, not a folder")
-    if dst.is_dir():
-        raise UsageError(f"{path} is a folder; give a file name such as folded.pt2")
     ep = export_module(module, tuple(example_inputs))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".edgekit-", suffix=".pt2", dir=dst.parent)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
-                         "output path") from None
-    os.close(fd)
-    try:
-        torch.export.save(ep, tmp)
-        os.replace(tmp, dst)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
-                         "output path") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dst
+    return atomic_write(dst, lambda tmp: torch.export.save(ep, tmp))

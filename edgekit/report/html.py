@@ -17,7 +17,7 @@ import datetime as _dt
 import html as _html
 from pathlib import Path
 
-from edgekit.errors import EdgekitError, checked_path
+from edgekit.errors import EdgekitError
 
 _E = _html.escape
 
@@ -354,34 +354,8 @@ def default_latency_target(report, target=None):
 
 def write_html(report, path, **kwargs) -> Path:
     """Render and write atomically (a reader never sees half a page); returns the path."""
-    import os
-    import tempfile
+    from edgekit.fileio import atomic_write, output_file
 
-    path = checked_path(path, "output file")
-    if path.exists() and path.is_dir():
-        raise EdgekitError(f"{path} is a folder; give a file name such as report.html")
-    blocker = next((a for a in path.parents if a.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise EdgekitError(f"cannot write {path}: {blocker} is a file, not a folder; choose another output path")
+    path = output_file(path, example="report.html")
     text = render(report, **kwargs)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".edgekit-report-", suffix=".html", dir=path.parent)
-    except OSError as exc:
-        raise EdgekitError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
-                           "output path") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise EdgekitError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
-                           "output path") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

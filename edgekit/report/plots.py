@@ -21,42 +21,17 @@ def _pyplot():
 
 def _save(plt, fig, path: Path) -> Path:
     """Write the figure atomically (temp file, then rename); a bad path or format is one UsageError."""
-    import os
-    import tempfile
-
-    from edgekit.errors import UsageError, checked_path
+    from edgekit.errors import UsageError
+    from edgekit.fileio import atomic_write, output_file
 
     try:
-        path = checked_path(path, "plot file")
+        path = output_file(path, what="plot file", example="plot.png")
         fmt = path.suffix.lower().lstrip(".") or "png"
         supported = fig.canvas.get_supported_filetypes()
         if fmt not in supported:
             raise UsageError(f"cannot write the plot {path}: unknown image format {fmt!r}; use one of "
                              f"{', '.join(sorted(supported))}")
-        if path.is_dir():
-            raise UsageError(f"{path} is a folder; give a file name such as plot.png")
-        blocker = next((a for a in path.parents if a.exists()), None)
-        if blocker is not None and not blocker.is_dir():
-            raise UsageError(f"cannot write {path}: {blocker} is a file, not a folder")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".edgekit-plot-", suffix=path.suffix or ".png", dir=path.parent)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
-                             "output path") from None
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format=fmt)
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(tmp, 0o666 & ~mask)  # as an ordinary new file, not mkstemp's 0600
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another "
-                             "output path") from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt))
     finally:
         plt.close(fig)
     return path

@@ -1,0 +1,50 @@
+"""Output files written atomically: a reader (or a later run) sees the old file or the new one,
+never half of one, and a failure leaves nothing behind. Every OS error is one UsageError."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from edgekit.errors import UsageError, checked_path
+
+
+def _cannot(path, exc: OSError) -> str:
+    return f"cannot write {path}: {exc.strerror or type(exc).__name__}; choose another output path"
+
+
+def output_file(path, *, what: str = "output file", example: str = "out.bin") -> Path:
+    """Check an output file path before any slow work: a name the OS takes, not a folder, and no
+    file standing where a parent folder has to be."""
+    p = checked_path(path, what)
+    if p.is_dir():
+        raise UsageError(f"{p} is a folder; give a file name such as {example}")
+    blocker = next((a for a in p.parents if a.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UsageError(f"cannot write {p}: {blocker} is a file, not a folder; choose another output path")
+    return p
+
+
+def atomic_write(path, write) -> Path:
+    """``write(tmp)`` fills a temporary file beside ``path`` (given its name); it is then renamed
+    onto ``path`` with ordinary permissions. Missing parent folders are created."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".edgekit-", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise UsageError(_cannot(path, exc)) from None
+    try:
+        write(tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # as an ordinary new file, not mkstemp's 0600
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(_cannot(path, exc)) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
