@@ -224,11 +224,20 @@ def _validate_budget(args):
         parse_size(args.flash)
 
 
+def _check_output_file(path, example: str) -> None:
+    """Refuse a bad output path before the slow work, not after it."""
+    if path:
+        from edgekit.fileio import output_file
+
+        output_file(path, example=example)
+
+
 def cmd_check(args) -> int:
     from edgekit.analysis.api import analyze
     from edgekit.report import text
 
     _validate_budget(args)
+    _check_output_file(args.plot, "memory.png")
     target = None
     if args.target:
         from edgekit.targets import load_target
@@ -297,6 +306,7 @@ def cmd_profile(args) -> int:
         raise EdgekitError(f"--batch must be at least 1 (got {args.batch})")
     if args.threads is not None and args.threads < 1:
         raise EdgekitError(f"--threads must be at least 1 (got {args.threads})")
+    _check_output_file(args.plot, "latency.png")
     result = profile(args.model, target=args.target, runs=args.runs, warmup=args.warmup, threads=args.threads,
                      batch=args.batch, input_shape=_shape(args), runtime=args.runtime,
                      xnnpack=not args.no_xnnpack, compare=args.compare, emulate=args.emulate, ops=args.ops,
@@ -320,6 +330,8 @@ def cmd_fold(args) -> int:
     from edgekit.loader import load_model
     from edgekit.passes.fold_bn import fold_bn
     from edgekit.report import text
+
+    _check_output_file(args.output, "folded.pt2")
 
     loaded = load_model(args.model, input_shape=_shape(args))
     if loaded.module is None:
@@ -396,6 +408,7 @@ def cmd_report(args) -> int:
     from edgekit.report.html import default_latency_target, write_html
 
     _validate_budget(args)
+    _check_output_file(args.output, "report.html")
     target = None
     if args.target:
         from edgekit.targets import load_target
