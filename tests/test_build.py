@@ -182,3 +182,33 @@ def test_fp16_tflite_halves_the_weights_and_verifies(tmp_path):
     assert b.report["arena_bytes"]["predicted_pre_export"] == a.report["arena_bytes"]["predicted_pre_export"]
     with pytest.raises(UsageError, match="no fp16 kernels"):
         build("mcu_mobilenet_v1", target="tflite", sram="256kB", dtype="fp16", output=tmp_path / "x")
+
+
+@pytest.mark.slow
+def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
+    """A rank-5 channel shuffle (the textbook view) runs in TFLite-Micro's reference kernels but not
+    in CMSIS-NN's: lint calls it an error for an MCU build, and the build refuses like over budget."""
+    from torch import nn
+
+    class Naive(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 8, 3, padding=1)
+            self.b = nn.Conv2d(8, 8, 1)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+        def forward(self, x):
+            x = torch.relu(self.a(x))
+            n, c, h, w = x.shape
+            x = x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+            return self.head(self.b(x))
+
+    torch.manual_seed(0)
+    shape = (1, 3, 16, 16)
+    cal = np.random.default_rng(0).uniform(-1, 1, (8, *shape)).astype(np.float32)
+    out = tmp_path / "o"
+    res = build(Naive().eval(), target="tflite", sram="256kB", calibration=cal, input_shape=shape, output=out)
+    assert not res.fits and not res.written and not out.exists()
+    assert any(r.startswith("lint:") and "rank-gt-4" in r for r in res.report["verdict"]["reasons"]), \
+        res.report["verdict"]
+    assert res.report["arena_bytes"]["measured"] <= 256 * 1024  # the arena fits: lint alone refused it
