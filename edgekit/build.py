@@ -45,6 +45,11 @@ class BuildPlan:
     def target_name(self) -> str:
         return self.target.id if self.target is not None else self.format
 
+    @property
+    def lint_target(self):
+        """What lint and the quantization debugger check against: the device, else the runtime."""
+        return self.target if self.target is not None else self.runtime
+
 
 def resolve_plan(target: str | None, *, sram=None, flash=None, dtype=None, backend=None) -> BuildPlan:
     """Turn --target/--sram/--flash/--dtype/--backend into what to build."""
@@ -126,16 +131,11 @@ def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, d
         from edgekit.lint.quant_debug import check_remedy_names
 
         check_remedy_names(quant_remedies)
-    out_dir = Path(output)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"output {output} exists and is not a folder")
+    from edgekit.fileio import output_folder
+
     # the output folder and its missing parents are created at the end, only for a finished build;
     # staging goes into the nearest folder that exists (same file system: the final moves are renames)
-    parent = out_dir.resolve().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"cannot write to {output}: {parent} is a file, not a folder; choose another -o OUTDIR")
+    out_dir, parent = output_folder(output)
     if not os.access(parent, os.W_OK) or (out_dir.exists() and not os.access(out_dir, os.W_OK)):
         raise UsageError(f"cannot write to {output}: permission denied; choose another -o OUTDIR")
     stages = _Stages(progress)
@@ -202,7 +202,8 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
     if plan.runtime == "tflite-micro":
         from edgekit.analysis.export_options import memory_options
 
-        report["memory_options"] = memory_options(graph, channels_last_io=bool(channels_last_io))
+        report["memory_options"] = memory_options(graph, channels_last_io=bool(channels_last_io),
+                                                  arena_bytes=pre.arena_bytes)
     if not verdict.fits and not force:
         if loaded.spec.kind == "registered":
             pre._reanalyze = _suggest_for(loaded, plan)
@@ -216,6 +217,8 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
 
             source = calibration if calibration is not None else loaded.calibration
             cal, desc, warns = load_calibration(source, shape)
+            # the samples as the exported model takes them (NHWC with --channels-last-io)
+            cal_in = cal.transpose(0, 1, 3, 4, 2) if channels_last_io and cal.ndim == 5 else cal
             report["calibration"] = {"source": desc, "samples": int(len(cal)), "warnings": warns}
             for w in warns:
                 stages.progress("warning", None, w)
@@ -228,7 +231,6 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         data = fp32
         if plan.dtype == "int8":
             with stages("quantize int8 (ai-edge-quantizer)"):
-                cal_in = cal.transpose(0, 1, 3, 4, 2) if channels_last_io and cal.ndim == 5 else cal
                 data = tfl.quantize_int8(fp32, cal_in)
         elif plan.dtype == "fp16":
             with stages("fp16 weights (ai-edge-quantizer)"):
@@ -316,14 +318,13 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         with stages("per-layer int8 error (quantization debugger)"):
             from edgekit.lint.quant_debug import quant_debug
 
-            cal_in = cal.transpose(0, 1, 3, 4, 2) if channels_last_io and cal.ndim == 5 else cal
             qd = quant_debug(fp32, data, cal_in, samples=min(8, len(cal_in)), expected_input=None,
-                             remedies=quant_remedies, target=plan.target if plan.target is not None else plan.runtime)
+                             remedies=quant_remedies, target=plan.lint_target)
             report["quant_debug"] = qd.to_dict()
     with stages("lint the artifact"):
         from edgekit.lint import lint
 
-        lint_res = lint(art, model=module, target=plan.target if plan.target is not None else plan.runtime)
+        lint_res = lint(art, model=module, target=plan.lint_target)
         report["lint"] = lint_res.to_dict()
     tol = _tolerance(plan.dtype)
     bad = {rt: m for rt, m in verification.items()

@@ -26,6 +26,19 @@ def output_file(path, *, what: str = "output file", example: str = "out.bin") ->
     return p
 
 
+def output_folder(path, *, what: str = "output folder") -> tuple[Path, Path]:
+    """Check an output folder before any slow work: a name the OS takes, not an existing file, and
+    no file standing where a missing parent has to be. Returns (folder, the nearest folder that
+    exists: where staging files go, on the same file system)."""
+    p = checked_path(path, what)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"output {path} exists and is not a folder")
+    anchor = next((a for a in p.resolve().parents if a.exists()), Path(p.resolve().anchor))
+    if not anchor.is_dir():
+        raise UsageError(f"cannot write to {path}: {anchor} is a file, not a folder; choose another -o OUTDIR")
+    return p, anchor
+
+
 def atomic_write(path, write) -> Path:
     """``write(tmp)`` fills a temporary file beside ``path`` (given its name); it is then renamed
     onto ``path`` with ordinary permissions. Missing parent folders are created."""

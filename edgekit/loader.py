@@ -187,20 +187,17 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
         from edgekit.models.catalog import DEFAULT_MODEL
 
         default_shape = getattr(module, "default_input_shape", None)
-        if spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape) \
-                and spec.weights is not None:
+        if spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape):
+            # The embedded default ships its calibration set (synthetic images). Its untrained
+            # architecture gets BN statistics estimated on that set, so activations have the ranges
+            # of a trained network and int8 scales are meaningful; trained weights keep their own.
             from edgekit.models.calibration import calibration_data
-
-            calibration = calibration_data(spec.name, resolution=int(shape[-1]))[:, None].numpy()
-        elif spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape):
-            # The embedded default ships its calibration set (synthetic images). It is an untrained
-            # architecture: its BN statistics are estimated on that set so activations have the
-            # ranges of a trained network and int8 scales are meaningful.
-            from edgekit.models.calibration import calibration_data
-            from edgekit.passes.bn_stats import reestimate_bn_stats
 
             cal = calibration_data(spec.name, resolution=int(shape[-1]))
-            module = reestimate_bn_stats(module, [cal[i:i + 8] for i in range(0, len(cal), 8)], inplace=True)
+            if spec.weights is None:
+                from edgekit.passes.bn_stats import reestimate_bn_stats
+
+                module = reestimate_bn_stats(module, [cal[i:i + 8] for i in range(0, len(cal), 8)], inplace=True)
             calibration = cal[:, None].numpy()
     return LoadedModel(spec, module, shape, calibration=calibration)
 

@@ -285,8 +285,6 @@ class _Checker(TomlChecker):
     error = TargetError
 
 
-
-
 _TOP_KEYS = ("id", "name", "kind", "vendor", "notes", "cpu", "memory", "runtime", "latency", "published")
 _CPU_KEYS = ("core", "arch", "freq_mhz", "num_cores", "features")
 _MCU_MEMORY_KEYS = ("sram_kib", "arena_budget_kib", "flash_kib")

@@ -23,13 +23,14 @@ def _tflm_arena(g: Graph, **lowering) -> tuple[int, int]:
     return predict_tflm_arena(tg).total_bytes, pads
 
 
-def memory_options(g: Graph, *, channels_last_io: bool = False) -> dict:
-    """Predicted TFLite-Micro arena with and without each option, for a captured torch graph."""
+def memory_options(g: Graph, *, channels_last_io: bool = False, arena_bytes: int | None = None) -> dict:
+    """Predicted TFLite-Micro arena with and without each option, for a captured torch graph.
+    ``arena_bytes``: the arena already predicted for the layout in use (else predicted here)."""
     if g.source_format != "torch":
         raise ValueError("memory_options takes a captured PyTorch graph")
-    nchw, pads = _tflm_arena(g, channels_last_io=False)
-    nhwc, _ = _tflm_arena(g, channels_last_io=True)
-    current = nhwc if channels_last_io else nchw
+    other, pads = _tflm_arena(g, channels_last_io=not channels_last_io)  # PADs do not depend on the layout
+    current = arena_bytes if arena_bytes is not None else _tflm_arena(g, channels_last_io=channels_last_io)[0]
+    nchw, nhwc = (other, current) if channels_last_io else (current, other)
     same, _ = _tflm_arena(g, channels_last_io=channels_last_io, same_padding=True)
     has_4d_input = any(len(g.tensors[t].shape) == 4 for t in g.inputs)
     return {

@@ -237,8 +237,10 @@ def pte_operators(path_or_bytes) -> PteOperators:
         require("executorch.exir", "executorch")
         from executorch.exir._serialize._program import deserialize_pte_binary
 
-    what = "the .pte bytes" if isinstance(path_or_bytes, (bytes, bytearray)) else str(path_or_bytes)
-    data = path_or_bytes if isinstance(path_or_bytes, (bytes, bytearray)) else Path(path_or_bytes).read_bytes()
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        what, data = "the .pte bytes", path_or_bytes
+    else:
+        what, data = str(path_or_bytes), Path(path_or_bytes).read_bytes()
     try:
         pte = deserialize_pte_binary(bytes(data))
     except Exception as exc:

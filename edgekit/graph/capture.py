@@ -44,7 +44,6 @@ _KINDS = {
 _TRANSPOSING_VIEWS = {"permute", "transpose", "t"}
 
 
-
 def _permutation(base: str, node) -> tuple[int, ...] | None:
     """The dims permutation of a permute/transpose node, normalised to non-negative dims."""
     val = node.meta.get("val")
@@ -348,28 +347,25 @@ def capture(module, input_shape, *, dtype: str = "fp32", name: str = "model") ->
 
 
 def load_pt2(path) -> "object":
-    import logging
     from pathlib import Path
 
     import torch
 
+    from edgekit.export.quiet import quiet_loggers
+
     if Path(path).is_dir():
         raise UsageError(f"{path} is a directory, expected a .pt2 file")
-    # torch.export.load logs a corrupt archive's traceback as a warning before raising its own
-    # error; the one-line error below says the same
-    log = logging.getLogger("torch.export")
-    level = log.level
-    log.setLevel(logging.ERROR)
     try:
-        return torch.export.load(str(path))
+        # torch.export.load logs a corrupt archive's traceback as a warning before raising its own
+        # error; the one-line error below says the same
+        with quiet_loggers("torch.export"):
+            return torch.export.load(str(path))
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}") from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise ArtifactError(f"cannot read {path} as a .pt2 ExportedProgram ({type(exc).__name__}: {first}); "
                             "save it again with torch.export.save or `edgekit fold -o FILE.pt2`") from None
-    finally:
-        log.setLevel(level)
 
 
 def numel(shape) -> int:
