@@ -325,7 +325,7 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         from edgekit.lint import lint
 
         lint_res = lint(art, model=module, target=plan.lint_target)
-        report["lint"] = lint_res.to_dict()
+        report["lint"] = {**lint_res.to_dict(), "artifact": art.name}  # not the staging path
     tol = _tolerance(plan.dtype)
     bad = {rt: m for rt, m in verification.items()
            if m["cosine"] < (tol["cross_runtime_cosine"] if rt.endswith("_vs_litert") else tol["cosine"])

@@ -338,11 +338,12 @@ def cmd_fold(args) -> int:
         raise EdgekitError(f"{args.model} is a built artifact; fold works on PyTorch models")
     import torch
 
-    result = fold_bn(loaded.module, (torch.randn(*loaded.input_shape),))
+    x = torch.randn(*loaded.input_shape, generator=torch.Generator().manual_seed(0))  # reproducible errors
+    result = fold_bn(loaded.module, (x,))
     if args.output:
         from edgekit.export.pt2 import save_pt2
 
-        save_pt2(result.model, (torch.randn(*loaded.input_shape),), args.output)
+        save_pt2(result.model, (x,), args.output)
     if args.json:
         import json
 
