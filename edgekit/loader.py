@@ -150,6 +150,16 @@ class LoadedModel:
     calibration: object | None = None  # a shipped calibration tensor, if the model has one
 
 
+def from_module(module, input_shape=None, *, what: str = "this") -> LoadedModel:
+    """A LoadedModel for an nn.Module the caller already has (``input_shape`` or the module's
+    ``default_input_shape``)."""
+    shape = tuple(input_shape) if input_shape else getattr(module, "default_input_shape", None)
+    if shape is None:
+        raise UsageError(f"{what} needs input_shape=..., e.g. (1, 3, 96, 96)")
+    name = type(module).__name__
+    return LoadedModel(ModelSpec(text=name, kind="module", name=name), module, tuple(shape))
+
+
 def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel:
     """Build or load the model; torch is imported only for torch-based specs."""
     if not isinstance(spec, ModelSpec):

@@ -409,13 +409,14 @@ def _run(rec, out: Path, undo: _Undo, *, ssh, adb, port, identity, accept_new_ho
             target_arg = "tflite"
         res = stage(f"build .{fmt}", lambda fmt=fmt, target_arg=target_arg: _build_one(
             build, rec, fmt, target_arg, dtype, out / "build" / fmt, progress), "~10-30 s")
+        rep = res.report.to_dict()
         result.builds[fmt] = {"fits": res.fits, "written": res.written, "artifacts": res.artifacts,
-                              "verdict": res.report.get("verdict"), "verification": res.report.get("verification"),
-                              "arena_bytes": res.report.get("arena_bytes"), "model_bytes": res.report.get("model_bytes"),
-                              "dtype": res.report.get("dtype"), "runtime": res.report.get("runtime")}
+                              "verdict": rep.get("verdict"), "verification": rep.get("verification"),
+                              "arena_bytes": rep.get("arena_bytes"), "model_bytes": rep.get("model_bytes"),
+                              "dtype": rep.get("dtype"), "runtime": rep.get("runtime")}
         if not res.fits:
             result.fits = False
-            result.notes.append(f".{fmt}: {(res.report.get('verdict') or {}).get('summary', 'does not fit')}")
+            result.notes.append(f".{fmt}: {(rep.get('verdict') or {}).get('summary', 'does not fit')}")
             _write_summary(result)
             return result
     # 3. profile

@@ -58,6 +58,7 @@ __all__ = [
     "target_from_dict",
     "KINDS",
     "RUNTIMES",
+    "RUNTIMES_BY_KIND",
     "DTYPES",
     "PROFILES",
     "SPLITS",
@@ -77,7 +78,7 @@ FEATURES = (
     "neon", "fp16", "dotprod", "i8mm", "bf16", "sve", "sve2",  # Cortex-A
     "sse4.2", "avx", "avx2", "fma", "avx512", "avx512-vnni", "avx512-bf16", "avx-vnni", "amx",  # x86
 )
-_RUNTIMES_BY_KIND = {
+RUNTIMES_BY_KIND = {
     "mcu": ("tflite-micro", "executorch"),
     "sbc": ("litert", "executorch"),
     "phone": ("litert", "executorch"),
@@ -357,9 +358,9 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
         dtype=c.string(rt_t, "dtype", "runtime", choices=DTYPES),
         profile=c.string(rt_t, "profile", "runtime", choices=PROFILES),
     )
-    if runtime.default not in _RUNTIMES_BY_KIND[kind]:
+    if runtime.default not in RUNTIMES_BY_KIND[kind]:
         c.fail("runtime.default", f"{runtime.default!r} does not run on a {kind}; "
-                                  f"choose one of {', '.join(_RUNTIMES_BY_KIND[kind])}")
+                                  f"choose one of {', '.join(RUNTIMES_BY_KIND[kind])}")
     if runtime.profile not in _PROFILES_BY_KIND[kind]:
         c.fail("runtime.profile", f"profile {runtime.profile!r} does not apply to a {kind}; "
                                   f"choose one of {', '.join(_PROFILES_BY_KIND[kind])}")

@@ -11,23 +11,27 @@ from __future__ import annotations
 
 from edgekit.analysis.memory import liveness
 from edgekit.analysis.planners import plan_greedy_by_size
+from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.graph.ir import Graph
 
 
-def predict_arena(g: Graph, runtime: str) -> tuple[int, dict[str, int], list[str]]:
-    notes: list[str] = []
-    if runtime == "tflite-micro":
-        tg = g
-        if g.source_format == "torch":
-            from edgekit.analysis.lowering import lower_for_tflite
+def runtime_graph(g: Graph, runtime: str) -> Graph:
+    """The graph the runtime will run: a PyTorch graph lowered as the TFLite converter lowers it
+    for TFLite-Micro (where ops, layouts and fused activations decide the arena), else ``g``."""
+    if runtime == "tflite-micro" and g.source_format == "torch":
+        from edgekit.analysis.lowering import lower_for_tflite
 
-            tg = lower_for_tflite(g)
-            notes.append("pre-export prediction: the PyTorch graph lowered as the TFLite converter does")
-        try:
-            from edgekit.analysis.tflm_arena import predict_tflm_arena
-        except ImportError:  # pragma: no cover - during bring-up
-            plan = plan_greedy_by_size(liveness(tg).buffers)
-            return plan.arena_bytes, {"planned_head": plan.arena_bytes}, notes + ["tail not modelled"]
+        return lower_for_tflite(g)
+    return g
+
+
+def predict_arena(g: Graph, runtime: str) -> tuple[int, dict[str, int], list[str]]:
+    """(arena bytes, breakdown summing to it, notes on how it was derived). ``g`` may be the
+    captured graph or the graph ``runtime_graph`` already made from it."""
+    if runtime == "tflite-micro":
+        tg = runtime_graph(g, runtime)
+        notes = (["pre-export prediction: the PyTorch graph lowered as the TFLite converter does"]
+                 if tg.meta.get("lowered_from") == "torch" else [])
         est = predict_tflm_arena(tg)
         return est.total_bytes, dict(est.breakdown), notes
     if runtime == "executorch" and g.source_format == "pte" and g.meta.get("planned_bytes") is not None:

@@ -52,8 +52,10 @@ def print_check(report, *, baseline=None, timeline: bool = False, max_rows: int 
             + (f"  = {bd}" if len(report.arena_breakdown) > 1 else ""))
     for note in report.notes:
         c.print(f"  note: {note}")
-    if timeline and report._timeline is not None:
-        c.print(report._timeline(), markup=False)
+    if timeline and report.memory_plan is not None:
+        from edgekit.analysis.planners import ascii_timeline
+
+        c.print(ascii_timeline(report.memory_plan), markup=False)
     if v is not None:
         colour = "green" if v.fits else "red"
         c.print(f"[bold {colour}]{v.summary()}[/]")
@@ -135,7 +137,7 @@ def _db(x) -> str:
 
 def print_build(result) -> None:
     c = _console()
-    r = result.report
+    r = result.report.to_dict()
     c.print(f"[bold]built[/] {r.get('model')} -> {result.output}   format {r.get('format')}   dtype {r.get('dtype')}")
     for name, path in result.artifacts.items():
         c.print(f"  {name}: {path}")
