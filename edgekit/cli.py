@@ -376,7 +376,7 @@ def cmd_targets(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from edgekit.models.catalog import list_model_info
+    from edgekit.models.registry import list_model_info
     from edgekit.report import text
 
     infos = list_model_info()

@@ -39,7 +39,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import ConfigError
 from edgekit.tomlcheck import TomlChecker, describe
 
 __all__ = [
@@ -94,16 +94,8 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
 
-class TargetError(EdgekitError, ValueError):
-    """A target name that does not exist, or a target file that is not valid.
-
-    ``path`` is the offending file (or None) and ``key`` the dotted key (or None).
-    """
-
-    def __init__(self, message: str, *, path: str | os.PathLike | None = None, key: str | None = None):
-        super().__init__(message)
-        self.path = None if path is None else str(path)
-        self.key = key
+class TargetError(ConfigError):
+    """A target name that does not exist, or a target file that is not valid."""
 
 
 # ----------------------------------------------------------------------------- dataclasses

@@ -79,12 +79,6 @@ class Graph:
     name: str = "model"
     meta: dict = field(default_factory=dict)
 
-    def tensor(self, tid: int) -> Tensor:
-        return self.tensors[tid]
-
-    def activation_tensors(self) -> list[Tensor]:
-        return [t for t in self.tensors if not t.is_const]
-
     @property
     def params(self) -> int:
         return sum(op.params for op in self.ops)

@@ -156,6 +156,11 @@ def print_build(result) -> None:
     if parts:
         c.print("  arena: " + ", ".join(parts))
     c.print(f"  model bytes {_n(r.get('model_bytes'))}, params {_n(r.get('params'))}, MACs {_n(r.get('macs'))}")
+    mem = r.get("runtime_memory")
+    if mem:
+        c.print(f"  runtime memory outside the plan ({mem['runtime']}): {_n(mem['load_bytes'])} B at load + "
+                f"{_n(mem['first_run_bytes'])} B at the first run (packed weights, delegate workspace; measured as "
+                "RSS growth in a child process)")
     mo = r.get("memory_options") or {}
     cl, pad = mo.get("channels_last_io") or {}, mo.get("explicit_pad") or {}
     if cl.get("applies") and cl.get("saves_bytes"):

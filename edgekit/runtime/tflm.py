@@ -257,7 +257,7 @@ def _align_up(n: int) -> int:
 
 # ---- child side (runs in the child process) ---------------------------------------------------
 
-class _CaptureFd2:
+class CaptureFd2:
     """Capture what native code writes to file descriptor 2 (C++ MicroPrintf)."""
 
     def __enter__(self):
@@ -292,10 +292,10 @@ def _native_reason(log: str) -> str:
     return "; ".join(lines[:3])[:400]
 
 
-def _load(path: str, arena_size: int):
+def load_interpreter(path: str, arena_size: int):
     """Construct the interpreter (it allocates the arena); a failure carries TFLM's own log."""
     rt = _require_tflm()
-    with _CaptureFd2() as cap:
+    with CaptureFd2() as cap:
         try:
             return rt.Interpreter.from_file(path, arena_size=int(arena_size))
         except RuntimeError as exc:
@@ -305,8 +305,8 @@ def _load(path: str, arena_size: int):
 
 
 def _child_allocations(path: str, arena_size: int, probe_total: bool = False) -> dict:
-    interp = _load(path, arena_size)
-    with _CaptureFd2() as cap:
+    interp = load_interpreter(path, arena_size)
+    with CaptureFd2() as cap:
         interp.print_allocations()
     out = {"report": cap.text}
     if probe_total:
@@ -317,7 +317,7 @@ def _child_allocations(path: str, arena_size: int, probe_total: bool = False) ->
 
 def _child_probe(path: str, arena_size: int) -> dict:
     try:
-        _load(path, arena_size)
+        load_interpreter(path, arena_size)
     except RuntimeError as exc:
         return {"ok": False, "reason": str(exc)}
     return {"ok": True}
@@ -325,7 +325,7 @@ def _child_probe(path: str, arena_size: int) -> dict:
 
 def _child_load_log(path: str, arena_size: int) -> dict:
     try:
-        _load(path, arena_size)
+        load_interpreter(path, arena_size)
     except RuntimeError as exc:
         return {"ok": False, "log": str(exc)}
     return {"ok": True, "log": ""}
@@ -334,7 +334,7 @@ def _child_load_log(path: str, arena_size: int) -> dict:
 def _child_run(path: str, inputs: list, n_outputs: int, arena_size: int) -> dict:
     import numpy as np
 
-    interp = _load(path, arena_size)
+    interp = load_interpreter(path, arena_size)
     for i, x in enumerate(inputs):
         d = interp.get_input_details(i)
         x = np.asarray(x)
