@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from edgekit.errors import UsageError
 from edgekit.targets import RUNTIMES, RUNTIMES_BY_KIND, Target, load_target
+
+__all__ = ["Plan", "resolve", "device", "RUNTIMES", "MCU_SRAM_LIMIT_BYTES", "runtime_label", "check_runtime"]
 from edgekit.units import parse_dtype, parse_size
 
 MCU_SRAM_LIMIT_BYTES = 2 * 1024 * 1024  # an --sram budget up to this means a microcontroller

@@ -1,7 +1,7 @@
 """Lower a captured PyTorch graph the way the TFLite converter (litert-torch) does, so the
 TFLite-Micro arena model can predict the arena of the .tflite before it exists.
 
-What the converter does, as measured on this machine (see DESIGN.md and the tests):
+What the converter does, as measured on this machine (see the tests):
 - a rank-4 NCHW graph input gets a leading TRANSPOSE to NHWC (a full copy of the input);
 - BatchNorm is folded into the conv; ReLU/ReLU6 after a conv, linear or add is fused;
 - a conv whose symmetric PyTorch padding differs from TFLite's SAME padding (stride-2
