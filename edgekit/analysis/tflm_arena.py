@@ -227,34 +227,40 @@ def _prepare_temps(g: Graph, op) -> list[Tensor]:
 
 # ---- the planner -------------------------------------------------------------------------
 
-def tflm_greedy_plan(sizes: list[int], firsts: list[int], lasts: list[int]) -> tuple[list[int], int]:
+def tflm_greedy_plan(sizes: list[int], firsts: list[int], lasts: list[int],
+                     offline: list[int | None] | None = None) -> tuple[list[int], int]:
     """TFLite-Micro's GreedyMemoryPlanner (greedy_memory_planner.cc), exactly.
 
     Buffers are given in the order AddBuffer was called; sizes must already be aligned.
-    Returns (offsets, arena bytes). Order: the planner fills its sort arrays from the
-    tail (reversed insertion order) and then runs a stable descending bubble sort, so
-    equal sizes are placed latest-added first. Each buffer goes at the first gap (in
-    offset order) between buffers whose lifetimes overlap its own that is large enough.
+    Returns (offsets, arena bytes). ``offline``: per buffer, its offline-planned offset (the
+    ``OfflineMemoryAllocation`` metadata) or None. CalculateOffsetsIfNeeded puts the offline buffers
+    first, in AddBuffer order, at their given offsets (no check of any kind); the others follow, from
+    the tail (reversed insertion order), sorted by a stable descending bubble sort, so equal sizes are
+    placed latest-added first. Each of those goes at the first gap (in offset order) between buffers
+    whose lifetimes overlap its own that is large enough.
     """
     n = len(sizes)
     if n == 0:
         return [], 0
-    order = sorted(range(n - 1, -1, -1), key=lambda i: -sizes[i])  # stable on reversed ids
+    offline = offline or [None] * n
+    fixed = [i for i in range(n) if offline[i] is not None]
+    online = sorted((i for i in range(n - 1, -1, -1) if offline[i] is None), key=lambda i: -sizes[i])
     offsets = [0] * n
     placed: list[int] = []  # buffer ids sorted by offset (ties: earlier placed first)
-    for k, b in enumerate(order):
-        if k == 0:
-            offsets[b] = 0
-            placed.append(b)
-            continue
-        cand = 0
-        f, l, s = firsts[b], lasts[b], sizes[b]
-        for p in placed:
-            if firsts[p] > l or f > lasts[p]:
-                continue  # not simultaneously active
-            if offsets[p] - cand >= s:
-                break  # the gap before p fits
-            cand = max(cand, offsets[p] + sizes[p])
+    for k, b in enumerate(fixed + online):
+        if offline[b] is not None:
+            cand = offline[b]
+        elif k == 0:
+            cand = 0
+        else:
+            cand = 0
+            f, l, s = firsts[b], lasts[b], sizes[b]
+            for p in placed:
+                if firsts[p] > l or f > lasts[p]:
+                    continue  # not simultaneously active
+                if offsets[p] - cand >= s:
+                    break  # the gap before p fits
+                cand = max(cand, offsets[p] + sizes[p])
         offsets[b] = cand
         # insert after all entries with offset <= cand (the planner's linked-list insertion)
         lo, hi = 0, len(placed)
@@ -317,8 +323,12 @@ def planned_buffers(g: Graph) -> list[_PlannedBuffer]:
 
 # ---- the estimate --------------------------------------------------------------------------
 
-def predict_tflm_arena(graph: Graph) -> TflmArenaEstimate:
-    """Predict the minimum TFLite-Micro arena for a graph read from a .tflite."""
+def predict_tflm_arena(graph: Graph, *, offline_offsets: dict[int, int] | None = None) -> TflmArenaEstimate:
+    """Predict the minimum TFLite-Micro arena for a graph read from a .tflite.
+
+    ``offline_offsets`` ({tensor id: head offset}): an offline memory plan (the model's
+    ``OfflineMemoryAllocation`` entry); those tensors sit where it says, the rest and the kernel
+    scratch buffers are placed around them, as GreedyMemoryPlanner does. The tail is unchanged."""
     g = graph
     notes: list[str] = []
     if g.meta.get("subgraphs", 1) > 1:
@@ -329,9 +339,12 @@ def predict_tflm_arena(graph: Graph) -> TflmArenaEstimate:
 
     # -- head: the static plan
     bufs = planned_buffers(g)
-    offsets, head = tflm_greedy_plan([b.size for b in bufs], [b.first for b in bufs], [b.last for b in bufs])
+    fixed = [offline_offsets.get(b.id) if offline_offsets and b.id >= 0 else None for b in bufs]
+    offsets, head = tflm_greedy_plan([b.size for b in bufs], [b.first for b in bufs], [b.last for b in bufs],
+                                     fixed)
     act = [b for b in bufs if b.id >= 0]
-    _, head_act_only = tflm_greedy_plan([b.size for b in act], [b.first for b in act], [b.last for b in act])
+    _, head_act_only = tflm_greedy_plan([b.size for b in act], [b.first for b in act], [b.last for b in act],
+                                        [f for f, b in zip(fixed, bufs) if b.id >= 0])
     n_scratch = len(bufs) - len(act)
 
     # -- tail, in allocation order

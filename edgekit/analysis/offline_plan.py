@@ -1,0 +1,509 @@
+"""An offline memory plan for TFLite-Micro: tensor offsets in the arena's head, smaller than its own plan.
+
+TFLite-Micro's GreedyMemoryPlanner never lets two tensors that are alive at the same step share
+bytes; on the models tried its plan already meets that lower bound. What it leaves is the overlap of an
+op's output with an input that dies at that op, where the kernel's loop order makes it safe
+(``inplace_rules``: ``d_min <= in_offset - out_offset <= d_max``). This planner uses it:
+
+1. **Lifetimes** are TFLite-Micro's (``tflm_arena.planned_buffers``: graph inputs from step 0, op *i* at
+   step *i + 1*, graph outputs to the end), on the graph in the operator order being tried.
+2. **Placement**: buffers are placed one at a time at the lowest 16-aligned offset where they collide with
+   no placed buffer alive at the same time, except an in-place partner at an allowed distance (each
+   placed buffer forbids an interval of start offsets; a rule cuts a hole in it; a sweep over the sorted
+   intervals finds the lowest free offset). Several placement orders are tried (largest first; largest
+   first with the later tensor first among equals; by first use; backwards in time, so that a chain of
+   in-place ops climbs up from offset 0 instead of being stopped by it; by size x lifetime; in-place
+   chains together).
+3. **Operator orders**: TFLite-Micro runs the operators in the flatbuffer's order, so for graphs with
+   branches (fire modules, concatenations, residuals) other topological orders are tried (a memory-greedy
+   list schedule and depth-first orders that finish the larger branch first) and the best is written
+   into the model with the plan.
+4. **The arena** each candidate needs is the head TFLite-Micro builds from it — the offline buffers where
+   the plan puts them and the kernel scratch buffers placed around them by GreedyMemoryPlanner
+   (``tflm_arena.tflm_greedy_plan`` with offline offsets) — plus the unchanged persistent tail
+   (``tflm_arena.predict_tflm_arena``). The smallest wins; ties keep TFLite-Micro's own order.
+5. **A static check** (``check_plan``), independent of the placement code: offsets aligned and
+   non-negative, every planned tensor placed, and no two tensors alive together overlap unless they are
+   an op's dying input and its output at a distance the rule allows.
+
+Works on any Graph whose ops carry ``attrs["opcode"]`` (a .tflite read by ``graph.tflite_reader``, or the
+lowered pre-export graph of ``analysis.lowering``); ops without the attributes a rule needs never overlap.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+from edgekit.analysis.inplace_rules import InplaceRule, inplace_rule
+from edgekit.analysis.tflm_arena import ALIGN, planned_buffers, predict_tflm_arena
+from edgekit.graph.ir import Graph, Op
+
+PLACEMENTS = ("size", "size-late", "first", "last", "area", "chains")
+
+
+@dataclass(frozen=True)
+class InplacePair:
+    """Op ``op`` (index in the original model) writes ``output_id`` over ``input_id``."""
+
+    op: int
+    opcode: str
+    input_id: int
+    output_id: int
+    rule: InplaceRule
+
+
+@dataclass
+class OfflinePlan:
+    """An offline memory plan and what it buys. Byte counts are predictions (``tflm_arena``)."""
+
+    offsets: dict[int, int]  # tensor id -> offset in the head; tensors absent are planned online (-1)
+    op_order: list[int]  # original op indices in the order TFLite-Micro must run them
+    head_bytes: int  # planned head: offline tensors + scratch buffers placed around them
+    arena_bytes: int  # predicted minimum arena_size with the plan
+    tflm_head_bytes: int  # TFLite-Micro's own plan, same model
+    tflm_arena_bytes: int
+    n_tensors: int  # tensors of the subgraph (the metadata has one offset per tensor)
+    kernels: str = "reference"
+    inplace: list[InplacePair] = field(default_factory=list)  # pairs that do overlap in this plan
+    strategy: str = ""  # the operator order and placement that won
+    candidates: int = 0  # (order, placement) pairs evaluated
+    planning_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def reordered(self) -> bool:
+        return self.op_order != sorted(self.op_order)
+
+    @property
+    def saving_bytes(self) -> int:
+        return self.tflm_arena_bytes - self.arena_bytes
+
+    @property
+    def saving_pct(self) -> float:
+        return 100.0 * self.saving_bytes / self.tflm_arena_bytes if self.tflm_arena_bytes else 0.0
+
+    def offset_table(self) -> list[int]:
+        """One int32 per tensor, -1 where TFLite-Micro plans the tensor itself (the metadata's layout)."""
+        return [self.offsets.get(i, -1) for i in range(self.n_tensors)]
+
+
+class PlanningError(ValueError):
+    """The graph cannot be planned offline (several subgraphs, control flow, ...)."""
+
+
+# ---- operator orders ---------------------------------------------------------------------------
+
+def reorder(g: Graph, order: list[int]) -> Graph:
+    """A copy of ``g`` whose ops run in ``order`` (original indices); tensors are shared, ops re-indexed,
+    ``attrs["orig_index"]`` keeps where each came from."""
+    ops = []
+    for pos, i in enumerate(order):
+        op = g.ops[i]
+        ops.append(replace(op, index=pos, attrs={**op.attrs, "orig_index": op.attrs.get("orig_index", i)}))
+    out = Graph(tensors=g.tensors, ops=ops, inputs=g.inputs, outputs=g.outputs, source_format=g.source_format,
+                name=g.name, meta=dict(g.meta))
+    return out
+
+
+def _deps(g: Graph) -> tuple[list[set[int]], list[list[int]]]:
+    """Producer ops of each op's inputs, and consumers of each op's outputs (op indices)."""
+    producer = {}
+    for op in g.ops:
+        for t in op.outputs:
+            producer[t] = op.index
+    preds = [{producer[t] for t in op.inputs if t in producer} for op in g.ops]
+    succs: list[list[int]] = [[] for _ in g.ops]
+    for i, ps in enumerate(preds):
+        for p in ps:
+            succs[p].append(i)
+    return preds, succs
+
+
+def _act_bytes(g: Graph, tid: int) -> int:
+    t = g.tensors[tid]
+    return 0 if t.is_const else -(-t.nbytes // ALIGN) * ALIGN
+
+
+def memory_greedy_order(g: Graph) -> list[int]:
+    """List schedule: of the ready ops, run the one that grows live memory least (output bytes minus the
+    bytes of inputs it is the last reader of); ties: the original order."""
+    import heapq
+
+    preds, succs = _deps(g)
+    remaining_readers = {}
+    for op in g.ops:
+        for t in set(op.inputs):
+            remaining_readers[t] = remaining_readers.get(t, 0) + 1
+    waiting = [len(p) for p in preds]
+
+    def delta(i: int) -> int:
+        op = g.ops[i]
+        freed = sum(_act_bytes(g, t) for t in set(op.inputs)
+                    if remaining_readers.get(t) == 1 and t not in g.outputs)
+        return sum(_act_bytes(g, t) for t in op.outputs) - freed
+
+    ready = [(delta(i), i) for i in range(len(g.ops)) if waiting[i] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        d, i = heapq.heappop(ready)
+        if d != delta(i):  # stale key: a sibling freed or kept an input meanwhile
+            heapq.heappush(ready, (delta(i), i))
+            continue
+        order.append(i)
+        for t in set(g.ops[i].inputs):
+            remaining_readers[t] -= 1
+        for s in succs[i]:
+            waiting[s] -= 1
+            if waiting[s] == 0:
+                heapq.heappush(ready, (delta(s), s))
+        # readers of inputs shared with ready ops changed: refresh lazily through the stale check
+    return order
+
+
+def depth_first_order(g: Graph, *, larger_first: bool = True) -> list[int]:
+    """Post-order from the graph outputs: before an op, run the producers of its inputs, one branch to its
+    end before the next (the branch with more activation bytes first, or last)."""
+    preds, _ = _deps(g)
+    weight: dict[int, int] = {}
+
+    def branch_bytes(i: int) -> int:  # activation bytes produced by i and its ancestors (memoised)
+        stack = [i]
+        while stack:
+            j = stack[-1]
+            todo = [p for p in preds[j] if p not in weight]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            if j not in weight:
+                weight[j] = sum(_act_bytes(g, t) for t in g.ops[j].outputs) + sum(weight[p] for p in preds[j])
+        return weight[i]
+
+    order: list[int] = []
+    done: set[int] = set()
+    sinks = [i for i in range(len(g.ops)) if all(t in g.outputs or not g.tensors[t].consumers
+                                                  for t in g.ops[i].outputs)]
+    for s in sinks + list(range(len(g.ops))):
+        stack = [(s, False)]
+        while stack:
+            j, expanded = stack.pop()
+            if j in done:
+                continue
+            if expanded:
+                done.add(j)
+                order.append(j)
+                continue
+            stack.append((j, True))
+            ps = sorted((p for p in preds[j] if p not in done), key=branch_bytes, reverse=not larger_first)
+            stack.extend((p, False) for p in reversed(ps))
+    return order
+
+
+def candidate_orders(g: Graph) -> dict[str, list[int]]:
+    """Distinct topological orders worth trying (the original first)."""
+    orders = {"original": list(range(len(g.ops)))}
+    if not _has_branches(g):
+        return orders
+    for name, fn in (("memory-greedy", memory_greedy_order),
+                     ("depth-first-larger", lambda x: depth_first_order(x, larger_first=True)),
+                     ("depth-first-smaller", lambda x: depth_first_order(x, larger_first=False))):
+        order = fn(g)
+        if len(order) == len(g.ops) and order not in orders.values():
+            orders[name] = order
+    return orders
+
+
+def _has_branches(g: Graph) -> bool:
+    return any(sum(1 for c in g.tensors[t].consumers) > 1 for op in g.ops for t in op.outputs)
+
+
+# ---- placement -------------------------------------------------------------------------------
+
+@dataclass
+class _Buf:
+    id: int  # tensor id
+    size: int  # aligned
+    first: int
+    last: int
+
+
+def _buffers(g: Graph) -> list[_Buf]:
+    return [_Buf(b.id, b.size, b.first, b.last) for b in planned_buffers(g) if b.id >= 0]
+
+
+def inplace_candidates(g: Graph, bufs: list[_Buf], *, kernels: str) -> dict[tuple[int, int], tuple]:
+    """{(input id, output id): (d_min, d_max, op index)} for every op whose input dies at that op
+    (TFLite-Micro lifetimes: its last step is the op's) and whose kernel has a rule."""
+    life = {b.id: b for b in bufs}
+    out = {}
+    for op in g.ops:
+        if len(op.outputs) != 1 or op.outputs[0] not in life or op.outputs[0] in g.inputs:
+            continue
+        y = op.outputs[0]
+        step = op.index + 1
+        for x in dict.fromkeys(op.inputs):
+            bx = life.get(x)
+            if bx is None or x == y or bx.last != step or x in g.outputs:
+                continue
+            rule = inplace_rule(g, op, x, kernels=kernels)
+            if rule is not None:
+                out[(x, y)] = (rule.d_min, rule.d_max, op.index)
+    return out
+
+
+def _forbidden(off_p: int, size_p: int, size_b: int, hole: tuple | None) -> list[tuple]:
+    """Start offsets of b that collide with p: [off_p - size_b + 1, off_p + size_p), minus ``hole``
+    (an allowed closed range of b's start offset)."""
+    lo, hi = off_p - size_b + 1, off_p + size_p
+    if hole is None:
+        return [(lo, hi)]
+    h_lo, h_hi = hole
+    parts = []
+    if lo < h_lo:
+        parts.append((lo, min(hi, h_lo)))
+    if h_hi is None:
+        return parts
+    if h_hi + 1 < hi:
+        parts.append((max(lo, h_hi + 1), hi))
+    return parts
+
+
+def place(bufs: list[_Buf], order: list[int], pairs: dict, *, align: int = ALIGN) -> dict[int, int]:
+    """Place ``bufs`` (indices in ``order``) first-fit at the lowest aligned offset; see the module doc."""
+    offsets: dict[int, int] = {}
+    alive_at: dict[int, list[int]] = {}
+    by_id = {b.id: b for b in bufs}
+    partners: dict[int, list[tuple]] = {}
+    for (x, y), (d_min, d_max, _) in pairs.items():
+        partners.setdefault(y, []).append((x, "x", d_min, d_max))
+        partners.setdefault(x, []).append((y, "y", d_min, d_max))
+    for k in order:
+        b = bufs[k]
+        seen: set[int] = set()
+        for t in range(b.first, b.last + 1):
+            seen.update(alive_at.get(t, ()))
+        holes = {}
+        for other, role, d_min, d_max in partners.get(b.id, ()):
+            if other in seen:
+                off = offsets[other]
+                if role == "x":  # b is the output: in - out in [d_min, d_max] -> out in [in - d_max, in - d_min]
+                    holes[other] = (None if d_max is None else off - d_max, off - d_min)
+                else:  # b is the input: in in [out + d_min, out + d_max]
+                    holes[other] = (off + d_min, None if d_max is None else off + d_max)
+        intervals = []
+        for pid in seen:
+            p = by_id[pid]
+            hole = holes.get(pid)
+            if hole is not None and hole[0] is None:  # unbounded below: mirror the representation
+                intervals += _forbidden_below(offsets[pid], p.size, b.size, hole[1])
+            else:
+                intervals += _forbidden(offsets[pid], p.size, b.size, hole)
+        intervals.sort()
+        cand = 0
+        for lo, hi in intervals:
+            if lo > cand:
+                break
+            if hi > cand:
+                cand = -(-hi // align) * align
+        offsets[b.id] = cand
+        for t in range(b.first, b.last + 1):
+            alive_at.setdefault(t, []).append(b.id)
+    return offsets
+
+
+def _forbidden_below(off_p: int, size_p: int, size_b: int, h_hi: int) -> list[tuple]:
+    """As ``_forbidden`` with a hole unbounded below: start offsets <= h_hi are allowed."""
+    lo, hi = max(off_p - size_b + 1, h_hi + 1), off_p + size_p
+    return [(lo, hi)] if lo < hi else []
+
+
+def placement_order(bufs: list[_Buf], pairs: dict, how: str) -> list[int]:
+    idx = list(range(len(bufs)))
+    if how == "size":
+        return sorted(idx, key=lambda k: (-bufs[k].size, bufs[k].first, k))
+    if how == "size-late":  # equal sizes: the later tensor first, so inputs stack above their outputs
+        return sorted(idx, key=lambda k: (-bufs[k].size, -bufs[k].first, -k))
+    if how == "first":
+        return sorted(idx, key=lambda k: (bufs[k].first, -bufs[k].size, k))
+    if how == "last":  # backwards in time: an input is placed after its output, at d_min above it
+        return sorted(idx, key=lambda k: (-bufs[k].first, -bufs[k].size, -k))
+    if how == "area":
+        return sorted(idx, key=lambda k: (-bufs[k].size * (bufs[k].last - bufs[k].first + 1), k))
+    if how == "chains":  # in-place chains stay together: the chain with the largest member first
+        pos = {b.id: k for k, b in enumerate(bufs)}
+        parent = list(idx)
+
+        def find(a):
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+        for x, y in pairs:
+            if x in pos and y in pos:
+                parent[find(pos[x])] = find(pos[y])
+        biggest: dict[int, int] = {}
+        for k in idx:
+            r = find(k)
+            biggest[r] = max(biggest.get(r, 0), bufs[k].size)
+        return sorted(idx, key=lambda k: (-biggest[find(k)], find(k), bufs[k].first, k))
+    raise ValueError(f"unknown placement order {how!r}; known: {', '.join(PLACEMENTS)}")
+
+
+# ---- evaluation and the planner ------------------------------------------------------------------
+
+_CONTROL_FLOW = {"IF", "WHILE", "CALL_ONCE", "CALL"}
+
+
+def _head_with(g: Graph, offsets: dict[int, int]) -> int:
+    """The head GreedyMemoryPlanner builds around these offline offsets (scratch buffers placed online)."""
+    from edgekit.analysis.tflm_arena import tflm_greedy_plan
+
+    bufs = planned_buffers(g)
+    _, head = tflm_greedy_plan([b.size for b in bufs], [b.first for b in bufs], [b.last for b in bufs],
+                               [offsets.get(b.id) if b.id >= 0 else None for b in bufs])
+    return head
+
+
+def plannable(g: Graph) -> str | None:
+    """Why ``g`` cannot get an offline plan, or None."""
+    if g.meta.get("subgraphs", 1) > 1:
+        return f"{g.meta['subgraphs']} subgraphs (only single-subgraph models are planned offline)"
+    flow = sorted({op.attrs.get("opcode", "") for op in g.ops} & _CONTROL_FLOW)
+    if flow:
+        return f"control-flow operator(s) {', '.join(flow)}"
+    if not all("opcode" in op.attrs for op in g.ops):
+        return "ops without attrs['opcode'] (not a TFLite graph)"
+    return None
+
+
+def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
+               placements: tuple[str, ...] = PLACEMENTS) -> OfflinePlan:
+    """The smallest offline plan found for ``g`` (see the module doc). Raises PlanningError if the graph
+    cannot be planned offline; the result never predicts more than TFLite-Micro's own plan."""
+    t0 = time.perf_counter()
+    why = plannable(g)
+    if why:
+        raise PlanningError(f"no offline plan: {why}")
+    own = predict_tflm_arena(g)
+    own_offsets = {tid: off for tid, off in own.offsets.items() if tid >= 0}
+    best = (_head_with(g, own_offsets), 0, "original order, TFLite-Micro's own placement",
+            list(range(len(g.ops))), own_offsets, {})
+    n_cand = 1
+    for rank, (oname, order) in enumerate((candidate_orders(g) if orders else {"original": best[3]}).items()):
+        go = reorder(g, order) if rank else g
+        bufs = _buffers(go)
+        pairs = inplace_candidates(go, bufs, kernels=kernels)
+        for how in placements:
+            offsets = place(bufs, placement_order(bufs, pairs, how), pairs)
+            head = _head_with(go, offsets)
+            n_cand += 1
+            if (head, rank) < best[:2]:
+                best = (head, rank, f"{oname} order, {how} placement", order, offsets, pairs)
+    head, _, strategy, order, offsets, pairs = best
+    go = reorder(g, order) if order != list(range(len(g.ops))) else g
+    est = predict_tflm_arena(go, offline_offsets=offsets)
+    inplace = _overlapping_pairs(go, offsets, pairs)
+    notes = list(own.notes)
+    return OfflinePlan(offsets=offsets, op_order=order, head_bytes=est.head_bytes, arena_bytes=est.total_bytes,
+                       tflm_head_bytes=own.head_bytes, tflm_arena_bytes=own.total_bytes, n_tensors=len(g.tensors),
+                       kernels=kernels, inplace=inplace, strategy=strategy, candidates=n_cand,
+                       planning_s=time.perf_counter() - t0, notes=notes)
+
+
+def _overlapping_pairs(go: Graph, offsets: dict[int, int], pairs: dict) -> list[InplacePair]:
+    out = []
+    for (x, y), (d_min, d_max, op_pos) in pairs.items():
+        sx, sy = go.tensors[x].nbytes, go.tensors[y].nbytes
+        ox, oy = offsets[x], offsets[y]
+        if ox < oy + sy and oy < ox + sx:
+            op = go.ops[op_pos]
+            out.append(InplacePair(op.attrs.get("orig_index", op.index), op.attrs.get("opcode", op.kind), x, y,
+                                   InplaceRule(d_min, d_max, op.attrs.get("opcode", op.kind))))
+    return sorted(out, key=lambda p: p.op)
+
+
+# ---- the static check ----------------------------------------------------------------------------
+
+def check_plan(g: Graph, offsets: dict[int, int], op_order: list[int] | None = None, *,
+               kernels: str = "reference") -> list[str]:
+    """Problems of an offline plan for ``g`` run in ``op_order`` (empty list: sound).
+
+    Independent of the placement: lifetimes from ``tflm_arena.planned_buffers``, rules from
+    ``inplace_rules.inplace_rule``. Every planned tensor must have a 16-aligned, non-negative offset;
+    constants must have none; two tensors alive at the same step may share bytes only if one is an
+    input of op *i* whose last use is op *i* and the other is that op's output, and their distance is
+    allowed by the op's rule."""
+    problems: list[str] = []
+    order = list(range(len(g.ops))) if op_order is None else list(op_order)
+    if sorted(order) != list(range(len(g.ops))):
+        return [f"the operator order is not a permutation of the {len(g.ops)} ops"]
+    if not _is_topological(g, order):
+        problems.append("the operator order runs an op before the producer of one of its inputs")
+    go = reorder(g, order)
+    bufs = planned_buffers(go)
+    planned = {b.id: b for b in bufs if b.id >= 0}
+    for tid, off in offsets.items():
+        if tid not in planned:
+            what = "a constant" if 0 <= tid < len(g.tensors) and g.tensors[tid].is_const else "not planned"
+            problems.append(f"tensor {tid} has offset {off} but is {what}")
+        elif off < 0 or off % ALIGN:
+            problems.append(f"tensor {tid} ({g.tensors[tid].name}) at offset {off}: not a non-negative "
+                            f"multiple of {ALIGN}")
+    missing = [tid for tid in planned if tid not in offsets]
+    if missing:
+        problems.append(f"{len(missing)} planned tensor(s) without an offset (first: {missing[0]})")
+    if problems:
+        return problems
+    alive_at: dict[int, list[int]] = {}
+    for b in planned.values():
+        for t in range(b.first, b.last + 1):
+            alive_at.setdefault(t, []).append(b.id)
+    for b in planned.values():
+        for pid in alive_at.get(b.first, ()):
+            if pid == b.id:
+                continue
+            p = planned[pid]
+            if p.first > b.first or (p.first == b.first and pid > b.id):
+                continue  # checked from p's side
+            ob, op_ = offsets[b.id], offsets[pid]
+            if ob < op_ + p.size and op_ < ob + b.size:  # aligned sizes, as TFLite-Micro plans them
+                why = _overlap_allowed(go, pid, b.id, op_ - ob, kernels)
+                if why:
+                    problems.append(why)
+    return problems
+
+
+def _overlap_allowed(go: Graph, x: int, y: int, d: int, kernels: str) -> str | None:
+    """None if ``y`` may overlap ``x`` at ``d = off_x - off_y`` (x the input dying where y is made)."""
+    tx, ty = go.tensors[x], go.tensors[y]
+    what = f"tensors {x} ({tx.name}) and {y} ({ty.name}) are alive together and overlap (distance {d} B)"
+    producer = ty.producer if go.ops and go.ops[0].index == 0 else None
+    ops = [op for op in go.ops if y in op.outputs]
+    if not ops:
+        return what + ": the second is not produced by an op"
+    op = ops[0]
+    if x not in op.inputs or x in go.outputs:
+        return what + f": not an input dying at {op.attrs.get('opcode', op.kind)} #{op.index}"
+    last = max((o.index for o in go.ops if x in o.inputs), default=-1)
+    if last != op.index:
+        return what + f": {tx.name} is still read after op #{op.index}"
+    rule = inplace_rule(go, op, x, kernels=kernels)
+    del producer
+    if rule is None:
+        return what + f": {op.attrs.get('opcode', op.kind)} has no in-place rule ({kernels} kernels)"
+    if not rule.allows(d):
+        bound = f"[{rule.d_min}, {rule.d_max}]" if rule.d_max is not None else f">= {rule.d_min}"
+        return what + f": {rule.kernel} allows a distance {bound} B"
+    return None
+
+
+def _is_topological(g: Graph, order: list[int]) -> bool:
+    produced = set(g.inputs) | {t.id for t in g.tensors if t.is_const}
+    for i in order:
+        op = g.ops[i]
+        if any(t not in produced and g.tensors[t].producer is not None for t in op.inputs):
+            return False
+        produced.update(op.outputs)
+    return True
