@@ -330,7 +330,8 @@ def _d_min(g, op, code, x, y, input_id, e_i, e_o, cmsis):
         if cmsis:
             return None  # arm_transpose_s8 (scattered writes) not derived here
         perm = tuple(op.attrs["perm"])
-        if positions != [0] or sorted(perm) != list(range(len(x.shape))):
+        if positions != [0] or sorted(perm) != list(range(len(x.shape))) or \
+                tuple(x.shape[p] for p in perm) != tuple(y.shape):
             return None
         idx = np.arange(x.numel, dtype=np.int64).reshape(x.shape).transpose(perm).ravel()
         return _d_gather(tuple(idx.tolist()), e_i) if x.numel <= 1 << 20 else None
