@@ -269,11 +269,29 @@ _MVE_CH_BLOCK = 124  # CH_IN_BLOCK_MVE, arm_depthwise_conv_s8_opt.c
 _DW_TO_CONV_THRESHOLD = 1  # CONVERT_DW_CONV_WITH_ONE_INPUT_CH_AND_OUTPUT_CH_ABOVE_THRESHOLD (arm_nnsupportfunctions.h, GCC)
 
 
+def kernel_libraries(kernels: str) -> tuple[str, ...]:
+    """``"reference"``, ``"cmsis-nn"`` or several joined by ``+`` (a plan safe for all of them)."""
+    libs = tuple(k.strip() for k in str(kernels).split("+"))
+    bad = [k for k in libs if k not in KERNEL_LIBRARIES]
+    if bad or not libs:
+        raise ValueError(f"unknown kernel library {kernels!r}; known: {', '.join(KERNEL_LIBRARIES)} "
+                         f"(or several joined by '+')")
+    return libs
+
+
 def inplace_rule(g: Graph, op: Op, input_id: int, *, kernels: str = "reference") -> InplaceRule | None:
     """The rule under which ``op``'s single output may overlap its input tensor ``input_id``, or None
-    (never overlap) when the kernel's safe distance is not derived here."""
-    if kernels not in KERNEL_LIBRARIES:
-        raise ValueError(f"unknown kernel library {kernels!r}; known: {', '.join(KERNEL_LIBRARIES)}")
+    (never overlap) when the kernel's safe distance is not derived here. With several kernel libraries
+    (``"reference+cmsis-nn"``) the distances allowed by all of them."""
+    libs = kernel_libraries(kernels)
+    if len(libs) > 1:
+        rules = [inplace_rule(g, op, input_id, kernels=k) for k in libs]
+        if any(r is None for r in rules):
+            return None
+        highs = [r.d_max for r in rules if r.d_max is not None]
+        rule = InplaceRule(max(r.d_min for r in rules), min(highs) if highs else None,
+                           "+".join(r.kernel for r in rules))
+        return rule if rule.d_max is None or rule.d_min <= rule.d_max else None
     if len(op.outputs) != 1 or input_id not in op.inputs:
         return None
     x, y = g.tensors[input_id], g.tensors[op.outputs[0]]

@@ -131,13 +131,20 @@ def _name(md) -> str:
     return n.decode(errors="replace") if isinstance(n, bytes) else str(n or "")
 
 
-def apply_plan(data: bytes, plan: OfflinePlan | None) -> bytes:
+def apply_plan(data: bytes, plan: OfflinePlan | None, *, check: bool = True) -> bytes:
     """``data`` with ``plan`` written in: operators in ``plan.op_order`` and exactly one
     ``OfflineMemoryAllocation`` entry (any existing ones removed, never stacked). ``plan=None`` removes
-    the entries and keeps the operator order. The result is read back and checked before it is returned."""
+    the entries and keeps the operator order. A plan that fails ``check_plan`` (for its kernel library)
+    raises ArtifactError (``check=False`` only to build a deliberately wrong model in tests). The result
+    is read back and compared with the plan before it is returned."""
     s = _schema()
     if len(data) < 16 or data[4:8] != b"TFL3":
         raise ArtifactError("not a .tflite model (no TFL3 identifier)")
+    if plan is not None and check:
+        problems = check_plan(parse_tflite(data), plan.offsets, plan.op_order, kernels=plan.kernels)
+        if problems:
+            raise ArtifactError(f"the offline plan is unsound ({plan.kernels} kernels): {problems[0]}"
+                                + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(data, 0))
     if len(model.subgraphs or []) != 1:
         raise ArtifactError(f"the model has {len(model.subgraphs or [])} subgraphs: only single-subgraph "

@@ -207,12 +207,15 @@ def planned_op_order(g_original, g_planned) -> list[int] | None:
 
 
 def verify_plan(original: bytes, planned: bytes, inputs: list | None = None, *, kernels: str = "reference",
-                tensor_source=None, arena_size: int | None = None, timeout_s: float = 900.0) -> PlanCheck:
+                tensor_source=None, arena_size: int | None = None, static_check: bool = True,
+                timeout_s: float = 900.0) -> PlanCheck:
     """Accept or reject ``planned`` (``original`` with an offline plan) — see the module doc.
 
     ``inputs``: input sets (each a list with one array per model input, model dtype); default
-    ``default_inputs``. ``tensor_source(model, input_sets, cuts, arena_size)`` replaces the host
-    TFLite-Micro run for the planned model. ``arena_size``: run at this arena instead of bisecting."""
+    ``default_inputs``. ``kernels``: the library the plan's static check uses (the host run is always
+    TFLite-Micro's reference kernels). ``tensor_source(model, input_sets, cuts, arena_size)`` replaces
+    the host TFLite-Micro run for the planned model. ``arena_size``: run at this arena instead of
+    bisecting. ``static_check=False`` skips the static check (only to test the run itself)."""
     from edgekit.analysis.offline_plan import check_plan
     from edgekit.export.tflite_plan import read_offline_plan, strip_plan
     from edgekit.graph.tflite_reader import parse_tflite
@@ -233,7 +236,7 @@ def verify_plan(original: bytes, planned: bytes, inputs: list | None = None, *, 
     order = planned_op_order(g0, g1)
     if order is None:
         return fail("the planned model's operators are not a reordering of the original's")
-    static = check_plan(g0, entry.as_dict(), order, kernels=kernels)
+    static = check_plan(g0, entry.as_dict(), order, kernels=kernels) if static_check else []
     if static:
         return fail(f"static check: {static[0]}" + (f" (+{len(static) - 1} more)" if len(static) > 1 else ""),
                     static_problems=static)
@@ -337,3 +340,51 @@ def _child_truncated(path: str, inputs: list, cuts: list, arena_size: int) -> di
             for k, t in enumerate(tids):
                 out.setdefault(str(t), []).append(np.array(interp.get_output(k)))
     return out
+
+
+# ---- plan, write, verify: what a build calls -------------------------------------------------------------
+
+@dataclass
+class PlannedTflite:
+    """``data`` is the verified planned model, or None: use the original (TFLite-Micro's own plan)."""
+
+    data: bytes | None
+    plan: object | None = None  # analysis.offline_plan.OfflinePlan
+    check: PlanCheck | None = None
+    reason: str = ""  # why ``data`` is None
+
+    @property
+    def verified(self) -> bool:
+        return self.data is not None
+
+
+def make_planned_tflite(data: bytes, *, kernels: str = "reference", inputs: list | None = None,
+                        existing: str = "auto", plan=None, timeout_s: float = 900.0) -> PlannedTflite:
+    """Plan ``data`` offline, write the plan in, verify it in TFLite-Micro; never return an unverified plan.
+
+    ``kernels``: the library the board runs. Plans are made with rules that hold for it *and* for the
+    reference kernels (``"cmsis-nn"`` plans with ``"reference+cmsis-nn"``), so that the host run checks
+    the plan bit-exactly; the CMSIS-NN side of the rules is derived from its sources, not run.
+    ``plan``: use this plan instead of planning (tests). A plan that does not lower the predicted arena,
+    fails the static check or differs in any tensor is dropped with the reason."""
+    from edgekit.analysis.inplace_rules import kernel_libraries
+    from edgekit.errors import ArtifactError
+    from edgekit.export.tflite_plan import apply_plan, plan_tflite
+
+    libs = kernel_libraries(kernels)
+    combined = "+".join(dict.fromkeys(("reference",) + libs))
+    try:
+        plan = plan if plan is not None else plan_tflite(data, kernels=combined, existing=existing)
+    except ArtifactError as exc:
+        return PlannedTflite(None, reason=f"no offline plan: {exc}")
+    if plan.arena_bytes >= plan.tflm_arena_bytes and not plan.strategy.startswith("the model's existing"):
+        return PlannedTflite(None, plan, reason=f"the offline plan predicts no saving ({plan.arena_bytes:,d} B "
+                                                f"vs TFLite-Micro's own {plan.tflm_arena_bytes:,d} B)")
+    try:
+        planned = apply_plan(data, plan)
+    except ArtifactError as exc:
+        return PlannedTflite(None, plan, reason=f"the offline plan was not written: {exc}")
+    check = verify_plan(data, planned, inputs, kernels=plan.kernels, timeout_s=timeout_s)
+    if not check.ok:
+        return PlannedTflite(None, plan, check, reason=f"the offline plan failed verification: {check.reason}")
+    return PlannedTflite(planned, plan, check)
