@@ -388,28 +388,32 @@ def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
         raise PlanningError(f"no offline plan: {why}")
     own = predict_tflm_arena(g)
     own_offsets = {tid: off for tid, off in own.offsets.items() if tid >= 0}
-    best = (_head_with(g, own_offsets), 0, "original order, TFLite-Micro's own placement",
-            list(range(len(g.ops))), own_offsets, {})
+    identity = list(range(len(g.ops)))
+    # within one operator order the tail and the prepare/planning temporaries are fixed, so the head
+    # ranks the placements; across orders the predicted totals are compared (ties: earlier order)
+    best = (own.total_bytes, 0, "original order, TFLite-Micro's own placement", identity, own_offsets, {}, own)
     n_cand = 1
-    for rank, (oname, order) in enumerate((candidate_orders(g) if orders else {"original": best[3]}).items()):
+    for rank, (oname, order) in enumerate((candidate_orders(g) if orders else {"original": identity}).items()):
         go = reorder(g, order) if rank else g
         bufs = _buffers(go)
         pairs = inplace_candidates(go, bufs, kernels=kernels)
+        top = None
         for how in placements:
             offsets = place(bufs, placement_order(bufs, pairs, how), pairs)
             head = _head_with(go, offsets)
             n_cand += 1
-            if (head, rank) < best[:2]:
-                best = (head, rank, f"{oname} order, {how} placement", order, offsets, pairs)
-    head, _, strategy, order, offsets, pairs = best
-    go = reorder(g, order) if order != list(range(len(g.ops))) else g
-    est = predict_tflm_arena(go, offline_offsets=offsets)
+            if top is None or head < top[0]:
+                top = (head, how, offsets)
+        est = predict_tflm_arena(go, offline_offsets=top[2])
+        if (est.total_bytes, rank) < best[:2]:
+            best = (est.total_bytes, rank, f"{oname} order, {top[1]} placement", order, top[2], pairs, est)
+    _, _, strategy, order, offsets, pairs, est = best
+    go = reorder(g, order) if order != identity else g
     inplace = _overlapping_pairs(go, offsets, pairs)
-    notes = list(own.notes)
     return OfflinePlan(offsets=offsets, op_order=order, head_bytes=est.head_bytes, arena_bytes=est.total_bytes,
                        tflm_head_bytes=own.head_bytes, tflm_arena_bytes=own.total_bytes, n_tensors=len(g.tensors),
                        kernels=kernels, inplace=inplace, strategy=strategy, candidates=n_cand,
-                       planning_s=time.perf_counter() - t0, notes=notes)
+                       planning_s=time.perf_counter() - t0, notes=list(est.notes))
 
 
 def _overlapping_pairs(go: Graph, offsets: dict[int, int], pairs: dict) -> list[InplacePair]:
