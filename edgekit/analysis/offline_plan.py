@@ -120,9 +120,9 @@ def _deps(g: Graph) -> tuple[list[set[int]], list[list[int]]]:
     return preds, succs
 
 
-def _act_bytes(g: Graph, tid: int) -> int:
-    t = g.tensors[tid]
-    return 0 if t.is_const else -(-t.nbytes // ALIGN) * ALIGN
+def _act_sizes(g: Graph) -> list[int]:
+    """Aligned bytes of each tensor in the arena (0 for constants)."""
+    return [0 if t.is_const else -(-t.nbytes // ALIGN) * ALIGN for t in g.tensors]
 
 
 def memory_greedy_order(g: Graph) -> list[int]:
@@ -131,6 +131,7 @@ def memory_greedy_order(g: Graph) -> list[int]:
     import heapq
 
     preds, succs = _deps(g)
+    act, outs = _act_sizes(g), set(g.outputs)
     remaining_readers = {}
     for op in g.ops:
         for t in set(op.inputs):
@@ -139,9 +140,8 @@ def memory_greedy_order(g: Graph) -> list[int]:
 
     def delta(i: int) -> int:
         op = g.ops[i]
-        freed = sum(_act_bytes(g, t) for t in set(op.inputs)
-                    if remaining_readers.get(t) == 1 and t not in g.outputs)
-        return sum(_act_bytes(g, t) for t in op.outputs) - freed
+        freed = sum(act[t] for t in set(op.inputs) if remaining_readers.get(t) == 1 and t not in outs)
+        return sum(act[t] for t in op.outputs) - freed
 
     ready = [(delta(i), i) for i in range(len(g.ops)) if waiting[i] == 0]
     heapq.heapify(ready)
@@ -166,6 +166,7 @@ def depth_first_order(g: Graph, *, larger_first: bool = True) -> list[int]:
     """Post-order from the graph outputs: before an op, run the producers of its inputs, one branch to its
     end before the next (the branch with more activation bytes first, or last)."""
     preds, _ = _deps(g)
+    act, outs = _act_sizes(g), set(g.outputs)
     weight: dict[int, int] = {}
 
     def branch_bytes(i: int) -> int:  # activation bytes produced by i and its ancestors (memoised)
@@ -178,12 +179,12 @@ def depth_first_order(g: Graph, *, larger_first: bool = True) -> list[int]:
                 continue
             stack.pop()
             if j not in weight:
-                weight[j] = sum(_act_bytes(g, t) for t in g.ops[j].outputs) + sum(weight[p] for p in preds[j])
+                weight[j] = sum(act[t] for t in g.ops[j].outputs) + sum(weight[p] for p in preds[j])
         return weight[i]
 
     order: list[int] = []
     done: set[int] = set()
-    sinks = [i for i in range(len(g.ops)) if all(t in g.outputs or not g.tensors[t].consumers
+    sinks = [i for i in range(len(g.ops)) if all(t in outs or not g.tensors[t].consumers
                                                   for t in g.ops[i].outputs)]
     for s in sinks + list(range(len(g.ops))):
         stack = [(s, False)]
@@ -233,73 +234,95 @@ def _buffers(g: Graph) -> list[_Buf]:
     return [_Buf(b.id, b.size, b.first, b.last) for b in planned_buffers(g) if b.id >= 0]
 
 
-def inplace_candidates(g: Graph, bufs: list[_Buf], *, kernels: str) -> dict[tuple[int, int], tuple]:
-    """{(input id, output id): (d_min, d_max, op index)} for every op whose input dies at that op
-    (TFLite-Micro lifetimes: its last step is the op's) and whose kernel has a rule."""
+def op_rules(g: Graph, *, kernels: str) -> dict[int, dict[int, InplaceRule]]:
+    """{op index: {input id: rule}} (rules depend on the op, not on where it runs)."""
+    out = {}
+    seen: dict[tuple, dict[int, InplaceRule]] = {}  # repeated blocks: same op, same shapes, same rule
+    for op in g.ops:
+        if len(op.outputs) != 1:
+            continue
+        key = (repr(sorted(op.attrs.items())), tuple((g.tensors[t].shape, g.tensors[t].dtype, g.tensors[t].is_const)
+                                                     for t in op.inputs + op.outputs),
+               tuple(op.inputs.index(t) for t in op.inputs))
+        if key not in seen:
+            rules = op_rules_one(g, op, kernels)
+            seen[key] = {op.inputs.index(x): r for x, r in rules.items()}
+        rules = {op.inputs[k]: r for k, r in seen[key].items()}
+        if rules:
+            out[op.index] = rules
+    return out
+
+
+def inplace_candidates(g: Graph, bufs: list[_Buf], *, kernels: str = "reference",
+                       rules: dict | None = None) -> dict[tuple[int, int], tuple]:
+    """{(input id, output id): (d_min, d_max, op position)} for every op whose input dies at that op
+    (TFLite-Micro lifetimes: its last step is the op's) and whose kernel has a rule. ``rules``:
+    ``op_rules`` of the graph in its original order (``g`` may be reordered)."""
     life = {b.id: b for b in bufs}
     out = {}
     for op in g.ops:
-        if len(op.outputs) != 1 or op.outputs[0] not in life or op.outputs[0] in g.inputs:
+        orig = op.attrs.get("orig_index", op.index)
+        op_r = rules.get(orig) if rules is not None else op_rules_one(g, op, kernels)
+        if not op_r or op.outputs[0] not in life or op.outputs[0] in g.inputs:
             continue
-        y = op.outputs[0]
-        step = op.index + 1
-        for x in dict.fromkeys(op.inputs):
+        y, step = op.outputs[0], op.index + 1
+        for x, rule in op_r.items():
             bx = life.get(x)
-            if bx is None or x == y or bx.last != step or x in g.outputs:
-                continue
-            rule = inplace_rule(g, op, x, kernels=kernels)
-            if rule is not None:
+            if bx is not None and bx.last == step and x not in g.outputs:
                 out[(x, y)] = (rule.d_min, rule.d_max, op.index)
     return out
 
 
-def _forbidden(off_p: int, size_p: int, size_b: int, hole: tuple | None) -> list[tuple]:
-    """Start offsets of b that collide with p: [off_p - size_b + 1, off_p + size_p), minus ``hole``
-    (an allowed closed range of b's start offset)."""
-    lo, hi = off_p - size_b + 1, off_p + size_p
-    if hole is None:
-        return [(lo, hi)]
-    h_lo, h_hi = hole
-    parts = []
-    if lo < h_lo:
-        parts.append((lo, min(hi, h_lo)))
-    if h_hi is None:
-        return parts
-    if h_hi + 1 < hi:
-        parts.append((max(lo, h_hi + 1), hi))
-    return parts
+def op_rules_one(g: Graph, op: Op, kernels: str) -> dict[int, InplaceRule]:
+    if len(op.outputs) != 1:
+        return {}
+    return {x: r for x in dict.fromkeys(op.inputs) if x != op.outputs[0] and not g.tensors[x].is_const
+            for r in [inplace_rule(g, op, x, kernels=kernels)] if r is not None}
 
 
 def place(bufs: list[_Buf], order: list[int], pairs: dict, *, align: int = ALIGN) -> dict[int, int]:
-    """Place ``bufs`` (indices in ``order``) first-fit at the lowest aligned offset; see the module doc."""
-    offsets: dict[int, int] = {}
-    alive_at: dict[int, list[int]] = {}
-    by_id = {b.id: b for b in bufs}
-    partners: dict[int, list[tuple]] = {}
+    """Place ``bufs`` (indices in ``order``) first-fit at the lowest aligned offset; see the module doc.
+
+    Each placed buffer alive at the same time forbids the start offsets ``[off - size_b + 1, off + size)``;
+    an in-place partner's rule removes the allowed distances from that interval."""
+    n = len(bufs)
+    index = {b.id: k for k, b in enumerate(bufs)}
+    off = [-1] * n
+    partners: list[list[tuple]] = [[] for _ in range(n)]
     for (x, y), (d_min, d_max, _) in pairs.items():
-        partners.setdefault(y, []).append((x, "x", d_min, d_max))
-        partners.setdefault(x, []).append((y, "y", d_min, d_max))
+        kx, ky = index[x], index[y]
+        # y placed after x: allowed start offsets of y are [off_x - d_max, off_x - d_min]
+        partners[ky].append((kx, -d_max if d_max is not None else None, -d_min))
+        # x placed after y: allowed start offsets of x are [off_y + d_min, off_y + d_max]
+        partners[kx].append((ky, d_min, d_max))
+    alive_at: dict[int, list[int]] = {}
     for k in order:
         b = bufs[k]
-        seen: set[int] = set()
-        for t in range(b.first, b.last + 1):
-            seen.update(alive_at.get(t, ()))
+        size_b = b.size
+        if b.first == b.last:
+            seen = alive_at.get(b.first, ())
+        else:
+            seen = set()
+            for t in range(b.first, b.last + 1):
+                seen.update(alive_at.get(t, ()))
         holes = {}
-        for other, role, d_min, d_max in partners.get(b.id, ()):
-            if other in seen:
-                off = offsets[other]
-                if role == "x":  # b is the output: in - out in [d_min, d_max] -> out in [in - d_max, in - d_min]
-                    holes[other] = (None if d_max is None else off - d_max, off - d_min)
-                else:  # b is the input: in in [out + d_min, out + d_max]
-                    holes[other] = (off + d_min, None if d_max is None else off + d_max)
+        for other, lo_rel, hi_rel in partners[k]:
+            if off[other] >= 0:
+                o = off[other]
+                holes[other] = (None if lo_rel is None else o + lo_rel, None if hi_rel is None else o + hi_rel)
         intervals = []
-        for pid in seen:
-            p = by_id[pid]
-            hole = holes.get(pid)
-            if hole is not None and hole[0] is None:  # unbounded below: mirror the representation
-                intervals += _forbidden_below(offsets[pid], p.size, b.size, hole[1])
-            else:
-                intervals += _forbidden(offsets[pid], p.size, b.size, hole)
+        for p in seen:
+            o = off[p]
+            lo, hi = o - size_b + 1, o + bufs[p].size
+            hole = holes.get(p)
+            if hole is None:
+                intervals.append((lo, hi))
+                continue
+            h_lo, h_hi = hole
+            if h_lo is not None and lo < h_lo:
+                intervals.append((lo, min(hi, h_lo)))
+            if h_hi is not None and h_hi + 1 < hi:
+                intervals.append((max(lo, h_hi + 1), hi))
         intervals.sort()
         cand = 0
         for lo, hi in intervals:
@@ -307,16 +330,10 @@ def place(bufs: list[_Buf], order: list[int], pairs: dict, *, align: int = ALIGN
                 break
             if hi > cand:
                 cand = -(-hi // align) * align
-        offsets[b.id] = cand
+        off[k] = cand
         for t in range(b.first, b.last + 1):
-            alive_at.setdefault(t, []).append(b.id)
-    return offsets
-
-
-def _forbidden_below(off_p: int, size_p: int, size_b: int, h_hi: int) -> list[tuple]:
-    """As ``_forbidden`` with a hole unbounded below: start offsets <= h_hi are allowed."""
-    lo, hi = max(off_p - size_b + 1, h_hi + 1), off_p + size_p
-    return [(lo, hi)] if lo < hi else []
+            alive_at.setdefault(t, []).append(k)
+    return {b.id: off[k] for k, b in enumerate(bufs)}
 
 
 def placement_order(bufs: list[_Buf], pairs: dict, how: str) -> list[int]:
@@ -356,13 +373,33 @@ def placement_order(bufs: list[_Buf], pairs: dict, how: str) -> list[int]:
 _CONTROL_FLOW = {"IF", "WHILE", "CALL_ONCE", "CALL"}
 
 
-def _head_with(g: Graph, offsets: dict[int, int]) -> int:
-    """The head GreedyMemoryPlanner builds around these offline offsets (scratch buffers placed online)."""
-    from edgekit.analysis.tflm_arena import tflm_greedy_plan
-
-    bufs = planned_buffers(g)
-    _, head = tflm_greedy_plan([b.size for b in bufs], [b.first for b in bufs], [b.last for b in bufs],
-                               [offsets.get(b.id) if b.id >= 0 else None for b in bufs])
+def _head_with(pbufs: list, offsets: dict[int, int]) -> int:
+    """The head GreedyMemoryPlanner builds around these offline offsets: ``pbufs`` is
+    ``planned_buffers`` of the graph; buffers without an offset (kernel scratch buffers) are placed
+    online, largest first (ties: later added first), first-fit among the buffers alive with them."""
+    head = 0
+    fixed_at: dict[int, list[tuple[int, int]]] = {}
+    online = [k for k, b in enumerate(pbufs) if b.id < 0 or b.id not in offsets]
+    for b in pbufs:
+        o = offsets.get(b.id) if b.id >= 0 else None
+        if o is None:
+            continue
+        head = max(head, o + b.size)
+        if online:
+            for t in range(b.first, b.last + 1):
+                fixed_at.setdefault(t, []).append((o, o + b.size))
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last) of online buffers
+    for k in sorted(online, key=lambda k: (-pbufs[k].size, -k)):
+        b = pbufs[k]
+        near = {iv for t in range(b.first, b.last + 1) for iv in fixed_at.get(t, ())}
+        near |= {(o, e) for o, e, f, l in placed if not (f > b.last or b.first > l)}
+        cand = 0
+        for o, e in sorted(near):
+            if o - cand >= b.size:
+                break
+            cand = max(cand, e)
+        placed.append((cand, cand + b.size, b.first, b.last))
+        head = max(head, cand + b.size)
     return head
 
 
@@ -378,10 +415,17 @@ def plannable(g: Graph) -> str | None:
     return None
 
 
+MAX_WORK = 36_000  # ops x placements tried per graph: every candidate up to ~1,500 ops, then fewer orders
+
+
 def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
-               placements: tuple[str, ...] = PLACEMENTS) -> OfflinePlan:
+               placements: tuple[str, ...] = PLACEMENTS, max_work: int = MAX_WORK) -> OfflinePlan:
     """The smallest offline plan found for ``g`` (see the module doc). Raises PlanningError if the graph
-    cannot be planned offline; the result never predicts more than TFLite-Micro's own plan."""
+    cannot be planned offline; the result never predicts more than TFLite-Micro's own plan.
+
+    ``max_work`` bounds ops x placements evaluated (deterministically: the same graph always gets the
+    same candidates): the original order always gets every placement; other operator orders are tried
+    while the bound allows (a 5,000-op graph: the original order only)."""
     t0 = time.perf_counter()
     why = plannable(g)
     if why:
@@ -389,25 +433,32 @@ def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
     own = predict_tflm_arena(g)
     own_offsets = {tid: off for tid, off in own.offsets.items() if tid >= 0}
     identity = list(range(len(g.ops)))
+    rules = op_rules(g, kernels=kernels)
     # within one operator order the tail and the prepare/planning temporaries are fixed, so the head
-    # ranks the placements; across orders the predicted totals are compared (ties: earlier order)
-    best = (own.total_bytes, 0, "original order, TFLite-Micro's own placement", identity, own_offsets, {}, own)
+    # ranks the placements; across orders the predicted totals are compared, then the heads (ties:
+    # the earlier order, TFLite-Micro's own first)
+    best = (own.total_bytes, own.head_bytes, 0, "original order, TFLite-Micro's own placement", identity,
+            own_offsets, {}, own)
     n_cand = 1
-    for rank, (oname, order) in enumerate((candidate_orders(g) if orders else {"original": identity}).items()):
+    n_orders = max(1, max_work // max(1, len(g.ops) * len(placements)))
+    tried = candidate_orders(g) if orders and n_orders > 1 else {"original": identity}
+    for rank, (oname, order) in enumerate(list(tried.items())[:n_orders]):
         go = reorder(g, order) if rank else g
-        bufs = _buffers(go)
-        pairs = inplace_candidates(go, bufs, kernels=kernels)
+        pbufs = planned_buffers(go)
+        bufs = [_Buf(b.id, b.size, b.first, b.last) for b in pbufs if b.id >= 0]
+        pairs = inplace_candidates(go, bufs, rules=rules)
         top = None
         for how in placements:
             offsets = place(bufs, placement_order(bufs, pairs, how), pairs)
-            head = _head_with(go, offsets)
+            head = _head_with(pbufs, offsets)
             n_cand += 1
             if top is None or head < top[0]:
                 top = (head, how, offsets)
         est = predict_tflm_arena(go, offline_offsets=top[2])
-        if (est.total_bytes, rank) < best[:2]:
-            best = (est.total_bytes, rank, f"{oname} order, {top[1]} placement", order, top[2], pairs, est)
-    _, _, strategy, order, offsets, pairs, est = best
+        if (est.total_bytes, est.head_bytes, rank) < best[:3]:
+            best = (est.total_bytes, est.head_bytes, rank, f"{oname} order, {top[1]} placement", order, top[2],
+                    pairs, est)
+    _, _, _, strategy, order, offsets, pairs, est = best
     go = reorder(g, order) if order != identity else g
     inplace = _overlapping_pairs(go, offsets, pairs)
     return OfflinePlan(offsets=offsets, op_order=order, head_bytes=est.head_bytes, arena_bytes=est.total_bytes,

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgekit.graph.ir import Graph, Tensor
+from edgekit.graph.ir import Graph, Tensor, dtype_nbytes
 
 ALIGN = 16  # MicroArenaBufferAlignment()
 
@@ -136,8 +136,6 @@ def _tensor_bytes(t: Tensor) -> int:
 
 
 def _dtype_size(dtype: str) -> int:
-    from edgekit.graph.ir import dtype_nbytes
-
     return 1 if dtype in ("int4",) else dtype_nbytes(dtype)
 
 
@@ -246,31 +244,24 @@ def tflm_greedy_plan(sizes: list[int], firsts: list[int], lasts: list[int],
     fixed = [i for i in range(n) if offline[i] is not None]
     online = sorted((i for i in range(n - 1, -1, -1) if offline[i] is None), key=lambda i: -sizes[i])
     offsets = [0] * n
-    placed: list[int] = []  # buffer ids sorted by offset (ties: earlier placed first)
-    for k, b in enumerate(fixed + online):
+    # The planner walks its offset-sorted list of placed buffers and skips those not alive with the new
+    # one; walking only the ones alive with it (found through a per-step index), sorted by offset, gives
+    # the same offset (among equal offsets the order does not change the result) in far less time.
+    alive_at: dict[int, list[int]] = {}
+    for b in fixed + online:
+        f, l, s = firsts[b], lasts[b], sizes[b]
         if offline[b] is not None:
             cand = offline[b]
-        elif k == 0:
-            cand = 0
         else:
+            near = alive_at.get(f, []) if f == l else {p for t in range(f, l + 1) for p in alive_at.get(t, ())}
             cand = 0
-            f, l, s = firsts[b], lasts[b], sizes[b]
-            for p in placed:
-                if firsts[p] > l or f > lasts[p]:
-                    continue  # not simultaneously active
+            for p in sorted(near, key=offsets.__getitem__):
                 if offsets[p] - cand >= s:
                     break  # the gap before p fits
                 cand = max(cand, offsets[p] + sizes[p])
         offsets[b] = cand
-        # insert after all entries with offset <= cand (the planner's linked-list insertion)
-        lo, hi = 0, len(placed)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if offsets[placed[mid]] <= cand:
-                lo = mid + 1
-            else:
-                hi = mid
-        placed.insert(lo, b)
+        for t in range(f, l + 1):
+            alive_at.setdefault(t, []).append(b)
     arena = max(offsets[i] + sizes[i] for i in range(n))
     return offsets, arena
 
