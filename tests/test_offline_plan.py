@@ -347,6 +347,13 @@ def test_existing_entries_are_read_checked_and_kept_or_replaced(tflite):
     short = _with_entries(data, [_table(zeros[:-1])])
     assert "for %d tensors" % n in read_offline_plan(short).problems[0]
     assert read_offline_plan(apply_plan(short, plan_tflite(short))).entries == 1
+    # a partial entry (-1: TFLite-Micro places the tensor) is checked on the tensors it places
+    acts = [t.id for t in g.tensors if not t.is_const and t.nbytes > 0]
+    clash = [-1] * n
+    clash[acts[1]] = clash[acts[2]] = 0  # two tensors alive together (op 1's input and its output)...
+    assert "overlap" in plan_tflite(_with_entries(data, [_table(clash)]), kernels="cmsis-nn").notes[-1]
+    none = _with_entries(data, [_table([-1] * n)])  # sound but TFLite-Micro's own plan: replaced
+    assert "edgekit's plan predicts" in plan_tflite(none).notes[-1]
     # stripping removes every entry and keeps the model otherwise the same
     assert read_offline_plan(strip_plan(stacked)) is None
     with pytest.raises(UsageError):

@@ -13,7 +13,10 @@ op's output with an input that dies at that op, where the kernel's loop order ma
    intervals finds the lowest free offset). Several placement orders are tried (largest first; largest
    first with the later tensor first among equals; by first use; backwards in time, so that a chain of
    in-place ops climbs up from offset 0 instead of being stopped by it; by size x lifetime; in-place
-   chains together).
+   chains together), then seeded random perturbations of them on the best operator order (first fit is
+   myopic: a perturbed order often packs tighter). The number of candidates is bounded by a work budget
+   (ops x placements, ``MAX_WORK``): small graphs get every candidate, a 5,000-op graph the original
+   order and the fixed placements; the same graph always gets the same plan.
 3. **Operator orders**: TFLite-Micro runs the operators in the flatbuffer's order, so for graphs with
    branches (fire modules, concatenations, residuals) other topological orders are tried (a memory-greedy
    list schedule and depth-first orders that finish the larger branch first) and the best is written
@@ -82,6 +85,16 @@ class OfflinePlan:
     @property
     def saving_pct(self) -> float:
         return 100.0 * self.saving_bytes / self.tflm_arena_bytes if self.tflm_arena_bytes else 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (the offsets themselves are in the model's metadata)."""
+        return {"kernels": self.kernels, "arena_bytes": self.arena_bytes, "head_bytes": self.head_bytes,
+                "tflm_arena_bytes": self.tflm_arena_bytes, "tflm_head_bytes": self.tflm_head_bytes,
+                "saving_bytes": self.saving_bytes, "saving_pct": round(self.saving_pct, 2),
+                "reordered": self.reordered, "strategy": self.strategy, "candidates": self.candidates,
+                "planning_s": round(self.planning_s, 4), "notes": list(self.notes),
+                "inplace": [{"op": p.op, "opcode": p.opcode, "input": p.input_id, "output": p.output_id,
+                             "d_min": p.rule.d_min, "d_max": p.rule.d_max} for p in self.inplace]}
 
     def offset_table(self) -> list[int]:
         """One int32 per tensor, -1 where TFLite-Micro plans the tensor itself (the metadata's layout)."""
@@ -526,14 +539,15 @@ def _overlapping_pairs(go: Graph, offsets: dict[int, int], pairs: dict) -> list[
 # ---- the static check ----------------------------------------------------------------------------
 
 def check_plan(g: Graph, offsets: dict[int, int], op_order: list[int] | None = None, *,
-               kernels: str = "reference") -> list[str]:
+               kernels: str = "reference", partial: bool = False) -> list[str]:
     """Problems of an offline plan for ``g`` run in ``op_order`` (empty list: sound).
 
     Independent of the placement: lifetimes from ``tflm_arena.planned_buffers``, rules from
     ``inplace_rules.inplace_rule``. Every planned tensor must have a 16-aligned, non-negative offset;
     constants must have none; two tensors alive at the same step may share bytes only if one is an
     input of op *i* whose last use is op *i* and the other is that op's output, and their distance is
-    allowed by the op's rule."""
+    allowed by the op's rule. ``partial``: tensors without an offset are fine (TFLite-Micro places them
+    around the others, as for an entry with -1s); the ones given are still checked."""
     problems: list[str] = []
     order = list(range(len(g.ops))) if op_order is None else list(op_order)
     if sorted(order) != list(range(len(g.ops))):
@@ -551,10 +565,11 @@ def check_plan(g: Graph, offsets: dict[int, int], op_order: list[int] | None = N
             problems.append(f"tensor {tid} ({g.tensors[tid].name}) at offset {off}: not a non-negative "
                             f"multiple of {ALIGN}")
     missing = [tid for tid in planned if tid not in offsets]
-    if missing:
+    if missing and not partial:
         problems.append(f"{len(missing)} planned tensor(s) without an offset (first: {missing[0]})")
     if problems:
         return problems
+    planned = {tid: b for tid, b in planned.items() if tid in offsets}
     alive_at: dict[int, list[int]] = {}
     for b in planned.values():
         for t in range(b.first, b.last + 1):

@@ -69,6 +69,15 @@ class PlanCheck:
     elapsed_s: float = 0.0
 
 
+def check_dict(check: PlanCheck) -> dict:
+    """JSON-ready verdict (first 10 mismatches)."""
+    return {"ok": check.ok, "reason": check.reason, "arena_bytes": check.arena_bytes,
+            "tensors_compared": check.tensors_compared, "input_sets": check.input_sets,
+            "truncated_models": check.truncated_models, "runtime": check.runtime,
+            "static_problems": check.static_problems[:10], "elapsed_s": round(check.elapsed_s, 2),
+            "mismatches": [vars(m) for m in check.mismatches[:10]]}
+
+
 def compare_tensors(reference: dict, planned: dict, names: dict[int, str] | None = None) -> list[TensorMismatch]:
     """Byte-wise comparison of ``{tensor id: [array per input set]}``; a tensor missing from ``planned``
     counts as entirely different."""
@@ -334,7 +343,13 @@ def _child_truncated(path: str, inputs: list, cuts: list, arena_size: int) -> di
     for m, tids in cuts:
         sg.operators = ops[:int(m) + 1]
         sg.outputs = [int(t) for t in tids]
-        interp = _interpreter(_pack(model), arena_size)
+        blob = _pack(model)
+        try:
+            interp = _interpreter(blob, arena_size)
+        except RuntimeError:
+            # more graph outputs than the full model can mean a few more tail bytes; the offline head
+            # (where the plan lives) is the same at any arena size
+            interp = _interpreter(blob, arena_size + (64 << 10))
         for xs in inputs:
             _run(interp, xs)
             for k, t in enumerate(tids):
