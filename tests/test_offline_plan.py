@@ -382,3 +382,22 @@ def test_pre_export_prediction_of_the_planned_arena(tflite):
         assert res.verified, res.reason
         assert abs(pre.arena_bytes - res.check.arena_bytes) <= 0.01 * res.check.arena_bytes, \
             (name, pre.arena_bytes, res.check.arena_bytes)
+
+
+def test_a_reordered_plan_is_written_and_runs_bit_exact(tflite):
+    """TFLite-Micro runs the ops in flatbuffer order: a plan for another topological order rewrites it
+    (on the models here the converter's order was never beaten, so the order is forced)."""
+    from edgekit.analysis.offline_plan import candidate_orders
+    from edgekit.runtime.tflm_verify import make_planned_tflite, planned_op_order
+
+    data = tflite("residual")
+    g = parse_tflite(data)
+    orders = candidate_orders(g)
+    other = next(o for name, o in orders.items() if name != "original")
+    plan = plan_graph(g, order=other)
+    assert plan.reordered and plan.op_order == other
+    res = make_planned_tflite(data, plan=plan)
+    assert res.verified, res.reason
+    assert planned_op_order(g, parse_tflite(res.data)) == other
+    with pytest.raises(Exception, match="topological"):
+        plan_graph(g, order=other[::-1])

@@ -266,7 +266,8 @@ _UNARY = {"QUANTIZE", "DEQUANTIZE", "HARD_SWISH", "LOGISTIC", "EXPAND_DIMS"}
 # elements of each input and then write those 4/16 outputs: the same bound.
 _BINARY = {"ADD", "MUL"}
 _MVE_CH_BLOCK = 124  # CH_IN_BLOCK_MVE, arm_depthwise_conv_s8_opt.c
-_DW_TO_CONV_THRESHOLD = 1  # CONVERT_DW_CONV_WITH_ONE_INPUT_CH_AND_OUTPUT_CH_ABOVE_THRESHOLD (arm_nnsupportfunctions.h, GCC)
+# CONVERT_DW_CONV_WITH_ONE_INPUT_CH_AND_OUTPUT_CH_ABOVE_THRESHOLD (arm_nnsupportfunctions.h; 8 with Arm Compiler)
+_DW_TO_CONV_THRESHOLD = 1
 
 
 def kernel_libraries(kernels: str) -> tuple[str, ...]:

@@ -432,13 +432,15 @@ MAX_WORK = 36_000  # ops x placements tried per graph: every candidate up to ~1,
 
 
 def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
-               placements: tuple[str, ...] = PLACEMENTS, max_work: int = MAX_WORK) -> OfflinePlan:
+               placements: tuple[str, ...] = PLACEMENTS, max_work: int = MAX_WORK,
+               order: list[int] | None = None) -> OfflinePlan:
     """The smallest offline plan found for ``g`` (see the module doc). Raises PlanningError if the graph
     cannot be planned offline; the result never predicts more than TFLite-Micro's own plan.
 
     ``max_work`` bounds ops x placements evaluated (deterministically: the same graph always gets the
     same candidates): the original order always gets every placement; other operator orders are tried
-    while the bound allows (a 5,000-op graph: the original order only)."""
+    while the bound allows (a 5,000-op graph: the original order only). ``order``: plan this operator
+    order only (original op indices, topological) instead of searching."""
     t0 = time.perf_counter()
     why = plannable(g)
     if why:
@@ -456,8 +458,14 @@ def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
     n_orders = max(1, max_work // max(1, len(g.ops) * len(placements)))
     work = 0
     tried = candidate_orders(g) if orders and n_orders > 1 else {"original": identity}
+    if order is not None:
+        if sorted(order) != identity or not _is_topological(g, order):
+            raise PlanningError("the operator order given is not a topological order of the graph's ops")
+        tried, n_orders = {"given" if order != identity else "original": list(order)}, 1
+        if order != identity:  # TFLite-Micro's own plan is for the original order: not a candidate
+            best = (float("inf"), float("inf")) + best[2:]
     for rank, (oname, order) in enumerate(list(tried.items())[:n_orders]):
-        go = reorder(g, order) if rank else g
+        go = reorder(g, order) if order != identity else g
         pbufs = planned_buffers(go)
         bufs = [_Buf(b.id, b.size, b.first, b.last) for b in pbufs if b.id >= 0]
         pairs = inplace_candidates(go, bufs, rules=rules)
@@ -593,7 +601,6 @@ def _overlap_allowed(go: Graph, x: int, y: int, d: int, kernels: str) -> str | N
     """None if ``y`` may overlap ``x`` at ``d = off_x - off_y`` (x the input dying where y is made)."""
     tx, ty = go.tensors[x], go.tensors[y]
     what = f"tensors {x} ({tx.name}) and {y} ({ty.name}) are alive together and overlap (distance {d} B)"
-    producer = ty.producer if go.ops and go.ops[0].index == 0 else None
     ops = [op for op in go.ops if y in op.outputs]
     if not ops:
         return what + ": the second is not produced by an op"
@@ -604,7 +611,6 @@ def _overlap_allowed(go: Graph, x: int, y: int, d: int, kernels: str) -> str | N
     if last != op.index:
         return what + f": {tx.name} is still read after op #{op.index}"
     rule = inplace_rule(go, op, x, kernels=kernels)
-    del producer
     if rule is None:
         return what + f": {op.attrs.get('opcode', op.kind)} has no in-place rule ({kernels} kernels)"
     if not rule.allows(d):

@@ -31,7 +31,6 @@ Another tensor source (a Cortex-M emulator running CMSIS-NN) plugs in as a funct
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
