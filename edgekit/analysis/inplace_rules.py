@@ -402,6 +402,8 @@ def _d_window(g, op, code, x, y, e_i, e_o, cmsis):
         kh, kw = _pair(op.attrs["kernel"])
         dh = dw = 1
     geo = _Window(n, h, w, c, oh, ow, oc, kh, kw, sh, sw, dh, dw)
+    if cmsis and code in ("CONV_2D", "DEPTHWISE_CONV_2D") and g.tensors[op.inputs[1]].dtype != "int8":
+        return None  # int4 filters: arm_convolve_wrapper_s4 / arm_depthwise_conv_wrapper_s4, not derived
     if code == "CONV_2D":
         groups = c // g.tensors[op.inputs[1]].shape[3]
         return _d_conv_cmsis(geo, groups) if cmsis else _d_conv_reference(geo, e_i, e_o)
