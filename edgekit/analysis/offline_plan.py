@@ -416,6 +416,18 @@ def _head_with(pbufs: list, offsets: dict[int, int]) -> int:
     return head
 
 
+def _estimate(go: Graph, same_graph_estimate, head: int, offsets: dict[int, int]):
+    """The arena estimate with these offline offsets. With an estimate of the same graph (same operator
+    order) only the head changes: ``max(align(head) + align(tail), phase_bytes)``, as predict_tflm_arena
+    computes it; otherwise the full prediction."""
+    if same_graph_estimate is None:
+        return predict_tflm_arena(go, offline_offsets=offsets)
+    e = same_graph_estimate
+    up = lambda n: -(-n // ALIGN) * ALIGN  # noqa: E731
+    total = max(up(head) + up(e.tail_bytes), e.phase_bytes)
+    return replace(e, head_bytes=head, total_bytes=total, offsets={}, breakdown={})
+
+
 def plannable(g: Graph) -> str | None:
     """Why ``g`` cannot get an offline plan, or None."""
     if g.meta.get("subgraphs", 1) > 1:
@@ -476,7 +488,7 @@ def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
             n_cand += 1
             if top is None or head < top[0]:
                 top = (head, how, offsets)
-        est = predict_tflm_arena(go, offline_offsets=top[2])
+        est = _estimate(go, own if order == identity else None, top[0], top[2])
         if (est.total_bytes, est.head_bytes, rank) < best[:3]:
             best = (est.total_bytes, est.head_bytes, rank, f"{oname} order, {top[1]} placement", order, top[2],
                     pairs, est)
@@ -486,6 +498,9 @@ def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
     best = best[:-1]
     _, _, _, strategy, order, offsets, pairs, est = best
     go = reorder(g, order) if order != identity else g
+    derived = est.total_bytes if pairs else None  # None: TFLite-Micro's own placement kept
+    est = predict_tflm_arena(go, offline_offsets=offsets)  # breakdown and notes for the plan chosen
+    assert derived is None or est.total_bytes == derived, (est.total_bytes, derived)
     inplace = _overlapping_pairs(go, offsets, pairs)
     return OfflinePlan(offsets=offsets, op_order=order, head_bytes=est.head_bytes, arena_bytes=est.total_bytes,
                        tflm_head_bytes=own.head_bytes, tflm_arena_bytes=own.total_bytes, n_tensors=len(g.tensors),
@@ -525,7 +540,7 @@ def _restarts(g: Graph, best: tuple, budget: int, n_cand: int) -> tuple:
     n_cand += k_max
     if top[2] is None:
         return best + (n_cand,)
-    est2 = predict_tflm_arena(go, offline_offsets=top[1])
+    est2 = _estimate(go, est, top[0], top[1])
     if (est2.total_bytes, est2.head_bytes) >= (est.total_bytes, est.head_bytes):
         return best + (n_cand,)
     name = strategy.split(",")[0] + f", random placement order #{top[2]}"

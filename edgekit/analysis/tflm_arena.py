@@ -107,6 +107,9 @@ class TflmArenaEstimate:
     binding_phase: str = "invoke"  # "invoke", "prepare <OP>#<i>" or "memory planning"
     notes: list[str] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)  # planned buffer id -> head offset
+    # the largest need of a temporary phase (a kernel's Prepare, memory planning), tail included: the
+    # arena for another head of the same graph is max(align(head) + align(tail), phase_bytes)
+    phase_bytes: int = 0
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -404,5 +407,5 @@ def predict_tflm_arena(graph: Graph, *, offline_offsets: dict[int, int] | None =
     if n_scratch:
         notes.append(f"{n_scratch} kernel scratch buffer(s) planned in the head")
     return TflmArenaEstimate(head_bytes=head, tail_bytes=tail_bytes, total_bytes=total, breakdown=breakdown,
-                             binding_phase=phase_name, notes=notes,
+                             binding_phase=phase_name, notes=notes, phase_bytes=phase_need,
                              offsets={b.id: off for b, off in zip(bufs, offsets)})
