@@ -401,3 +401,50 @@ def test_a_reordered_plan_is_written_and_runs_bit_exact(tflite):
     assert planned_op_order(g, parse_tflite(res.data)) == other
     with pytest.raises(Exception, match="topological"):
         plan_graph(g, order=other[::-1])
+
+
+def _greedy_memory_planner(sizes, firsts, lasts, offline):
+    """GreedyMemoryPlanner::CalculateOffsetsIfNeeded transcribed line by line (greedy_memory_planner.cc):
+    offline buffers first at their offsets, then the others by a stable descending bubble sort of the
+    reversed insertion order; each one walks the offset-sorted linked list of every placed buffer."""
+    n = len(sizes)
+    head = [i for i in range(n) if offline[i] is not None]
+    tail = [i for i in range(n) if offline[i] is None][::-1]
+    swapped = True
+    while swapped:  # ReverseSortInPlace
+        swapped = False
+        for k in range(1, len(tail)):
+            if sizes[tail[k - 1]] < sizes[tail[k]]:
+                tail[k - 1], tail[k] = tail[k], tail[k - 1]
+                swapped = True
+    offsets = [offline[i] if offline[i] is not None else -1 for i in range(n)]
+    entries: list[int] = []  # buffer ids in list order
+    for k, b in enumerate(head + tail):
+        if offline[b] is None:
+            cand, prior = 0, None
+            active = [e for e in entries if not (firsts[e] > lasts[b] or firsts[b] > lasts[e])]
+            for nxt in active + [None]:
+                if prior is not None:
+                    cand = max(cand, offsets[prior] + sizes[prior])
+                if nxt is None or offsets[nxt] - cand >= sizes[b]:
+                    break
+                prior = nxt
+            offsets[b] = 0 if k == 0 else cand
+        pos = 0
+        while pos < len(entries) and offsets[entries[pos]] <= offsets[b]:
+            pos += 1
+        entries.insert(pos, b)
+    return offsets, max(offsets[i] + sizes[i] for i in range(n))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_greedy_simulation_matches_the_planner_transcription(seed):
+    from edgekit.analysis.tflm_arena import tflm_greedy_plan
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    sizes = [16 * int(rng.integers(1, 20)) for _ in range(n)]
+    firsts = [int(rng.integers(-1, 15)) for _ in range(n)]
+    lasts = [f + int(rng.integers(0, 5)) for f in firsts]
+    offline = [16 * int(rng.integers(0, 30)) if rng.random() < 0.4 * (seed % 2) else None for _ in range(n)]
+    assert tflm_greedy_plan(sizes, firsts, lasts, offline) == _greedy_memory_planner(sizes, firsts, lasts, offline)
