@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgekit.graph.ir import Graph, Tensor
+from edgekit.graph.ir import Graph, Tensor, dtype_nbytes
 
 ALIGN = 16  # MicroArenaBufferAlignment()
 
@@ -107,6 +107,9 @@ class TflmArenaEstimate:
     binding_phase: str = "invoke"  # "invoke", "prepare <OP>#<i>" or "memory planning"
     notes: list[str] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)  # planned buffer id -> head offset
+    # the largest need of a temporary phase (a kernel's Prepare, memory planning), tail included: the
+    # arena for another head of the same graph is max(align(head) + align(tail), phase_bytes)
+    phase_bytes: int = 0
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -136,8 +139,6 @@ def _tensor_bytes(t: Tensor) -> int:
 
 
 def _dtype_size(dtype: str) -> int:
-    from edgekit.graph.ir import dtype_nbytes
-
     return 1 if dtype in ("int4",) else dtype_nbytes(dtype)
 
 
@@ -227,44 +228,43 @@ def _prepare_temps(g: Graph, op) -> list[Tensor]:
 
 # ---- the planner -------------------------------------------------------------------------
 
-def tflm_greedy_plan(sizes: list[int], firsts: list[int], lasts: list[int]) -> tuple[list[int], int]:
+def tflm_greedy_plan(sizes: list[int], firsts: list[int], lasts: list[int],
+                     offline: list[int | None] | None = None) -> tuple[list[int], int]:
     """TFLite-Micro's GreedyMemoryPlanner (greedy_memory_planner.cc), exactly.
 
     Buffers are given in the order AddBuffer was called; sizes must already be aligned.
-    Returns (offsets, arena bytes). Order: the planner fills its sort arrays from the
-    tail (reversed insertion order) and then runs a stable descending bubble sort, so
-    equal sizes are placed latest-added first. Each buffer goes at the first gap (in
-    offset order) between buffers whose lifetimes overlap its own that is large enough.
+    Returns (offsets, arena bytes). ``offline``: per buffer, its offline-planned offset (the
+    ``OfflineMemoryAllocation`` metadata) or None. CalculateOffsetsIfNeeded puts the offline buffers
+    first, in AddBuffer order, at their given offsets (no check of any kind); the others follow, from
+    the tail (reversed insertion order), sorted by a stable descending bubble sort, so equal sizes are
+    placed latest-added first. Each of those goes at the first gap (in offset order) between buffers
+    whose lifetimes overlap its own that is large enough.
     """
     n = len(sizes)
     if n == 0:
         return [], 0
-    order = sorted(range(n - 1, -1, -1), key=lambda i: -sizes[i])  # stable on reversed ids
+    offline = offline or [None] * n
+    fixed = [i for i in range(n) if offline[i] is not None]
+    online = sorted((i for i in range(n - 1, -1, -1) if offline[i] is None), key=lambda i: -sizes[i])
     offsets = [0] * n
-    placed: list[int] = []  # buffer ids sorted by offset (ties: earlier placed first)
-    for k, b in enumerate(order):
-        if k == 0:
-            offsets[b] = 0
-            placed.append(b)
-            continue
-        cand = 0
+    # The planner walks its offset-sorted list of placed buffers and skips those not alive with the new
+    # one; walking only the ones alive with it (found through a per-step index), sorted by offset, gives
+    # the same offset (among equal offsets the order does not change the result) in far less time.
+    alive_at: dict[int, list[int]] = {}
+    for b in fixed + online:
         f, l, s = firsts[b], lasts[b], sizes[b]
-        for p in placed:
-            if firsts[p] > l or f > lasts[p]:
-                continue  # not simultaneously active
-            if offsets[p] - cand >= s:
-                break  # the gap before p fits
-            cand = max(cand, offsets[p] + sizes[p])
+        if offline[b] is not None:
+            cand = offline[b]
+        else:
+            near = alive_at.get(f, []) if f == l else {p for t in range(f, l + 1) for p in alive_at.get(t, ())}
+            cand = 0
+            for p in sorted(near, key=offsets.__getitem__):
+                if offsets[p] - cand >= s:
+                    break  # the gap before p fits
+                cand = max(cand, offsets[p] + sizes[p])
         offsets[b] = cand
-        # insert after all entries with offset <= cand (the planner's linked-list insertion)
-        lo, hi = 0, len(placed)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if offsets[placed[mid]] <= cand:
-                lo = mid + 1
-            else:
-                hi = mid
-        placed.insert(lo, b)
+        for t in range(f, l + 1):
+            alive_at.setdefault(t, []).append(b)
     arena = max(offsets[i] + sizes[i] for i in range(n))
     return offsets, arena
 
@@ -317,8 +317,12 @@ def planned_buffers(g: Graph) -> list[_PlannedBuffer]:
 
 # ---- the estimate --------------------------------------------------------------------------
 
-def predict_tflm_arena(graph: Graph) -> TflmArenaEstimate:
-    """Predict the minimum TFLite-Micro arena for a graph read from a .tflite."""
+def predict_tflm_arena(graph: Graph, *, offline_offsets: dict[int, int] | None = None) -> TflmArenaEstimate:
+    """Predict the minimum TFLite-Micro arena for a graph read from a .tflite.
+
+    ``offline_offsets`` ({tensor id: head offset}): an offline memory plan (the model's
+    ``OfflineMemoryAllocation`` entry); those tensors sit where it says, the rest and the kernel
+    scratch buffers are placed around them, as GreedyMemoryPlanner does. The tail is unchanged."""
     g = graph
     notes: list[str] = []
     if g.meta.get("subgraphs", 1) > 1:
@@ -329,9 +333,12 @@ def predict_tflm_arena(graph: Graph) -> TflmArenaEstimate:
 
     # -- head: the static plan
     bufs = planned_buffers(g)
-    offsets, head = tflm_greedy_plan([b.size for b in bufs], [b.first for b in bufs], [b.last for b in bufs])
+    fixed = [offline_offsets.get(b.id) if offline_offsets and b.id >= 0 else None for b in bufs]
+    offsets, head = tflm_greedy_plan([b.size for b in bufs], [b.first for b in bufs], [b.last for b in bufs],
+                                     fixed)
     act = [b for b in bufs if b.id >= 0]
-    _, head_act_only = tflm_greedy_plan([b.size for b in act], [b.first for b in act], [b.last for b in act])
+    _, head_act_only = tflm_greedy_plan([b.size for b in act], [b.first for b in act], [b.last for b in act],
+                                        [f for f, b in zip(fixed, bufs) if b.id >= 0])
     n_scratch = len(bufs) - len(act)
 
     # -- tail, in allocation order
@@ -400,5 +407,5 @@ def predict_tflm_arena(graph: Graph) -> TflmArenaEstimate:
     if n_scratch:
         notes.append(f"{n_scratch} kernel scratch buffer(s) planned in the head")
     return TflmArenaEstimate(head_bytes=head, tail_bytes=tail_bytes, total_bytes=total, breakdown=breakdown,
-                             binding_phase=phase_name, notes=notes,
+                             binding_phase=phase_name, notes=notes, phase_bytes=phase_need,
                              offsets={b.id: off for b, off in zip(bufs, offsets)})

@@ -81,12 +81,19 @@ class _Checked:
 
 def read_tflite(path, *, name: str | None = None) -> Graph:
     data = read_tflite_bytes(path)
+    return parse_tflite(data, name=name or Path(path).stem, where=path)
+
+
+def parse_tflite(data: bytes, *, name: str = "model", where="the .tflite data") -> Graph:
+    """The Graph of a .tflite held in memory (``where`` names it in error messages)."""
+    if len(data) < 16 or data[4:8] != b"TFL3":
+        raise ArtifactError(f"{where} is not a .tflite model (no TFL3 identifier)")
     try:
-        return _parse(data, path, name or Path(path).stem)
+        return _parse(data, where, name)
     except ArtifactError:
         raise
     except Exception as exc:  # the flatbuffer decoder failed on corrupt data
-        raise ArtifactError(f"{path} is corrupt or not a .tflite model ({type(exc).__name__}: {exc}"[:300] + ")") from None
+        raise ArtifactError(f"{where} is corrupt or not a .tflite model ({type(exc).__name__}: {exc}"[:300] + ")") from None
 
 
 def _parse(data: bytes, path, name: str) -> Graph:
@@ -162,6 +169,7 @@ def _parse(data: bytes, path, name: str) -> Graph:
         op = Op(index=i, kind=kind, name=f"{opcode}_{i}", inputs=ins, outputs=outs,
                 attrs={"opcode": opcode})
         _annotate(op, o, tensors, s)
+        _const_operands(op, model, sg, tensors)
         ops.append(op)
     g_in = [chk.index(int(x), n_t, "graph input") for x in (sg.InputsAsNumpy() if sg.InputsLength() else [])]
     g_out = [chk.index(int(x), n_t, "graph output") for x in (sg.OutputsAsNumpy() if sg.OutputsLength() else [])]
@@ -216,3 +224,35 @@ def _annotate(op: Op, o, tensors: list[Tensor], s) -> None:
         op.attrs["stride"] = (int(opts.StrideH()), int(opts.StrideW()))
     if hasattr(opts, "FilterHeight"):
         op.attrs["kernel"] = (int(opts.FilterHeight()), int(opts.FilterWidth()))
+    if hasattr(opts, "DilationHFactor"):
+        op.attrs["dilation"] = (int(opts.DilationHFactor()), int(opts.DilationWFactor()))
+    if hasattr(opts, "DepthMultiplier"):
+        op.attrs["depth_multiplier"] = int(opts.DepthMultiplier())
+    if op.kind == "concat" and hasattr(opts, "Axis"):
+        op.attrs["axis"] = int(opts.Axis())
+
+
+# constant operands that fix an op's data movement: {opcode: ((input index, attribute name), ...)}
+_CONST_OPERANDS = {"PAD": ((1, "paddings"),), "PADV2": ((1, "paddings"),), "MIRROR_PAD": ((1, "paddings"),),
+                   "TRANSPOSE": ((1, "perm"),), "SLICE": ((1, "begin"), (2, "size"))}
+
+
+def _const_operands(op: Op, model, sg, tensors: list[Tensor]) -> None:
+    """Record small int32/int64 constant operands (paddings, perm, begin/size) as attributes,
+    e.g. ``attrs["paddings"] = ((0, 0), (1, 1), (1, 1), (0, 0))`` for a PAD."""
+    import numpy as np
+
+    for pos, attr in _CONST_OPERANDS.get(op.attrs.get("opcode"), ()):
+        if pos >= len(op.inputs) or not tensors[op.inputs[pos]].is_const:
+            continue
+        t = tensors[op.inputs[pos]]
+        if t.dtype not in ("int32", "int64") or t.numel > 64:
+            continue
+        raw = model.Buffers(int(sg.Tensors(t.id).Buffer())).DataAsNumpy()
+        vals = np.frombuffer(raw.tobytes(), dtype="<i4" if t.dtype == "int32" else "<i8")
+        if vals.size != t.numel:
+            continue
+        if attr == "paddings":
+            op.attrs[attr] = tuple((int(a), int(b)) for a, b in vals.reshape(-1, 2))
+        else:
+            op.attrs[attr] = tuple(int(v) for v in vals)
