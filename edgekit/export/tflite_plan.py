@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from edgekit.analysis.offline_plan import OfflinePlan, PlanningError, check_plan, plan_graph
 from edgekit.analysis.tflm_arena import predict_tflm_arena
-from edgekit.errors import ArtifactError, UsageError, require
-from edgekit.graph.tflite_reader import parse_tflite
+from edgekit.errors import ArtifactError, UsageError
+from edgekit.graph.tflite_reader import parse_tflite, schema
 
 OFFLINE_METADATA = "OfflineMemoryAllocation"
 _VERSION = 0  # as Vela writes it; TFLite-Micro ignores the version and the subgraph fields
@@ -45,13 +45,9 @@ class ExistingPlan:
         return {i: o for i, o in enumerate(self.offsets) if o >= 0}
 
 
-def _schema():
-    return require("ai_edge_litert.schema_py_generated", "tflite")
-
-
 def read_offline_plan(data: bytes) -> ExistingPlan | None:
     """The model's offline plan entry, or None if it has none."""
-    s = _schema()
+    s = schema()
     model = s.Model.GetRootAsModel(data, 0)
     found = []
     for i in range(model.MetadataLength()):
@@ -114,10 +110,10 @@ def _aligned_buffer_class(s):
     return AlignedBufferT
 
 
-def _pack(model) -> bytes:
+def pack_model(model) -> bytes:
     import flatbuffers
 
-    s = _schema()
+    s = schema()
     cls = _aligned_buffer_class(s)
     for b in model.buffers or []:
         b.__class__ = cls
@@ -137,7 +133,7 @@ def apply_plan(data: bytes, plan: OfflinePlan | None, *, check: bool = True) -> 
     the entries and keeps the operator order. A plan that fails ``check_plan`` (for its kernel library)
     raises ArtifactError (``check=False`` only to build a deliberately wrong model in tests). The result
     is read back and compared with the plan before it is returned."""
-    s = _schema()
+    s = schema()
     if len(data) < 16 or data[4:8] != b"TFL3":
         raise ArtifactError("not a .tflite model (no TFL3 identifier)")
     if plan is not None and check:
@@ -176,7 +172,7 @@ def apply_plan(data: bytes, plan: OfflinePlan | None, *, check: bool = True) -> 
         md = s.MetadataT()
         md.name, md.buffer = OFFLINE_METADATA, reuse
         model.metadata.append(md)
-    out = _pack(model)
+    out = pack_model(model)
     _check_written(data, out, plan)
     return out
 

@@ -38,12 +38,12 @@ _KIND = {
 _FUSED_ACT = {0: None, 1: "relu", 2: "relu1", 3: "relu6", 4: "tanh", 5: "sign_bit", 6: "sigmoid"}
 
 
-def _schema():
+def schema():
     return require("ai_edge_litert.schema_py_generated", "tflite")
 
 
 def opcode_names() -> dict[int, str]:
-    s = _schema()
+    s = schema()
     return {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
 
 
@@ -97,7 +97,7 @@ def parse_tflite(data: bytes, *, name: str = "model", where="the .tflite data") 
 
 
 def _parse(data: bytes, path, name: str) -> Graph:
-    s = _schema()
+    s = schema()
     chk = _Checked(path, len(data))
     model = s.Model.GetRootAsModel(data, 0)
     n_sub = chk.length(model.SubgraphsLength(), "subgraphs")

@@ -297,16 +297,16 @@ def _check_inputs(g, input_sets: list) -> None:
 # ---- child side -----------------------------------------------------------------------------------------
 
 def _interpreter(data: bytes, arena_size: int, preserve: bool = False):
-    from edgekit.runtime.tflm import _CaptureFd2, _native_reason, _require_tflm
+    from edgekit.runtime.tflm import CaptureFd2, native_reason, require_tflm
 
-    rt = _require_tflm()
+    rt = require_tflm()
     cfg = rt.InterpreterConfig.kPreserveAllTensors if preserve else rt.InterpreterConfig.kAllocationRecording
-    with _CaptureFd2() as cap:
+    with CaptureFd2() as cap:
         try:
             return rt.Interpreter.from_bytes(data, arena_size=int(arena_size), intrepreter_config=cfg)
         except RuntimeError as exc:
             err = exc
-    raise RuntimeError(f"{err} with arena_size={int(arena_size)} ({_native_reason(cap.text)})")
+    raise RuntimeError(f"{err} with arena_size={int(arena_size)} ({native_reason(cap.text)})")
 
 
 def _run(interp, xs) -> None:
@@ -332,9 +332,10 @@ def _child_reference(path: str, inputs: list, tensor_ids: list, arena_size: int)
 def _child_truncated(path: str, inputs: list, cuts: list, arena_size: int) -> dict:
     import numpy as np
 
-    from edgekit.export.tflite_plan import _pack, _schema
+    from edgekit.export.tflite_plan import pack_model
+    from edgekit.graph.tflite_reader import schema
 
-    s = _schema()
+    s = schema()
     model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(Path(path).read_bytes(), 0))
     sg = model.subgraphs[0]
     ops = list(sg.operators)
@@ -342,7 +343,7 @@ def _child_truncated(path: str, inputs: list, cuts: list, arena_size: int) -> di
     for m, tids in cuts:
         sg.operators = ops[:int(m) + 1]
         sg.outputs = [int(t) for t in tids]
-        blob = _pack(model)
+        blob = pack_model(model)
         try:
             interp = _interpreter(blob, arena_size)
         except RuntimeError:
