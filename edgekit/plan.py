@@ -15,6 +15,12 @@ dtype
 budget
     ``--sram``/``--flash``; else the device's (microcontrollers only: a phone's RAM is not an
     arena budget).
+memory plan (TFLite-Micro only)
+    ``--memory-plan``: ``auto`` (the default: edgekit's offline plan where it lowers the arena),
+    ``offline`` (always edgekit's plan) or ``tflm`` (TFLite-Micro's own planner). The plan is made
+    safe for the kernel library the board runs (the device's ``runtime.kernels``; CMSIS-NN when no
+    device is named, the library of every Cortex-M board) and for the reference kernels the host
+    interpreter verifies it with.
 
 Nothing here imports torch; the device catalogue is read only when a device is named.
 """
@@ -24,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgekit.errors import UsageError
-from edgekit.targets import RUNTIMES, RUNTIMES_BY_KIND, Target, load_target
+from edgekit.targets import KERNEL_LIBRARIES, RUNTIMES, RUNTIMES_BY_KIND, Target, load_target
 
 __all__ = ["Plan", "resolve", "device", "RUNTIMES", "MCU_SRAM_LIMIT_BYTES", "runtime_label", "check_runtime"]
 from edgekit.units import parse_dtype, parse_size
@@ -37,6 +43,7 @@ RUNTIME_ALIASES = {"tflite": None, "litert": "litert", "tflite-micro": "tflite-m
                    "pte": "executorch"}
 DEFAULT_DTYPE = {"tflite-micro": "int8", "litert": "fp32", "executorch": "fp32"}
 BACKENDS = ("xnnpack", "portable")
+MEMORY_PLANS = ("auto", "offline", "tflm")
 RUNTIME_LABELS = {"tflite-micro": "TFLite-Micro", "litert": "LiteRT", "executorch": "ExecuTorch"}
 
 
@@ -50,6 +57,8 @@ class Plan:
     flash_bytes: int | None = None
     target: Target | None = None  # the device, when one was named
     backend: str | None = None  # ExecuTorch delegate (xnnpack | portable), .pte only
+    memory_plan: str | None = None  # TFLite-Micro: auto | offline | tflm
+    kernels: str | None = None  # TFLite-Micro kernel library of the board: reference | cmsis-nn
 
     @property
     def format(self) -> str:
@@ -88,7 +97,8 @@ def device(target) -> Target | None:
 
 
 def resolve(*, target=None, runtime: str | None = None, dtype: str | None = None, sram=None, flash=None,
-            backend: str | None = None, artifact_format: str | None = None) -> Plan:
+            backend: str | None = None, artifact_format: str | None = None, memory_plan: str | None = None,
+            kernels: str | None = None) -> Plan:
     """Resolve the flags of any command into a :class:`Plan` (see the module doc for the rules).
 
     ``target``: a device (Target, id or .toml path) or one of ``RUNTIME_ALIASES``.
@@ -120,8 +130,23 @@ def resolve(*, target=None, runtime: str | None = None, dtype: str | None = None
     if tgt is not None and tgt.is_mcu:
         sram_b = tgt.sram_bytes if sram_b is None else sram_b
         flash_b = tgt.flash_bytes if flash_b is None else flash_b
+    memory_plan, kernels = _memory_plan(rt, tgt, memory_plan, kernels)
     return Plan(runtime=rt, dtype=dt, sram_bytes=sram_b, flash_bytes=flash_b, target=tgt,
-                backend=(backend or "xnnpack") if rt == "executorch" else None)
+                backend=(backend or "xnnpack") if rt == "executorch" else None, memory_plan=memory_plan,
+                kernels=kernels)
+
+
+def _memory_plan(runtime: str, tgt: Target | None, memory_plan: str | None,
+                 kernels: str | None) -> tuple[str | None, str | None]:
+    if memory_plan is not None and memory_plan not in MEMORY_PLANS:
+        raise UsageError(f"unknown memory plan {memory_plan!r}: choose one of {', '.join(MEMORY_PLANS)}")
+    if kernels is not None and kernels not in KERNEL_LIBRARIES:
+        raise UsageError(f"unknown kernel library {kernels!r}: choose one of {', '.join(KERNEL_LIBRARIES)}")
+    if runtime != "tflite-micro":
+        if memory_plan not in (None, "auto"):
+            raise UsageError(f"--memory-plan applies to TFLite-Micro; {runtime} plans its own memory")
+        return None, None
+    return memory_plan or "auto", kernels or (tgt.kernels if tgt is not None else "cmsis-nn")
 
 
 def budget_defaults(sram, dtype=None, runtime=None) -> tuple[str | None, str | None]:

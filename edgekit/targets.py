@@ -16,7 +16,8 @@ Schema (units live in the key names)::
     [memory]     mcu: sram_kib, flash_kib, arena_budget_kib (optional, <= sram_kib)
                  others: ram_mib, storage_gib (optional)
     [runtime]    default (tflite-micro | litert | executorch), dtype (int8 | fp16 | fp32),
-                 profile (host | ssh | adb | emulated)
+                 profile (host | ssh | adb | emulated), kernels (mcu, optional: reference |
+                 cmsis-nn; default cmsis-nn on a Cortex-M core)
     [latency]    mcu: op_overhead_cycles and a [latency.cycles_per_mac] table with
                       conv2d, depthwise_conv2d, linear, elementwise, pool
                  others (roofline): peak_gmacs_fp32, peak_gmacs_int8, peak_gmacs_fp16 (optional),
@@ -59,6 +60,7 @@ __all__ = [
     "KINDS",
     "RUNTIMES",
     "RUNTIMES_BY_KIND",
+    "KERNEL_LIBRARIES",
     "DTYPES",
     "PROFILES",
     "SPLITS",
@@ -69,6 +71,9 @@ __all__ = [
 KINDS = ("mcu", "sbc", "phone", "host")
 RUNTIMES = ("tflite-micro", "litert", "executorch")
 DTYPES = ("int8", "fp16", "fp32")
+# TFLite-Micro kernel libraries: the reference kernels (what the host interpreter runs) and CMSIS-NN
+# (what Arm Cortex-M boards run); memory plans and scratch buffers depend on which one a board runs
+KERNEL_LIBRARIES = ("reference", "cmsis-nn")
 PROFILES = ("host", "ssh", "adb", "emulated")
 SPLITS = ("calibration", "validation", "context")
 OP_KINDS = ("conv2d", "depthwise_conv2d", "linear", "elementwise", "pool")
@@ -130,6 +135,7 @@ class RuntimeDefaults:
     default: str
     dtype: str
     profile: str
+    kernels: str | None = None  # TFLite-Micro kernel library (mcu only); None: see Target.kernels
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,14 @@ class Target:
         return self.sram_bytes if self.is_mcu else self.ram_bytes
 
     @property
+    def kernels(self) -> str:
+        """The TFLite-Micro kernel library the board runs: the file's ``runtime.kernels``, else
+        CMSIS-NN on an Arm Cortex-M core and the reference kernels elsewhere."""
+        if self.runtime.kernels is not None:
+            return self.runtime.kernels
+        return "cmsis-nn" if self.cpu.core.lower().startswith("cortex-m") else "reference"
+
+    @property
     def calibration(self) -> tuple[Published, ...]:
         return tuple(p for p in self.published if p.split == "calibration")
 
@@ -344,12 +358,15 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
 
     # runtime defaults
     rt_t = c.table(data, "runtime", "")
-    c.keys(rt_t, ("default", "dtype", "profile"), "runtime")
+    c.keys(rt_t, ("default", "dtype", "profile", "kernels"), "runtime")
     runtime = RuntimeDefaults(
         default=c.string(rt_t, "default", "runtime", choices=RUNTIMES),
         dtype=c.string(rt_t, "dtype", "runtime", choices=DTYPES),
         profile=c.string(rt_t, "profile", "runtime", choices=PROFILES),
+        kernels=c.string(rt_t, "kernels", "runtime", required=False, choices=KERNEL_LIBRARIES),
     )
+    if runtime.kernels is not None and kind != "mcu":
+        c.fail("runtime.kernels", "the TFLite-Micro kernel library applies to a microcontroller (kind = \"mcu\")")
     if runtime.default not in RUNTIMES_BY_KIND[kind]:
         c.fail("runtime.default", f"{runtime.default!r} does not run on a {kind}; "
                                   f"choose one of {', '.join(RUNTIMES_BY_KIND[kind])}")

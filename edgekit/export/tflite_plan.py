@@ -19,73 +19,17 @@ no TensorFlow import) and ``flatbuffers``; buffers are written 16-byte aligned (
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
-from edgekit.analysis.offline_plan import OfflinePlan, PlanningError, check_plan, plan_graph
-from edgekit.analysis.tflm_arena import predict_tflm_arena
+from edgekit.analysis.memory_plans import choose_plan
+from edgekit.analysis.offline_plan import OfflinePlan, PlanningError, check_plan
 from edgekit.errors import ArtifactError, UsageError
+from edgekit.graph.tflite_offline import HEADER_WORDS, OFFLINE_METADATA, PLAN_VERSION, read_offline_plan
 from edgekit.graph.tflite_reader import parse_tflite, schema
-
-OFFLINE_METADATA = "OfflineMemoryAllocation"
-_VERSION = 0  # as Vela writes it; TFLite-Micro ignores the version and the subgraph fields
-_HEADER = 3
-
-
-@dataclass
-class ExistingPlan:
-    """The ``OfflineMemoryAllocation`` entry a model already carries (the last one: TFLite-Micro's)."""
-
-    entries: int  # how many metadata entries carry the name
-    version: int | None = None
-    subgraphs: int | None = None
-    offsets: list[int] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # what makes TFLite-Micro refuse or misread it
-
-    def as_dict(self) -> dict[int, int]:
-        return {i: o for i, o in enumerate(self.offsets) if o >= 0}
-
-
-def read_offline_plan(data: bytes) -> ExistingPlan | None:
-    """The model's offline plan entry, or None if it has none."""
-    s = schema()
-    model = s.Model.GetRootAsModel(data, 0)
-    found = []
-    for i in range(model.MetadataLength()):
-        md = model.Metadata(i)
-        if md.Name() is not None and md.Name().decode(errors="replace") == OFFLINE_METADATA:
-            found.append(int(md.Buffer()))
-    if not found:
-        return None
-    plan = ExistingPlan(entries=len(found))
-    if len(found) > 1:
-        plan.problems.append(f"{len(found)} {OFFLINE_METADATA} entries (TFLite-Micro reads only the last)")
-    bidx = found[-1]
-    if not 0 <= bidx < model.BuffersLength():
-        plan.problems.append(f"its buffer index {bidx} is out of range")
-        return plan
-    buf = model.Buffers(bidx)
-    if buf.DataLength() == 0:
-        plan.problems.append("its buffer is empty or stored outside the flatbuffer (TFLite-Micro reads "
-                             "buffer->data() only)")
-        return plan
-    raw = buf.DataAsNumpy().tobytes()
-    if len(raw) < 4 * _HEADER or len(raw) % 4:
-        plan.problems.append(f"its buffer has {len(raw)} bytes: not a [version, subgraphs, n, offsets] table")
-        return plan
-    plan.version, plan.subgraphs, n = struct.unpack_from("<iii", raw, 0)
-    words = (len(raw) - 4 * _HEADER) // 4
-    if n != words:
-        plan.problems.append(f"it announces {n} offsets but holds {words}")
-    plan.offsets = list(struct.unpack_from(f"<{min(n, words)}i", raw, 4 * _HEADER)) if n >= 0 else []
-    n_tensors = sum(model.Subgraphs(k).TensorsLength() for k in range(model.SubgraphsLength()))
-    if n != n_tensors:
-        plan.problems.append(f"it has {n} offsets for {n_tensors} tensors (TFLite-Micro refuses the model)")
-    return plan
 
 
 def encode_offsets(offsets: list[int]) -> bytes:
     """The metadata buffer for one subgraph: ``[0, 1, n, offsets...]`` as little-endian int32."""
-    return struct.pack(f"<{_HEADER + len(offsets)}i", _VERSION, 1, len(offsets), *offsets)
+    return struct.pack(f"<{HEADER_WORDS + len(offsets)}i", PLAN_VERSION, 1, len(offsets), *offsets)
 
 
 def _aligned_buffer_class(s):
@@ -202,53 +146,17 @@ def plan_tflite(data: bytes, *, kernels: str = "reference", existing: str = "aut
                 orders: bool = True) -> OfflinePlan:
     """Plan a .tflite held in memory (no torch): the best ``OfflinePlan`` for TFLite-Micro.
 
-    ``existing`` (what to do with an ``OfflineMemoryAllocation`` entry the model already has):
-    ``"auto"`` keeps it when it passes ``check_plan`` under this kernel library and predicts an arena no
-    larger than edgekit's plan, else replaces it; ``"replace"`` always replans; ``"keep"`` keeps it and
-    raises ArtifactError when it is unsound. The decision is in ``plan.notes``."""
+    ``existing`` (what to do with an ``OfflineMemoryAllocation`` entry the model already has): see
+    ``edgekit.analysis.memory_plans.choose_plan``; the decision is in ``plan.notes``."""
     if existing not in ("auto", "replace", "keep"):
         raise UsageError(f"existing must be 'auto', 'replace' or 'keep', got {existing!r}")
     g = parse_tflite(data)
     if g.meta.get("offline_buffers"):
         raise ArtifactError("the model stores its weights outside the flatbuffer; TFLite-Micro cannot load it "
                             "(re-serialize it with edgekit.export.tflite.inline_buffers)")
-    old = read_offline_plan(data)
-    kept = _existing_plan(g, old, kernels) if old is not None and existing != "replace" else None
-    if existing == "keep":
-        if old is None:
-            raise UsageError("the model has no OfflineMemoryAllocation entry to keep")
-        if isinstance(kept, str):
-            raise ArtifactError(f"the model's existing OfflineMemoryAllocation entry is unsound: {kept}")
-        return kept
+    if existing == "keep" and g.meta.get("offline_plan") is None:
+        raise UsageError("the model has no OfflineMemoryAllocation entry to keep")
     try:
-        plan = plan_graph(g, kernels=kernels, orders=orders)
+        return choose_plan(g, kernels=kernels, existing=existing, orders=orders)
     except PlanningError as exc:
         raise ArtifactError(str(exc)) from None
-    if old is not None:
-        if isinstance(kept, OfflinePlan) and kept.arena_bytes <= plan.arena_bytes:
-            kept.notes.append(f"kept the model's own OfflineMemoryAllocation entry: sound, and it predicts "
-                              f"{kept.arena_bytes:,d} B <= edgekit's {plan.arena_bytes:,d} B")
-            return kept
-        why = (f"it is unsound ({kept})" if isinstance(kept, str) else
-               "asked to replace it" if kept is None else
-               f"edgekit's plan predicts {plan.arena_bytes:,d} B < its {kept.arena_bytes:,d} B")
-        plan.notes.append(f"replaced the model's existing OfflineMemoryAllocation entry: {why}")
-    return plan
-
-
-def _existing_plan(g, old: ExistingPlan, kernels: str) -> OfflinePlan | str:
-    """The existing entry as an OfflinePlan (original operator order), or why it is unsound."""
-    if old.problems:
-        return "; ".join(old.problems)
-    offsets = old.as_dict()
-    planned_ids = {t.id for t in g.tensors if not t.is_const and t.nbytes > 0}
-    partial = {tid: off for tid, off in offsets.items() if tid in planned_ids}  # TFLite-Micro ignores the rest
-    problems = check_plan(g, partial, kernels=kernels, partial=True)
-    if problems:
-        return "; ".join(problems[:3])
-    own = predict_tflm_arena(g)
-    est = predict_tflm_arena(g, offline_offsets=partial)
-    return OfflinePlan(offsets=partial, op_order=list(range(len(g.ops))), head_bytes=est.head_bytes,
-                       arena_bytes=est.total_bytes, tflm_head_bytes=own.head_bytes,
-                       tflm_arena_bytes=own.total_bytes, n_tensors=len(g.tensors), kernels=kernels,
-                       strategy="the model's existing OfflineMemoryAllocation entry")

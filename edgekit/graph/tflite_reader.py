@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgekit.errors import ArtifactError, UsageError, checked_path, require
 from edgekit.graph.ir import DTYPE_BYTES, Graph, Op, QuantParams, Tensor
+from edgekit.graph.tflite_offline import offline_entry
 
 # TensorType -> (IR dtype, bytes per element); 0 for types without a fixed size (string, resource)
 _TYPES = {0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
@@ -176,7 +177,8 @@ def _parse(data: bytes, path, name: str) -> Graph:
     g = Graph(tensors=tensors, ops=ops, inputs=g_in, outputs=g_out, source_format="tflite", name=name,
               meta={"subgraphs": n_sub, "file_bytes": len(data), "opcodes": sorted(set(codes)),
                     "offline_buffers": any(model.Buffers(i).DataLength() == 0 and buffer_bytes[i] > 0
-                                           for i in range(n_buf))})
+                                           for i in range(n_buf)),
+                    "offline_plan": offline_entry(model)})  # an OfflineMemoryAllocation entry, or None
     return g.link()
 
 

@@ -382,14 +382,12 @@ def make_planned_tflite(data: bytes, *, kernels: str = "reference", inputs: list
     the plan bit-exactly; the CMSIS-NN side of the rules is derived from its sources, not run.
     ``plan``: use this plan instead of planning (tests). A plan that does not lower the predicted arena,
     fails the static check or differs in any tensor is dropped with the reason."""
-    from edgekit.analysis.inplace_rules import kernel_libraries
+    from edgekit.analysis.memory_plans import planning_kernels
     from edgekit.errors import ArtifactError
     from edgekit.export.tflite_plan import apply_plan, plan_tflite
 
-    libs = kernel_libraries(kernels)
-    combined = "+".join(dict.fromkeys(("reference",) + libs))
     try:
-        plan = plan if plan is not None else plan_tflite(data, kernels=combined, existing=existing)
+        plan = plan if plan is not None else plan_tflite(data, kernels=planning_kernels(kernels), existing=existing)
     except ArtifactError as exc:
         return PlannedTflite(None, reason=f"no offline plan: {exc}")
     if plan.arena_bytes >= plan.tflm_arena_bytes and not plan.strategy.startswith("the model's existing"):
