@@ -1,0 +1,271 @@
+"""Hand-built .tflite models for the TFLite-Micro arena tests: recurrent and stateful ops,
+control flow, signal ops, every tensor type and one model per registered kernel.
+
+No converter on this machine emits these (no TensorFlow), so they are written with the
+flatbuffer schema (``tests/tflite_builder.py``), with the shapes, types and options of
+TFLite-Micro's own kernel tests (``tensorflow/lite/micro/kernels/*_test.cc``). Weights are
+seeded random numbers: these models are for allocation, not accuracy.
+
+``build(name, cache_dir)`` writes ``<name>.s<SYNTH_VERSION>.tflite`` once and returns its
+path (``EDGEKIT_TFLM_CACHE`` keeps the files across sessions, as in ``tflm_models``).
+``MODELS`` maps every name to its generator; ``STATEFUL`` and ``SINGLE_OPS`` group them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tflite_builder import TfliteModel, flexbuffer_map, schema
+
+SYNTH_VERSION = 1  # bump when a generator changes
+
+
+def _rng(seed: int = 0):
+    return np.random.default_rng(seed)
+
+
+def _s():
+    return schema()
+
+
+# ---- recurrent and stateful models ---------------------------------------------------------
+
+def _lstm_into(m: TfliteModel, g, x: int, *, dtype: str, batch: int, time: int, n_in: int, n_state: int,
+               seed: int = 0) -> int:
+    """Append a UNIDIRECTIONAL_SEQUENCE_LSTM (no CIFG, peephole, projection or layer norm, as
+    in unidirectional_sequence_lstm_test.cc) reading ``x`` [batch, time, n_in]; returns its
+    output tensor [batch, time, n_state]. int8: 8x8->16 (int8 weights, int32 bias, int8 hidden
+    state, int16 cell state with a power-of-two scale)."""
+    s = _s()
+    rng = _rng(seed)
+    q = dtype == "int8"
+
+    def w(rows, cols):
+        if q:
+            return g.const(rng.integers(-127, 128, (rows, cols)), "int8", scale=0.01)
+        return g.const(rng.standard_normal((rows, cols)) * 0.1, "float32")
+
+    def b():
+        if q:
+            return g.const(rng.integers(-100, 100, (n_state,)), "int32", scale=0.001)
+        return g.const(np.zeros(n_state), "float32")
+
+    ins = [x] + [w(n_state, n_in) for _ in range(4)] + [w(n_state, n_state) for _ in range(4)]
+    ins += [-1, -1, -1] + [b() for _ in range(4)] + [-1, -1]
+    if q:
+        h = g.tensor((batch, n_state), "int8", scale=1 / 128, zero_point=0, variable=True, name="hidden_state")
+        c = g.tensor((batch, n_state), "int16", scale=2.0 ** -11, zero_point=0, variable=True, name="cell_state")
+        out = g.tensor((batch, time, n_state), "int8", scale=1 / 128, zero_point=0)
+    else:
+        h = g.tensor((batch, n_state), "float32", variable=True, name="hidden_state")
+        c = g.tensor((batch, n_state), "float32", variable=True, name="cell_state")
+        out = g.tensor((batch, time, n_state), "float32")
+    ins += [h, c, -1, -1, -1, -1]
+    opts = s.UnidirectionalSequenceLSTMOptionsT()
+    opts.fusedActivationFunction = s.ActivationFunctionType.TANH
+    opts.cellClip, opts.projClip, opts.timeMajor = 0.0, 0.0, False
+    g.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [out], opts)
+    return out
+
+
+def _act(g, shape, dtype, scale=0.05, zp=0):
+    return g.tensor(shape, dtype, scale=scale, zero_point=zp) if dtype in ("int8", "int16") else g.tensor(shape, dtype)
+
+
+def lstm(dtype: str, batch: int = 1, time: int = 8, n_in: int = 16, n_state: int = 32):
+    """Input -> LSTM -> last step through a FULLY_CONNECTED head (a keyword-spotting shape)."""
+    def make():
+        m = TfliteModel()
+        g = m.main
+        act = "int8" if dtype == "int8" else "float32"
+        x = _act(g, (batch, time, n_in), act, 0.05)
+        y = _lstm_into(m, g, x, dtype=dtype, batch=batch, time=time, n_in=n_in, n_state=n_state)
+        g.inputs, g.outputs = [x], [y]
+        return m
+    return make
+
+
+def lstm_stack(dtype: str):
+    """Two stacked LSTMs and a dense head: the state of both lives across invocations."""
+    def make():
+        s = _s()
+        m = TfliteModel()
+        g = m.main
+        act = "int8" if dtype == "int8" else "float32"
+        x = _act(g, (1, 10, 12), act, 0.05)
+        y1 = _lstm_into(m, g, x, dtype=dtype, batch=1, time=10, n_in=12, n_state=24, seed=1)
+        y2 = _lstm_into(m, g, y1, dtype=dtype, batch=1, time=10, n_in=24, n_state=20, seed=2)
+        flat = _act(g, (1, 200), act, 1 / 128)
+        g.op("RESHAPE", [y2, g.const(np.array([1, 200]), "int32")], [flat], s.ReshapeOptionsT())
+        rng = _rng(3)
+        if dtype == "int8":
+            wt = g.const(rng.integers(-127, 128, (6, 200)), "int8", scale=0.01)
+            bias = g.const(np.zeros(6), "int32", scale=1 / 128 * 0.01)
+        else:
+            wt = g.const(rng.standard_normal((6, 200)), "float32")
+            bias = g.const(np.zeros(6), "float32")
+        out = _act(g, (1, 6), act, 0.1)
+        g.op("FULLY_CONNECTED", [flat, wt, bias], [out], s.FullyConnectedOptionsT())
+        g.inputs, g.outputs = [x], [out]
+        return m
+    return make
+
+
+def svdf(dtype: str, batch: int = 1, n_in: int = 40, units: int = 16, rank: int = 2, memory: int = 10,
+         state_dtype: str = "int16"):
+    """SVDF as in svdf_test.cc (the keyword-spotting 'svdf' layer); int8 with int16 or int8 state."""
+    def make():
+        s = _s()
+        rng = _rng(4)
+        m = TfliteModel()
+        g = m.main
+        filters = units * rank
+        if dtype == "int8":
+            x = g.tensor((batch, n_in), "int8", scale=0.05, zero_point=0)
+            wf = g.const(rng.integers(-127, 128, (filters, n_in)), "int8", scale=0.01)
+            wt_scale, st_scale = (0.0001, 0.0005) if state_dtype == "int16" else (0.01, 0.05)
+            lim = 1000 if state_dtype == "int16" else 127
+            wt = g.const(rng.integers(-lim, lim, (filters, memory)), state_dtype, scale=wt_scale)
+            bias = g.const(rng.integers(-100, 100, (units,)), "int32", scale=wt_scale * st_scale)
+            st = g.tensor((batch, memory * filters), state_dtype, scale=st_scale,
+                          zero_point=0, variable=True, name="svdf_state")
+            out = g.tensor((batch, units), "int8", scale=0.1, zero_point=0)
+        else:
+            x = g.tensor((batch, n_in), "float32")
+            wf = g.const(rng.standard_normal((filters, n_in)) * 0.1, "float32")
+            wt = g.const(rng.standard_normal((filters, memory)) * 0.1, "float32")
+            bias = g.const(np.zeros(units), "float32")
+            st = g.tensor((batch, memory * filters), "float32", variable=True, name="svdf_state")
+            out = g.tensor((batch, units), "float32")
+        opts = s.SVDFOptionsT()
+        opts.rank = rank
+        opts.fusedActivationFunction = s.ActivationFunctionType.RELU
+        g.op("SVDF", [x, wf, wt, bias, st], [out], opts)
+        g.inputs, g.outputs = [x], [out]
+        return m
+    return make
+
+
+def gru_like(dtype: str, n_in: int = 16, n_state: int = 24):
+    """One GRU step written with the ops a converter emits for a GRU cell: FULLY_CONNECTED
+    gates, LOGISTIC, TANH, MUL, SUB, ADD, CONCATENATION and SPLIT, the state a variable
+    tensor (read as an input of the first ops, written by an ASSIGN-free update: the state
+    tensor is an op input and a graph output, as in a converted stateful GRU)."""
+    def make():
+        s = _s()
+        rng = _rng(5)
+        m = TfliteModel()
+        g = m.main
+        q = dtype == "int8"
+        act = "int8" if q else "float32"
+
+        def fc(x, n_out, cols, scale_out=0.05):
+            if q:
+                wt = g.const(rng.integers(-127, 128, (n_out, cols)), "int8", scale=[0.01] * n_out, axis=0)
+                bias = g.const(np.zeros(n_out), "int32", scale=[0.0005] * n_out, axis=0)
+            else:
+                wt = g.const(rng.standard_normal((n_out, cols)) * 0.1, "float32")
+                bias = g.const(np.zeros(n_out), "float32")
+            y = _act(g, (1, n_out), act, scale_out)
+            g.op("FULLY_CONNECTED", [x, wt, bias], [y], s.FullyConnectedOptionsT())
+            return y
+
+        def unary(opcode, x, scale=1 / 256, zp=-128, opts=None):
+            y = _act(g, (1, n_state), act, scale, zp)
+            g.op(opcode, [x], [y], opts)
+            return y
+
+        def binary(opcode, a, b_, opts):
+            y = _act(g, (1, n_state), act, 0.05)  # the concatenation's scale: int8 CONCATENATION does not rescale
+            g.op(opcode, [a, b_], [y], opts)
+            return y
+
+        x = _act(g, (1, n_in), act, 0.05)
+        h = _act(g, (1, n_state), act, 0.05)
+        xh = _act(g, (1, n_in + n_state), act, 0.05)
+        c = s.ConcatenationOptionsT()
+        c.axis = 1
+        g.op("CONCATENATION", [x, h], [xh], c)
+        zr = fc(xh, 2 * n_state, n_in + n_state)
+        z_pre, r_pre = _act(g, (1, n_state), act, 0.05), _act(g, (1, n_state), act, 0.05)
+        sp = s.SplitOptionsT()
+        sp.numSplits = 2
+        g.op("SPLIT", [g.const(np.array(1), "int32"), zr], [z_pre, r_pre], sp)
+        z, r = unary("LOGISTIC", z_pre), unary("LOGISTIC", r_pre)
+        rh = binary("MUL", r, h, s.MulOptionsT())
+        xrh = _act(g, (1, n_in + n_state), act, 0.05)
+        g.op("CONCATENATION", [x, rh], [xrh], c)
+        n_pre = fc(xrh, n_state, n_in + n_state)
+        n = unary("TANH", n_pre, 1 / 128, 0)
+        hn = binary("SUB", h, n, s.SubOptionsT())
+        zhn = binary("MUL", z, hn, s.MulOptionsT())
+        h_new = binary("ADD", n, zhn, s.AddOptionsT())
+        g.inputs, g.outputs = [x, h], [h_new]
+        return m
+    return make
+
+
+def variables(dtype: str):
+    """A model whose only state is variable tensors read by ADD (an accumulator, as TFLite
+    writes a stateful RNN's state): variable tensors are allocated in the arena's tail."""
+    def make():
+        s = _s()
+        m = TfliteModel()
+        g = m.main
+        act = "int8" if dtype == "int8" else "float32"
+        x = _act(g, (1, 64), act, 0.05)
+        v1 = g.tensor((1, 64), act, scale=0.05 if act == "int8" else None, variable=True, name="acc1")
+        v2 = g.tensor((4, 33), act, scale=0.05 if act == "int8" else None, variable=True, name="acc2")
+        y = _act(g, (1, 64), act, 0.1)
+        g.op("ADD", [x, v1], [y], s.AddOptionsT())
+        z = _act(g, (4, 33), act, 0.1)
+        g.op("ADD", [v2, v2], [z], s.AddOptionsT())
+        g.inputs, g.outputs = [x], [y, z]
+        return m
+    return make
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+MODELS: dict = {
+    "lstm_int8": lstm("int8"),
+    "lstm_fp32": lstm("float32"),
+    "lstm_int8_b2": lstm("int8", batch=2, time=5, n_in=10, n_state=12),
+    "lstm_stack_int8": lstm_stack("int8"),
+    "lstm_stack_fp32": lstm_stack("float32"),
+    "svdf_int8": svdf("int8"),
+    "svdf_int8_state8": svdf("int8", state_dtype="int8"),
+    "svdf_fp32": svdf("float32"),
+    "svdf_fp32_b3": svdf("float32", batch=3, n_in=20, units=8, rank=1, memory=6),
+    "gru_like_int8": gru_like("int8"),
+    "gru_like_fp32": gru_like("float32"),
+    "variables_int8": variables("int8"),
+    "variables_fp32": variables("float32"),
+}
+STATEFUL = list(MODELS)
+
+from tflm_synth_ops import SINGLE_OP_MODELS  # noqa: E402
+
+SINGLE_OPS = list(SINGLE_OP_MODELS)
+MODELS.update(SINGLE_OP_MODELS)
+
+
+def cache_dir_from_env() -> Path | None:
+    d = os.environ.get("EDGEKIT_TFLM_CACHE")
+    return Path(d) if d else None
+
+
+def build(name: str, cache_dir) -> Path:
+    """Path of the model ``name``, written to ``cache_dir`` if not there yet."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{name}.s{SYNTH_VERSION}.tflite"
+    if not path.exists():
+        data = MODELS[name]().to_bytes()
+        tmp = path.with_suffix(f".part{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
