@@ -228,6 +228,170 @@ def variables(dtype: str):
     return make
 
 
+# ---- control flow and resource variables -----------------------------------------------------
+
+def while_loop():
+    """WHILE (while_test.cc): i < 3 in the cond subgraph, (i + 1, x + x) in the body."""
+    def make():
+        s = _s()
+        m = TfliteModel()
+        g = m.main
+        cond, body = m.subgraph("cond"), m.subgraph("body")
+        i, x = g.tensor((), "int32"), g.tensor((1, 16), "float32")
+        i2, y = g.tensor((), "int32"), g.tensor((1, 16), "float32")
+        w = s.WhileOptionsT()
+        w.condSubgraphIndex, w.bodySubgraphIndex = 1, 2
+        g.op("WHILE", [i, x], [i2, y], w)
+        g.inputs, g.outputs = [i, x], [i2, y]
+        ci, cx, cb = cond.tensor((), "int32"), cond.tensor((1, 16), "float32"), cond.tensor((), "bool")
+        cond.op("LESS", [ci, cond.const(np.array(3), "int32")], [cb])
+        cond.inputs, cond.outputs = [ci, cx], [cb]
+        bi, bx = body.tensor((), "int32"), body.tensor((1, 16), "float32")
+        bi2, bx2 = body.tensor((), "int32"), body.tensor((1, 16), "float32")
+        body.op("ADD", [bi, body.const(np.array(1), "int32")], [bi2], s.AddOptionsT())
+        body.op("ADD", [bx, bx], [bx2], s.AddOptionsT())
+        body.inputs, body.outputs = [bi, bx], [bi2, bx2]
+        return m
+    return make
+
+
+def if_cond(dtype: str = "float32"):
+    """IF (if_test.cc): then = x + y, else = x * y, each in its own subgraph."""
+    def make():
+        s = _s()
+        m = TfliteModel()
+        g = m.main
+        then, other = m.subgraph("then"), m.subgraph("else")
+        c = g.tensor((1,), "bool")
+        a, b = _act(g, (1, 2, 8), dtype), _act(g, (1, 2, 8), dtype)
+        y = _act(g, (1, 2, 8), dtype, 0.1)
+        o = s.IfOptionsT()
+        o.thenSubgraphIndex, o.elseSubgraphIndex = 1, 2
+        g.op("IF", [c, a, b], [y], o)
+        g.inputs, g.outputs = [c, a, b], [y]
+        for sub, opcode, opts in ((then, "ADD", s.AddOptionsT()), (other, "MUL", s.MulOptionsT())):
+            p, q, r = _act(sub, (1, 2, 8), dtype), _act(sub, (1, 2, 8), dtype), _act(sub, (1, 2, 8), dtype, 0.1)
+            sub.op(opcode, [p, q], [r], opts)
+            sub.inputs, sub.outputs = [p, q], [r]
+        return m
+    return make
+
+
+def resource_variables():
+    """A stateful model as the converter writes one (CALL_ONCE initialiser subgraph,
+    VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE): acc = acc + x, returned."""
+    def make():
+        s = _s()
+        m = TfliteModel()
+        g = m.main
+        init = m.subgraph("init")
+        co = s.CallOnceOptionsT()
+        co.initSubgraphIndex = 1
+        g.op("CALL_ONCE", [], [], co)
+        for sub, names in ((g, ("acc", "count")), (init, ("acc", "count"))):
+            handles = []
+            for name in names:
+                h = sub.tensor((), "resource")
+                vh = s.VarHandleOptionsT()
+                vh.container, vh.sharedName = "", name
+                sub.op("VAR_HANDLE", [], [h], vh)
+                handles.append(h)
+            if sub is init:
+                sub.op("ASSIGN_VARIABLE", [handles[0], sub.const(np.zeros((1, 24)), "float32")], [])
+                sub.op("ASSIGN_VARIABLE", [handles[1], sub.const(np.zeros((1,)), "int32")], [])
+            else:
+                x = g.tensor((1, 24), "float32")
+                acc, cnt = g.tensor((1, 24), "float32"), g.tensor((1,), "int32")
+                g.op("READ_VARIABLE", [handles[0]], [acc])
+                g.op("READ_VARIABLE", [handles[1]], [cnt])
+                y, c2 = g.tensor((1, 24), "float32"), g.tensor((1,), "int32")
+                g.op("ADD", [acc, x], [y], s.AddOptionsT())
+                g.op("ADD", [cnt, g.const(np.array([1]), "int32")], [c2], s.AddOptionsT())
+                g.op("ASSIGN_VARIABLE", [handles[0], y], [])
+                g.op("ASSIGN_VARIABLE", [handles[1], c2], [])
+                g.inputs, g.outputs = [x], [y, c2]
+        return m
+    return make
+
+
+def audio_frontend():
+    """The TFLite-Micro signal library's audio front end (signal/micro/kernels, as the
+    micro_speech feature generator chains it): window, FFT auto-scale, RFFT, energy, mel
+    filter bank (uint64), square root, spectral subtraction (uint32 noise estimate), PCAN
+    gain control and log, on one 30 ms frame of 16 kHz int16 audio."""
+    def make():
+        from tflite_builder import flexbuffer_map as fx
+
+        rng = _rng(6)
+        m = TfliteModel()
+        g = m.main
+        n, fft, bins, ch = 480, 512, 257, 40
+        x = g.tensor((n,), "int16")
+        win = g.tensor((n,), "int16")
+        g.op("CUSTOM:SignalWindow", [x, g.const(rng.integers(0, 4096, n), "int16")], [win],
+             custom_options=fx({"shift": 12}))
+        pad = g.tensor((fft,), "int16")
+        g.op("PAD", [win, g.const(np.array([[0, fft - n]]), "int32")], [pad])
+        scaled, bits = g.tensor((fft,), "int16"), g.tensor((), "int32")
+        g.op("CUSTOM:SignalFftAutoScale", [pad], [scaled, bits])
+        spec = g.tensor((2 * bins,), "int16")
+        g.op("CUSTOM:SignalRfft", [scaled], [spec], custom_options=fx({"T": 7, "fft_length": fft}))
+        energy = g.tensor((bins,), "uint32")
+        g.op("CUSTOM:SignalEnergy", [spec], [energy], custom_options=fx({"end_index": bins - 1, "start_index": 1}))
+        fb = g.tensor((ch + 1,), "uint64")
+        starts = np.linspace(2, bins - 12, ch + 1).astype(int)
+        g.op("CUSTOM:SignalFilterBank",
+             [energy, g.const(rng.integers(0, 4096, bins), "int16"), g.const(rng.integers(0, 4096, bins), "int16"),
+              g.const(starts, "int16"), g.const(np.arange(ch + 1) * 4, "int16"), g.const(np.full(ch + 1, 4), "int16")],
+             [fb], custom_options=fx({"num_channels": ch}))
+        sq = g.tensor((ch + 1,), "uint32")
+        shift = g.tensor((), "int32")
+        g.op("ADD", [bits, g.const(np.array(0), "int32")], [shift])
+        g.op("CUSTOM:SignalFilterBankSquareRoot", [fb, shift], [sq])
+        sq40 = g.tensor((ch,), "uint32")
+        g.op("SLICE", [sq, g.const(np.array([1]), "int32"), g.const(np.array([ch]), "int32")], [sq40])
+        sub, noise = g.tensor((ch,), "uint32"), g.tensor((ch,), "uint32")
+        g.op("CUSTOM:SignalFilterBankSpectralSubtraction", [sq40], [sub, noise], custom_options=fx(
+            {"alternate_one_minus_smoothing": 15729, "alternate_smoothing": 655, "clamping": False,
+             "min_signal_remaining": 3276, "num_channels": ch, "one_minus_smoothing": 15729, "smoothing": 655,
+             "smoothing_bits": 10, "spectral_subtraction_bits": 14}))
+        pcan = g.tensor((ch,), "uint32")
+        g.op("CUSTOM:SignalPCAN", [sub, noise, g.const(rng.integers(0, 4096, 125), "int16")], [pcan],
+             custom_options=fx({"snr_shift": 6}))
+        feats = g.tensor((ch,), "int16")
+        g.op("CUSTOM:SignalFilterBankLog", [pcan], [feats],
+             custom_options=fx({"input_correction_bits": 3, "output_scale": 1600}))
+        g.inputs, g.outputs = [x], [feats]
+        return m
+    return make
+
+
+def all_dtypes(dtype: str):
+    """One CAST (or, for types no kernel takes, a graph input passed straight to the output)
+    per TFLite tensor type, plus a constant of that type: TFLite-Micro either sizes every
+    tensor (memory_helpers.cc TfLiteTypeSizeOf) or refuses the model."""
+    def make():
+        m = TfliteModel()
+        g = m.main
+        x = g.tensor((2, 8), dtype)
+        y = g.tensor((2, 8), "float32")
+        k = g.tensor((2, 8), "float32")
+        g.const(np.zeros(4), "float32")
+        c = g.tensor((4,), dtype, data=bytes(64))  # a constant of the type (unused)
+        del c
+        g.op("CAST", [x], [y]) if dtype in _CASTABLE else g.op("ZEROS_LIKE", [k], [y])
+        g.inputs, g.outputs = ([x] if dtype in _CASTABLE else [k, x]), [y]
+        return m
+    return make
+
+
+# cast.cc CastEval: the input types TFLite-Micro's CAST converts from
+_CASTABLE = {"float32", "int8", "int16", "int32", "uint8", "uint32", "int64", "float16", "bool"}
+DTYPES = ["float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16", "complex64", "int8",
+          "float64", "complex128", "uint64", "resource", "variant", "uint32", "uint16", "int4", "bfloat16",
+          "int2", "uint4", "float8_e4m3fn", "float8_e5m2"]
+
+
 # ---- the registry ----------------------------------------------------------------------------
 
 MODELS: dict = {
@@ -244,7 +408,13 @@ MODELS: dict = {
     "gru_like_fp32": gru_like("float32"),
     "variables_int8": variables("int8"),
     "variables_fp32": variables("float32"),
+    "while_loop": while_loop(),
+    "if_cond_fp32": if_cond("float32"),
+    "if_cond_int8": if_cond("int8"),
+    "resource_variables": resource_variables(),
+    "audio_frontend": audio_frontend(),
 }
+MODELS.update({f"dtype_{d}": all_dtypes(d) for d in DTYPES})
 STATEFUL = list(MODELS)
 
 from tflm_synth_ops import SINGLE_OP_MODELS  # noqa: E402

@@ -273,3 +273,79 @@ def _elementwise_models():
 SINGLE_OP_MODELS: dict = {}
 for _f in (_conv_models, _pool_models, _reduce_models, _shape_models, _elementwise_models):
     SINGLE_OP_MODELS.update(_f())
+
+
+# ---- custom and signal ops (flexbuffer options, as the TF ops of signal/tensorflow_core/ops) --------
+
+def _custom(name, in_specs, out_specs, options: dict, consts=()):
+    from tflite_builder import flexbuffer_map
+
+    return _one(f"CUSTOM:{name}", in_specs, out_specs, None, consts, custom_options=flexbuffer_map(options))
+
+
+def _signal_models():
+    i16, u32, u64, i32, b = "int16", "uint32", "uint64", "int32", "bool"
+    rng = np.random.default_rng(3)
+    n_fft, bins, ch = 64, 33, 8
+    out = {
+        "op_signal_window": _custom("SignalWindow", [((n_fft,), i16)], [((n_fft,), i16)], {"shift": 12},
+                                    [(1, rng.integers(0, 4096, n_fft), i16)]),
+        "op_signal_fft_auto_scale": _one("CUSTOM:SignalFftAutoScale", [((n_fft,), i16)], [((n_fft,), i16), ((), i32)]),
+        "op_signal_rfft_int16": _custom("SignalRfft", [((n_fft,), i16)], [((2 * bins,), i16)],
+                                        {"T": 7, "fft_length": n_fft}),
+        "op_signal_rfft_int32": _custom("SignalRfft", [((n_fft,), i32)], [((2 * bins,), i32)],
+                                        {"T": 2, "fft_length": n_fft}),
+        "op_signal_rfft_fp32": _custom("SignalRfft", [((n_fft,), "float32")], [((2 * bins,), "float32")],
+                                       {"T": 0, "fft_length": n_fft}),
+        "op_signal_irfft_int16": _custom("SignalIrfft", [((2 * bins,), i16)], [((n_fft,), i16)],
+                                         {"T": 7, "fft_length": n_fft}),
+        "op_signal_irfft_fp32": _custom("SignalIrfft", [((2 * bins,), "float32")], [((n_fft,), "float32")],
+                                        {"T": 0, "fft_length": n_fft}),
+        "op_signal_energy": _custom("SignalEnergy", [((2 * bins,), i16)], [((bins,), u32)],
+                                    {"end_index": bins - 1, "start_index": 1}),
+        "op_signal_filter_bank": _custom(
+            "SignalFilterBank", [((bins,), u32)], [((ch + 1,), u64)], {"num_channels": ch},
+            [(1, rng.integers(0, 4096, bins), i16), (2, rng.integers(0, 4096, bins), i16),
+             (3, np.arange(1, ch + 2) * 3, i16), (4, np.arange(ch + 1) * 3, i16), (5, np.full(ch + 1, 3), i16)]),
+        "op_signal_filter_bank_square_root": _one("CUSTOM:SignalFilterBankSquareRoot", [((ch + 1,), u64)],
+                                                  [((ch + 1,), u32)], None, [(1, np.array(2), i32)]),
+        "op_signal_filter_bank_spectral_subtraction": _custom(
+            "SignalFilterBankSpectralSubtraction", [((ch,), u32)], [((ch,), u32), ((ch,), u32)],
+            {"alternate_one_minus_smoothing": 15729, "alternate_smoothing": 655, "clamping": False,
+             "min_signal_remaining": 3276, "num_channels": ch, "one_minus_smoothing": 15729, "smoothing": 655,
+             "smoothing_bits": 10, "spectral_subtraction_bits": 14}),
+        "op_signal_pcan": _custom("SignalPCAN", [((ch,), u32), ((ch,), u32)], [((ch,), u32)], {"snr_shift": 6},
+                                  [(2, rng.integers(0, 4096, 125), i16)]),
+        "op_signal_filter_bank_log": _custom("SignalFilterBankLog", [((ch,), u32)], [((ch,), i16)],
+                                             {"input_correction_bits": 3, "output_scale": 1600}),
+        "op_signal_framer": _custom("SignalFramer", [((2, 160), i16)], [((2, 1, 400), i16), ((), b)],
+                                    {"frame_size": 400, "frame_step": 160, "prefill": False}),
+        "op_signal_stacker": _custom("SignalStacker", [((ch,), i16)], [((ch * 4,), i16), ((), b)],
+                                     {"num_channels": ch, "stacker_left_context": 2, "stacker_right_context": 1,
+                                      "stacker_step": 1}),
+        "op_signal_delay": _custom("SignalDelay", [((3, 16), i16)], [((3, 16), i16)], {"delay_length": 5}),
+        "op_signal_overlap_add_int16": _custom("SignalOverlapAdd", [((2, 3, 8), i16)], [((2, 12), i16)],
+                                               {"T": 7, "frame_step": 4}),
+        "op_signal_overlap_add_fp32": _custom("SignalOverlapAdd", [((2, 3, 8), "float32")], [((2, 12), "float32")],
+                                              {"T": 0, "frame_step": 4}),
+    }
+    return out
+
+
+def _other_custom_models():
+    rng = np.random.default_rng(4)
+    return {
+        "op_circular_buffer_int8": _custom("CIRCULAR_BUFFER", [((1, 1, 1, 16), "int8")], [((1, 3, 1, 16), "int8")],
+                                           {"cycles_max": 1}),
+        "op_detection_postprocess": _custom(
+            "TFLite_Detection_PostProcess", [((1, 20, 4), "float32"), ((1, 20, 3), "float32")],
+            [((1, 5, 4), "float32"), ((1, 5), "float32"), ((1, 5), "float32"), ((1,), "float32")],
+            {"max_detections": 5, "max_classes_per_detection": 1, "detections_per_class": 100,
+             "use_regular_nms": False, "nms_score_threshold": 0.1, "nms_iou_threshold": 0.5, "num_classes": 2,
+             "y_scale": 10.0, "x_scale": 10.0, "h_scale": 5.0, "w_scale": 5.0},
+            [(2, rng.random((20, 4)), "float32")]),
+    }
+
+
+SINGLE_OP_MODELS.update(_signal_models())
+SINGLE_OP_MODELS.update(_other_custom_models())

@@ -131,7 +131,9 @@ def unmodelled_ops(graph: Graph) -> dict[str, str]:
         for op in g.ops:
             code = _opcode(op)
             kern = K.KERNELS.get(code)
-            if kern is None:
+            if code in K.NOT_MODELLED:
+                out.setdefault(code, K.NOT_MODELLED[code])
+            elif kern is None:
                 out.setdefault(code, "its kernel's memory is not modelled" if code in K.REGISTERED
                                else "TFLite-Micro (tflite-micro Python package) has no kernel for it")
             elif kern.check is not None:
@@ -298,8 +300,9 @@ def _model_start(r: _Replay, graphs: list[Graph], n_resources: int) -> None:
                 r.alloc("builtin_data", *_kernel(op).builtin_data)
     for g in graphs:
         for op in g.ops:
-            if _kernel(op).op_data:
-                r.alloc("op_data", _kernel(op).op_data)
+            init = _kernel(op).op_data
+            for n in (init(g, op) if callable(init) else [init] if init else []):
+                r.alloc("op_data", n)
 
 
 def _prepare_all(r: _Replay, graphs: list[Graph], resources: dict) -> int:

@@ -8,7 +8,8 @@ for one node of it while ``AllocateTensors()`` runs:
   ``TfLite*Params`` from core/c/builtin_op_data.h; size and alignment compiled with the 64-bit
   host compiler), allocated for every node of a builtin op whether or not it has options;
 - ``op_data``: what the kernel's ``Init`` allocates (``sizeof(OpData)``; measured as the
-  RecordingMicroAllocator's "Persistent buffer data" of one-op models);
+  RecordingMicroAllocator's "Persistent buffer data" of one-op models), or a function of the
+  node for kernels whose Init allocates state sized by their options (signal ops);
 - ``prepare``: the order of the kernel's ``Prepare`` allocations: ``i<k>``/``o<k>`` a temporary
   ``TfLiteTensor`` for input/output slot k (``AllocateTempInputTensor``: absent optional inputs
   allocate nothing), ``i*``/``o*`` every input/output, ``P`` where its persistent allocations
@@ -32,11 +33,13 @@ from typing import Callable
 from edgekit.graph.ir import Graph, Op, Tensor
 
 # memory_helpers.cc TfLiteTypeSizeOf: the bytes per element TFLite-Micro uses for a tensor of
-# each type. A model with a tensor of another type (string, variant, int2, uint4, float8)
+# each type. A model with a tensor of another type (string, variant, int2, uint4: measured)
 # fails AllocateTensors: AllocationInfoBuilder sizes every tensor of every subgraph.
 TYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int16": 2, "int32": 4, "uint32": 4,
               "uint8": 1, "uint16": 2, "int8": 1, "int64": 8, "uint64": 8, "bool": 1, "resource": 4,
-              "complex64": 8, "complex128": 16, "int4": 1}
+              "complex64": 8, "complex128": 16, "int4": 1,
+              # measured: the tflite-micro package (0.dev20261023) sizes both float8 types (1 B)
+              "float8_e4m3fn": 1, "float8_e5m2": 1}
 
 # The ops the tflite-micro Python package registers (python_ops_resolver.cc; custom ops by
 # the name micro_mutable_op_resolver.h registers them under).
@@ -64,7 +67,7 @@ Sizes = Callable[[Graph, Op], list[int]]
 class Kernel:
     """One kernel's arena allocations (see the module docstring)."""
 
-    op_data: int = 0
+    op_data: int | Sizes = 0  # bytes, or a function of the node giving each Init allocation
     builtin_data: tuple[int, int] | None = None  # (sizeof, alignof) of the parsed options
     prepare: str = "i* o*"
     persistent: Sizes | None = None
@@ -268,6 +271,112 @@ def _const(*sizes: int) -> Sizes:
     return lambda g, op: list(sizes)
 
 
+def custom_options(op: Op) -> dict:
+    """A custom op's options (a flexbuffer map, as the TF signal ops write them); {} if none."""
+    data = op.attrs.get("custom_options")
+    if not data:
+        return {}
+    from flatbuffers import flexbuffers
+
+    try:
+        value = flexbuffers.Loads(data)
+    except Exception:  # not a flexbuffer map: the kernel would reject it too
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _copt(name: str, default: int = 0) -> Callable[[Op], int]:
+    return lambda op: int(custom_options(op).get(name, default))
+
+
+def _kissfft_r(fft_length: int, cpx: int) -> int:
+    """kiss_fftr_alloc's memory (kiss_fftr.c, kiss_fft.c with MAXFACTORS 32): the fftr state
+    (3 pointers), a complex FFT of half the length (kiss_fft_state: nfft, inverse,
+    factors[64], twiddles) and 3/2 of the half length of complex scratch/twiddles."""
+    n = fft_length // 2
+    sub = 4 + 4 + 4 * 64 + cpx * n  # kiss_fft_state with twiddles[n]
+    return 3 * 8 + sub + cpx * (n * 3 // 2)
+
+
+_FFT_CPX = {7: 4, 2: 8, 0: 8}  # TensorType T -> sizeof(kiss_fft_cpx): int16, int32, float32
+
+
+def _fft_init(params: int, extra_float: int = 0) -> Sizes:
+    """signal rfft.cc / irfft.cc Init: the params struct and the kissfft state
+    (signal/src/rfft_*.cc, irfft_*.cc *GetNeededMemory; IrfftFloatState adds 16 B)."""
+    def sizes(g: Graph, op: Op) -> list[int]:
+        o = custom_options(op)
+        t, n = int(o.get("T", 0)), int(o.get("fft_length", 0))
+        state = _kissfft_r(n, _FFT_CPX.get(t, 8)) + (extra_float if t == 0 else 0)
+        return [params, state]
+    return sizes
+
+
+def _fft_scratch(g: Graph, op: Op) -> list[int]:
+    """signal rfft.cc Prepare: fft_length elements of T."""
+    o = custom_options(op)
+    return [int(o.get("fft_length", 0)) * {7: 2, 2: 4, 0: 4}.get(int(o.get("T", 0)), 4)]
+
+
+def _circular_buffer(capacity: int) -> int:
+    """signal/src/circular_buffer.cc CircularBufferGetNeededMemory: a 40-B header + 2 x capacity int16."""
+    return 40 + 4 * capacity
+
+
+def _outer_dims(t: Tensor | None, inner: int = 1) -> int:
+    if t is None or not t.shape:
+        return 1
+    return max(t.numel // max(1, int(__import__("math").prod(t.shape[-inner:]))), 1)
+
+
+def _framer_state(g: Graph, op: Op) -> list[int]:
+    """signal framer.cc Prepare: per outer row a state pointer, a circular-buffer pointer and a
+    circular buffer of frame_size rounded up to a multiple of frame_step."""
+    o = custom_options(op)
+    size, step = int(o.get("frame_size", 0)), max(int(o.get("frame_step", 1)), 1)
+    outer = _outer_dims(inp(g, op, 0))
+    cap = (size + step - 1) // step * step
+    return [8 * outer, 8 * outer] + [_circular_buffer(cap)] * outer
+
+
+def _delay_state(g: Graph, op: Op) -> list[int]:
+    """signal delay.cc Prepare: as the framer, with frame + delay_length elements."""
+    x = inp(g, op, 0)
+    outer, frame = _outer_dims(x), (x.shape[-1] if x is not None and x.shape else 1)
+    cap = frame + int(custom_options(op).get("delay_length", 0))
+    return [8 * outer, 8 * outer] + [_circular_buffer(cap)] * outer
+
+
+def _overlap_add_state(g: Graph, op: Op) -> list[int]:
+    """signal overlap_add.cc Prepare: per outer row a pointer and frame_size elements of T."""
+    x = inp(g, op, 0)
+    if x is None or len(x.shape) < 2:
+        return []
+    outer = _outer_dims(x, inner=2)
+    return [8 * outer] + [x.shape[-1] * TYPE_BYTES.get(x.dtype, 4)] * outer
+
+
+def _stacker_init(g: Graph, op: Op) -> list[int]:
+    """signal stacker.cc Init: params (56) and a circular buffer of num_channels x
+    (left + right + 1)."""
+    o = custom_options(op)
+    n = int(o.get("num_channels", 0)) * (int(o.get("stacker_left_context", 0))
+                                         + int(o.get("stacker_right_context", 0)) + 1)
+    return [56, _circular_buffer(n)]
+
+
+def _detection_scratch(g: Graph, op: Op) -> list[int]:
+    """detection_postprocess.cc Prepare: eleven scratch buffers sized by the number of boxes,
+    classes and max_detections."""
+    o = custom_options(op)
+    enc, cls = inp(g, op, 0), inp(g, op, 1)
+    if enc is None or cls is None or len(enc.shape) < 2 or len(cls.shape) < 3:
+        return []
+    nb, md, nc = enc.shape[1], int(o.get("max_detections", 0)), int(o.get("num_classes", 0))
+    return [nb, nb * 4 * 4, cls.shape[1] * cls.shape[2] * 4, nb * 4, nb * 4, md * nb * 4, md * nb * 4, nb * 4,
+            md * nb * 4, max(nc, md) * nb * 4, min(nb, md) * nb * 4]
+
+
 # TfLite*Params (size, alignof) as compiled for the 64-bit host from core/c/builtin_op_data.h
 # (the Parse* function of flatbuffer_conversions.cc allocates one per node).
 _PARAMS = {
@@ -393,6 +502,42 @@ KERNELS: dict[str, Kernel] = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _K(688, prepare="i* o0", scratch=_lstm_scratch,
                                        source="unidirectional_sequence_lstm.cc, lstm_eval.cc LstmTensors"),
     "SVDF": _K(36, prepare="i0 i1 i2 i3 i4 o0", scratch=_svdf_scratch, source="svdf.cc, svdf_common.cc"),
+    "CUSTOM:CIRCULAR_BUFFER": _K(8, prepare="i0 o0", source="circular_buffer.cc, circular_buffer_common.cc"),
+    # control flow (the subgraphs they call are planned with the main one: tflm_plan)
+    "WHILE": _K(8, prepare="", source="while.cc"),
+    "IF": _K(8, prepare="i0", source="if.cc"),
+    "CALL_ONCE": _K(8, prepare="", source="call_once.cc"),
+    # resource variables (micro_resource_variable.cc; the buffer: tflm_arena._resource_buffer)
+    "VAR_HANDLE": _K(4, prepare="", source="var_handle.cc (its output points at its OpData: not planned)"),
+    "READ_VARIABLE": _K(0, prepare="i0", source="read_variable.cc"),
+    "ASSIGN_VARIABLE": _K(4, prepare="i1 P", source="assign_variable.cc (OpData: USE_TFLM_COMPRESSION)"),
+    # object detection
+    "CUSTOM:TFLite_Detection_PostProcess": _K(112, prepare="i0 i1 i2", scratch=_detection_scratch,
+                                              source="detection_postprocess.cc"),
+    # the signal library (signal/micro/kernels; options are flexbuffer maps)
+    "CUSTOM:SignalWindow": _K(8, prepare="i0 i1 o0", source="window.cc"),
+    "CUSTOM:SignalFftAutoScale": _K(0, prepare="i0 o0 o1", source="fft_auto_scale_common.cc"),
+    "CUSTOM:SignalRfft": _K(_fft_init(48), prepare="i0 o0", scratch=_fft_scratch, source="rfft.cc"),
+    "CUSTOM:SignalIrfft": _K(_fft_init(32, extra_float=16), prepare="i0 o0", source="irfft.cc"),
+    "CUSTOM:SignalEnergy": _K(8, prepare="i0 o0", source="energy.cc"),
+    "CUSTOM:SignalFilterBank": _K(lambda g, op: [64, 8 * (_copt("num_channels")(op) + 1)],
+                                  prepare="i0 i1 i2 i3 i4 i5 o0", source="filter_bank.cc"),
+    "CUSTOM:SignalFilterBankSquareRoot": _K(0, prepare="i0 i1 o0", source="filter_bank_square_root_common.cc"),
+    "CUSTOM:SignalFilterBankSpectralSubtraction": _K(lambda g, op: [56, 4 * _copt("num_channels")(op)],
+                                                     prepare="i0 o0 o1",
+                                                     source="filter_bank_spectral_subtraction.cc"),
+    "CUSTOM:SignalPCAN": _K(4, prepare="i0 i1 i2 o0", source="pcan.cc"),
+    "CUSTOM:SignalFilterBankLog": _K(8, prepare="i0 o0", source="filter_bank_log.cc"),
+    "CUSTOM:SignalFramer": _K(40, prepare="i0 o0 o1 P", persistent=_framer_state, source="framer.cc"),
+    "CUSTOM:SignalStacker": _K(_stacker_init, prepare="i0 o0 o1", source="stacker.cc"),
+    "CUSTOM:SignalDelay": _K(32, prepare="i0 o0 P", persistent=_delay_state, source="delay.cc"),
+    "CUSTOM:SignalOverlapAdd": _K(32, prepare="i0 o0 P", persistent=_overlap_add_state, source="overlap_add.cc"),
+}
+
+# Registered but not modelled, with the reason (kernel_for says it instead of guessing).
+NOT_MODELLED = {
+    "CUSTOM:TFLM_DECODE": "decodes compressed tensors into alternate or scratch memory (decode.cc): not modelled",
+    "CUSTOM:ethos-u": "runs on an Arm Ethos-U NPU, whose memory this model does not cover",
 }
 for _name, _k in KERNELS.items():  # attach the parsed-options struct of each builtin op
     if _name in _PARAMS and _k.builtin_data is None:
