@@ -34,14 +34,17 @@ def _s():
 # ---- recurrent and stateful models ---------------------------------------------------------
 
 def _lstm_into(m: TfliteModel, g, x: int, *, dtype: str, batch: int, time: int, n_in: int, n_state: int,
-               seed: int = 0) -> int:
+               seed: int = 0, time_major: bool = False) -> int:
     """Append a UNIDIRECTIONAL_SEQUENCE_LSTM (no CIFG, peephole, projection or layer norm, as
     in unidirectional_sequence_lstm_test.cc) reading ``x`` [batch, time, n_in]; returns its
-    output tensor [batch, time, n_state]. int8: 8x8->16 (int8 weights, int32 bias, int8 hidden
-    state, int16 cell state with a power-of-two scale)."""
+    output tensor [batch, time, n_state] ([time, batch, n_state] if time_major). int8: 8x8->16
+    (int8 weights, int32 bias, int8 hidden state, int16 cell state with a power-of-two scale);
+    int16: 16x8->16 (int64 bias, int16 hidden state)."""
     s = _s()
     rng = _rng(seed)
-    q = dtype == "int8"
+    q = dtype in ("int8", "int16")
+    act = "int8" if dtype == "int8" else ("int16" if dtype == "int16" else "float32")
+    bias_dt = "int64" if dtype == "int16" else "int32"
 
     def w(rows, cols):
         if q:
@@ -50,23 +53,24 @@ def _lstm_into(m: TfliteModel, g, x: int, *, dtype: str, batch: int, time: int, 
 
     def b():
         if q:
-            return g.const(rng.integers(-100, 100, (n_state,)), "int32", scale=0.001)
+            return g.const(rng.integers(-100, 100, (n_state,)), bias_dt, scale=0.001)
         return g.const(np.zeros(n_state), "float32")
 
     ins = [x] + [w(n_state, n_in) for _ in range(4)] + [w(n_state, n_state) for _ in range(4)]
     ins += [-1, -1, -1] + [b() for _ in range(4)] + [-1, -1]
     if q:
-        h = g.tensor((batch, n_state), "int8", scale=1 / 128, zero_point=0, variable=True, name="hidden_state")
+        h = g.tensor((batch, n_state), act, scale=1 / 128, zero_point=0, variable=True, name="hidden_state")
         c = g.tensor((batch, n_state), "int16", scale=2.0 ** -11, zero_point=0, variable=True, name="cell_state")
-        out = g.tensor((batch, time, n_state), "int8", scale=1 / 128, zero_point=0)
+        out = g.tensor((time, batch, n_state) if time_major else (batch, time, n_state), act, scale=1 / 128,
+                       zero_point=0)
     else:
         h = g.tensor((batch, n_state), "float32", variable=True, name="hidden_state")
         c = g.tensor((batch, n_state), "float32", variable=True, name="cell_state")
-        out = g.tensor((batch, time, n_state), "float32")
+        out = g.tensor((time, batch, n_state) if time_major else (batch, time, n_state), "float32")
     ins += [h, c, -1, -1, -1, -1]
     opts = s.UnidirectionalSequenceLSTMOptionsT()
     opts.fusedActivationFunction = s.ActivationFunctionType.TANH
-    opts.cellClip, opts.projClip, opts.timeMajor = 0.0, 0.0, False
+    opts.cellClip, opts.projClip, opts.timeMajor = 0.0, 0.0, time_major
     g.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [out], opts)
     return out
 
@@ -75,14 +79,15 @@ def _act(g, shape, dtype, scale=0.05, zp=0):
     return g.tensor(shape, dtype, scale=scale, zero_point=zp) if dtype in ("int8", "int16") else g.tensor(shape, dtype)
 
 
-def lstm(dtype: str, batch: int = 1, time: int = 8, n_in: int = 16, n_state: int = 32):
-    """Input -> LSTM -> last step through a FULLY_CONNECTED head (a keyword-spotting shape)."""
+def lstm(dtype: str, batch: int = 1, time: int = 8, n_in: int = 16, n_state: int = 32, time_major: bool = False):
+    """One LSTM layer over a sequence (a keyword-spotting shape)."""
     def make():
         m = TfliteModel()
         g = m.main
-        act = "int8" if dtype == "int8" else "float32"
-        x = _act(g, (batch, time, n_in), act, 0.05)
-        y = _lstm_into(m, g, x, dtype=dtype, batch=batch, time=time, n_in=n_in, n_state=n_state)
+        act = dtype if dtype in ("int8", "int16") else "float32"
+        x = _act(g, (time, batch, n_in) if time_major else (batch, time, n_in), act, 0.05)
+        y = _lstm_into(m, g, x, dtype=dtype, batch=batch, time=time, n_in=n_in, n_state=n_state,
+                       time_major=time_major)
         g.inputs, g.outputs = [x], [y]
         return m
     return make
@@ -366,6 +371,22 @@ def audio_frontend():
     return make
 
 
+def offline_plan():
+    """ADD with an offline memory plan (OfflineMemoryAllocation metadata: version, subgraph,
+    tensor count, one arena offset per tensor, -1 = plan online): TFLite-Micro honours it, the
+    arena model refuses it by name."""
+    def make():
+        s = _s()
+        m = TfliteModel()
+        g = m.main
+        x, y = g.tensor((1, 64), "float32"), g.tensor((1, 64), "float32")
+        g.op("ADD", [x, x], [y], s.AddOptionsT())
+        g.inputs, g.outputs = [x], [y]
+        m.metadata.append(("OfflineMemoryAllocation", np.array([1, 0, 2, 0, 256], "<i4").tobytes()))
+        return m
+    return make
+
+
 def all_dtypes(dtype: str):
     """One CAST (or, for types no kernel takes, a graph input passed straight to the output)
     per TFLite tensor type, plus a constant of that type: TFLite-Micro either sizes every
@@ -398,6 +419,8 @@ MODELS: dict = {
     "lstm_int8": lstm("int8"),
     "lstm_fp32": lstm("float32"),
     "lstm_int8_b2": lstm("int8", batch=2, time=5, n_in=10, n_state=12),
+    "lstm_int16": lstm("int16", time=6, n_in=12, n_state=20),
+    "lstm_fp32_time_major": lstm("float32", batch=3, time=4, n_in=8, n_state=16, time_major=True),
     "lstm_stack_int8": lstm_stack("int8"),
     "lstm_stack_fp32": lstm_stack("float32"),
     "svdf_int8": svdf("int8"),
@@ -413,9 +436,10 @@ MODELS: dict = {
     "if_cond_int8": if_cond("int8"),
     "resource_variables": resource_variables(),
     "audio_frontend": audio_frontend(),
+    "offline_plan": offline_plan(),
 }
+STATEFUL = list(MODELS)  # recurrent, stateful, control-flow and signal models (+ the refusals)
 MODELS.update({f"dtype_{d}": all_dtypes(d) for d in DTYPES})
-STATEFUL = list(MODELS)
 
 from tflm_synth_ops import SINGLE_OP_MODELS  # noqa: E402
 

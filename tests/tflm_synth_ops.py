@@ -347,5 +347,63 @@ def _other_custom_models():
     }
 
 
+def _extra_models():
+    rng = np.random.default_rng(5)
+    i8 = "int8"
+    w4 = rng.integers(-7, 8, (10, 32))
+    packed = ((w4[:, 0::2] & 0xF) | ((w4[:, 1::2] & 0xF) << 4)).astype(np.uint8)  # two int4 per byte
+    c4 = rng.integers(-7, 8, (8, 3, 3, 4)).reshape(8, -1)
+    cpacked = ((c4[:, 0::2] & 0xF) | ((c4[:, 1::2] & 0xF) << 4)).astype(np.uint8)
+
+    def int4(g_shape, data, n):
+        return lambda g: g.tensor(g_shape, "int4", scale=[0.01] * n, zero_point=[0] * n, axis=0, data=data.tobytes())
+
+    def fc4():
+        from tflite_builder import TfliteModel
+        m = TfliteModel()
+        g = m.main
+        x, y = _t(g, (2, 32), i8), _t(g, (2, 10), i8)
+        w = g.tensor((10, 32), "int4", scale=0.01, zero_point=0, data=packed.tobytes())  # per-tensor: the
+        b = g.const(np.zeros(10), "int32", scale=0.0005)  # int8 kernel takes int4 weights only so
+        g.op("FULLY_CONNECTED", [x, w, b], [y], _opts("FullyConnectedOptions"))
+        g.inputs, g.outputs = [x], [y]
+        return m
+
+    def conv4():
+        from tflite_builder import TfliteModel
+        m = TfliteModel()
+        g = m.main
+        x, y = _t(g, (1, 8, 8, 4), i8), _t(g, (1, 8, 8, 8), i8)
+        w = int4((8, 3, 3, 4), cpacked, 8)(g)
+        b = g.const(np.zeros(8), "int32", scale=[0.0005] * 8, axis=0)
+        g.op("CONV_2D", [x, w, b], [y], _opts("Conv2DOptions", padding=0, strideW=1, strideH=1, dilationWFactor=1,
+                                                dilationHFactor=1))
+        g.inputs, g.outputs = [x], [y]
+        return m
+
+    return {
+        "op_fully_connected_int8_int4w": fc4,
+        "op_conv_2d_int8_int4w": conv4,
+        "op_softmax_int16": _one("SOFTMAX", [((1, 10), "int16", 0.001, 0)], [((1, 10), "int16", 1 / 32768, 0)],
+                                 lambda: _opts("SoftmaxOptions", beta=1.0)),
+        "op_transpose_conv_int16_b16": _one(
+            "TRANSPOSE_CONV", [((1, 4, 4, 4), "int16")], [((1, 8, 8, 8), "int16")],
+            lambda: _opts("TransposeConvOptions", padding=0, strideW=2, strideH=2),
+            [(0, np.array([1, 8, 8, 8]), "int32"),
+             (1, rng.integers(-127, 128, (8, 3, 3, 4)), i8, {"scale": [0.01] * 8, "axis": 0}),
+             (3, np.zeros(8), "int16", {"scale": [0.0005] * 8, "axis": 0})]),
+        "op_batch_matmul_fp32_adj": _one("BATCH_MATMUL", [((1, 8, 4), "float32"), ((1, 6, 8), "float32")],
+                                         [((1, 4, 6), "float32")],
+                                         lambda: _opts("BatchMatMulOptions", adjX=True, adjY=True)),
+        "op_reshape_stretch_fp32": _one("RESHAPE", [(S4, "float32")], [((4, 64), "float32")],
+                                        lambda: _opts("ReshapeOptions", newShape=[4, -1]),
+                                        [(1, np.array([4, -1]), "int32")]),
+        # registered kernels the arena model refuses by name
+        "op_ethos_u": _custom("ethos-u", [((1, 16), i8)], [((1, 16), i8)], {"unused": 0}),
+        "op_tflm_decode": _custom("TFLM_DECODE", [((16,), i8)], [((16,), i8)], {"unused": 0}),
+    }
+
+
+SINGLE_OP_MODELS.update(_extra_models())
 SINGLE_OP_MODELS.update(_signal_models())
 SINGLE_OP_MODELS.update(_other_custom_models())

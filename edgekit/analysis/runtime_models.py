@@ -2,7 +2,9 @@
 
 - tflite-micro: a .tflite graph goes to the TFLite-Micro arena model (planned head +
   persistent tail); a PyTorch graph is first lowered the way the TFLite converter lowers
-  it (NHWC transposes, explicit PADs, fused activations) and then goes the same way.
+  it (NHWC transposes, explicit PADs, fused activations) and then goes the same way. A
+  .tflite whose ops or tensor types the model does not cover raises UnmodelledError naming
+  them; for a lowered PyTorch graph they are listed in the notes.
 - litert / executorch: greedy-by-size plan of the activations (both runtimes plan
   greedily); ExecuTorch's own plan of a .pte is read from the file.
 """
@@ -29,7 +31,13 @@ def predict_arena(g: Graph, runtime: str) -> tuple[int, dict[str, int], list[str
             plan = plan_greedy_by_size(liveness(tg).buffers)
             return plan.arena_bytes, {"planned_head": plan.arena_bytes}, notes + ["tail not modelled"]
         est = predict_tflm_arena(tg)
-        return est.total_bytes, dict(est.breakdown), notes
+        if est.unmodelled and g.source_format == "tflite":
+            # never a silent guess: a .tflite with an op (or tensor type) the arena model does
+            # not cover is refused by name (edgekit.errors.UnmodelledError)
+            from edgekit.analysis.tflm_arena import require_modelled
+
+            require_modelled(est)
+        return est.total_bytes, dict(est.breakdown), notes + est.notes
     if runtime == "executorch" and g.source_format == "pte" and g.meta.get("planned_bytes") is not None:
         return int(g.meta["planned_bytes"]), {"planned_non_const": int(g.meta["planned_bytes"])}, \
             ["ExecuTorch's own memory plan, read from the .pte"]

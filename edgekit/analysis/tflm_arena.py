@@ -123,11 +123,14 @@ def unmodelled_ops(graph: Graph) -> dict[str, str]:
     """{name: reason} for every op kind and tensor type of ``graph`` (all subgraphs) the
     arena model cannot account for exactly."""
     out: dict[str, str] = {}
+    for name in graph.meta.get("metadata", []):
+        if name in K.METADATA_NOT_MODELLED:
+            out[f"metadata {name}"] = K.METADATA_NOT_MODELLED[name]
     for g in _subgraphs(graph):
         for t in g.tensors:
             if t.dtype not in K.TYPE_BYTES:
-                out[f"tensor type {t.dtype}"] = ("TFLite-Micro cannot size it (memory_helpers.cc TfLiteTypeSizeOf): "
-                                                 f"AllocateTensors fails on tensor {t.name!r}")
+                out.setdefault(f"tensor type {t.dtype}", "TFLite-Micro cannot size it (memory_helpers.cc "
+                               f"TfLiteTypeSizeOf): AllocateTensors fails on tensor {t.name!r}")
         for op in g.ops:
             code = _opcode(op)
             kern = K.KERNELS.get(code)

@@ -251,16 +251,6 @@ def _out_dims(g: Graph, op: Op) -> list[int]:
     return [4 + 4 * len(o.shape)] if o is not None else []
 
 
-def _reshape_dims(g: Graph, op: Op) -> list[int]:
-    """reshape_common.cc: the output dims are copied only when the new shape has a -1."""
-    shape = inp(g, op, 1)
-    new = opt(op, "newShape")
-    has_stretch = False
-    if new is not None:
-        has_stretch = any(int(v) == -1 for v in list(new))
-    return _out_dims(g, op) if has_stretch or (shape is None and new is None) else []
-
-
 def _plus(*fns: Sizes) -> Sizes:
     def sizes(g: Graph, op: Op) -> list[int]:
         return [n for f in fns for n in f(g, op)]
@@ -465,7 +455,8 @@ KERNELS: dict[str, Kernel] = {
     "QUANTIZE": _K(32, source="quantize_common.cc"),
     "DEQUANTIZE": _K(32, source="dequantize_common.cc"),
     # shape and data movement
-    "RESHAPE": _K(0, prepare="i0 o0 p", persistent=_reshape_dims, source="reshape_common.cc"),
+    "RESHAPE": _K(0, source="reshape_common.cc (copies the output dims only for a -1 in the file's "
+                            "output shape: a dynamic tensor, which Prepare then refuses)"),
     "SQUEEZE": _K(0, source="squeeze.cc"),
     "EXPAND_DIMS": _K(0, source="expand_dims.cc"),
     "TRANSPOSE": _K(0, source="transpose.h TransposeContext"),
@@ -534,7 +525,15 @@ KERNELS: dict[str, Kernel] = {
     "CUSTOM:SignalOverlapAdd": _K(32, prepare="i0 o0 P", persistent=_overlap_add_state, source="overlap_add.cc"),
 }
 
-# Registered but not modelled, with the reason (kernel_for says it instead of guessing).
+# Model metadata that changes what TFLite-Micro allocates, which this model does not replay.
+METADATA_NOT_MODELLED = {
+    "OfflineMemoryAllocation": "an offline memory plan (micro_allocation_info.cc GetOfflinePlannedOffsets) "
+                               "replaces the greedy plan: not modelled",
+    "COMPRESSION_METADATA": "compressed tensors (micro_allocator.cc AllocateCompressedTensorsList, "
+                            "decompression scratch buffers): not modelled",
+}
+
+# Registered but not modelled, with the reason (the estimate lists them instead of guessing).
 NOT_MODELLED = {
     "CUSTOM:TFLM_DECODE": "decodes compressed tensors into alternate or scratch memory (decode.cc): not modelled",
     "CUSTOM:ethos-u": "runs on an Arm Ethos-U NPU, whose memory this model does not cover",

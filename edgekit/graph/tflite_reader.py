@@ -121,8 +121,13 @@ def _parse(data: bytes, path, name: str) -> Graph:
     g.subgraphs = graphs[1:]
     g.meta = {"subgraphs": n_sub, "file_bytes": len(data), "opcodes": sorted(set(codes)),
               "offline_buffers": any(model.Buffers(i).DataLength() == 0 and buffer_bytes[i] > 0
-                                     for i in range(n_buf))}
+                                     for i in range(n_buf)),
+              "metadata": [_text(model.Metadata(i).Name()) for i in range(chk.length(model.MetadataLength(), "metadata"))]}
     return g
+
+
+def _text(b) -> str:
+    return b.decode(errors="replace") if b else ""
 
 
 def _parse_subgraph(sg, index: int, codes: list[str], buffer_bytes: list[int], chk: _Checked, path, s) -> Graph:
