@@ -42,6 +42,7 @@ REFUSED = {
     "op_relu_n1_to_1_fp32": ("RELU_N1_TO_1", True), "op_relu_n1_to_1_int8": ("RELU_N1_TO_1", True),
     "op_ethos_u": ("CUSTOM:ethos-u", True), "op_tflm_decode": ("CUSTOM:TFLM_DECODE", True),
     "offline_plan": ("metadata OfflineMemoryAllocation", False),
+    "lstm_peephole_fp32": ("UNIDIRECTIONAL_SEQUENCE_LSTM", True),
 }
 STATEFUL = [n for n in tflm_synth.STATEFUL if n not in REFUSED]
 DTYPES = [f"dtype_{d}" for d in tflm_synth.DTYPES if f"dtype_{d}" not in REFUSED]

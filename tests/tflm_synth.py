@@ -34,7 +34,7 @@ def _s():
 # ---- recurrent and stateful models ---------------------------------------------------------
 
 def _lstm_into(m: TfliteModel, g, x: int, *, dtype: str, batch: int, time: int, n_in: int, n_state: int,
-               seed: int = 0, time_major: bool = False) -> int:
+               seed: int = 0, time_major: bool = False, peephole: bool = False) -> int:
     """Append a UNIDIRECTIONAL_SEQUENCE_LSTM (no CIFG, peephole, projection or layer norm, as
     in unidirectional_sequence_lstm_test.cc) reading ``x`` [batch, time, n_in]; returns its
     output tensor [batch, time, n_state] ([time, batch, n_state] if time_major). int8: 8x8->16
@@ -57,7 +57,8 @@ def _lstm_into(m: TfliteModel, g, x: int, *, dtype: str, batch: int, time: int, 
         return g.const(np.zeros(n_state), "float32")
 
     ins = [x] + [w(n_state, n_in) for _ in range(4)] + [w(n_state, n_state) for _ in range(4)]
-    ins += [-1, -1, -1] + [b() for _ in range(4)] + [-1, -1]
+    peep = [g.const(np.full(n_state, 0.1), "float32") for _ in range(3)] if peephole else [-1, -1, -1]
+    ins += peep + [b() for _ in range(4)] + [-1, -1]
     if q:
         h = g.tensor((batch, n_state), act, scale=1 / 128, zero_point=0, variable=True, name="hidden_state")
         c = g.tensor((batch, n_state), "int16", scale=2.0 ** -11, zero_point=0, variable=True, name="cell_state")
@@ -79,7 +80,8 @@ def _act(g, shape, dtype, scale=0.05, zp=0):
     return g.tensor(shape, dtype, scale=scale, zero_point=zp) if dtype in ("int8", "int16") else g.tensor(shape, dtype)
 
 
-def lstm(dtype: str, batch: int = 1, time: int = 8, n_in: int = 16, n_state: int = 32, time_major: bool = False):
+def lstm(dtype: str, batch: int = 1, time: int = 8, n_in: int = 16, n_state: int = 32, time_major: bool = False,
+         peephole: bool = False):
     """One LSTM layer over a sequence (a keyword-spotting shape)."""
     def make():
         m = TfliteModel()
@@ -87,7 +89,7 @@ def lstm(dtype: str, batch: int = 1, time: int = 8, n_in: int = 16, n_state: int
         act = dtype if dtype in ("int8", "int16") else "float32"
         x = _act(g, (time, batch, n_in) if time_major else (batch, time, n_in), act, 0.05)
         y = _lstm_into(m, g, x, dtype=dtype, batch=batch, time=time, n_in=n_in, n_state=n_state,
-                       time_major=time_major)
+                       time_major=time_major, peephole=peephole)
         g.inputs, g.outputs = [x], [y]
         return m
     return make
@@ -421,6 +423,7 @@ MODELS: dict = {
     "lstm_int8_b2": lstm("int8", batch=2, time=5, n_in=10, n_state=12),
     "lstm_int16": lstm("int16", time=6, n_in=12, n_state=20),
     "lstm_fp32_time_major": lstm("float32", batch=3, time=4, n_in=8, n_state=16, time_major=True),
+    "lstm_peephole_fp32": lstm("float32", peephole=True),  # a variant TFLite-Micro refuses
     "lstm_stack_int8": lstm_stack("int8"),
     "lstm_stack_fp32": lstm_stack("float32"),
     "svdf_int8": svdf("int8"),

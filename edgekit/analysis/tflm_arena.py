@@ -66,7 +66,7 @@ class TflmStructs:
     # models (TRANSPOSE/PAD/RELU/...: nothing else in the remainder)
     allocator_objects: int = 448
     builtin_data_allocator: int = 16  # MicroBuiltinDataAllocator {vtable*; allocator*} (StartModelAllocation)
-    subgraph_allocations: int = 24  # SubgraphAllocations {NodeAndRegistration*; TfLiteEvalTensor*; CompressedTensorList}
+    subgraph_allocations: int = 24  # SubgraphAllocations {NodeAndRegistration*; TfLiteEvalTensor*; compressed}
     eval_tensor: int = 24  # TfLiteEvalTensor {void* data; TfLiteIntArray* dims; TfLiteType type}
     node_and_registration: int = 64  # TfLiteNode (7 pointer-size fields) + const TFLMRegistration*
     tflite_tensor: int = 64  # TfLiteTensor as compiled for TFLM (TF_LITE_STATIC_MEMORY)
@@ -75,7 +75,7 @@ class TflmStructs:
     max_scratch_per_op: int = 12  # kMaxScratchBuffersPerOp (micro_allocator.cc)
     scratch_handle: int = 8  # ScratchBufferHandle {uint8_t* data}
     allocation_info: int = 32  # AllocationInfo {size_t bytes; void** output_ptr; int first, last, offline; bool}
-    planner_per_buffer: int = 40  # GreedyMemoryPlanner::per_buffer_size(): BufferRequirements 16 + 3 ints + ListEntry 12
+    planner_per_buffer: int = 40  # GreedyMemoryPlanner::per_buffer_size(): BufferRequirements 16 + 3 int + ListEntry 12
     pointer: int = 8
     resource_variables: int = 16  # MicroResourceVariables {MicroResourceVariable*; int max; int count}
     resource_variable: int = 40  # MicroResourceVariable {container*, shared_name*, buffer*, size_t bytes, int8}
@@ -205,8 +205,8 @@ def _prepare_program(g: Graph, op: Op, kern: K.Kernel) -> list:
     for tok in prog.split():
         if tok in ("P", "p"):
             events.append(tok)
-        elif tok == "i*":
-            events += [g.tensors[t] for t in slots if t >= 0]
+        elif tok[0] == "i" and tok.endswith("*"):  # i*: every input, i1*: from input 1 on
+            events += [g.tensors[t] for t in slots[int(tok[1:-1] or 0):] if t >= 0]
         elif tok == "o*":
             events += [g.tensors[t] for t in op.outputs]
         elif tok[0] == "i":

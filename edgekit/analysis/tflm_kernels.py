@@ -69,7 +69,7 @@ class Kernel:
 
     op_data: int | Sizes = 0  # bytes, or a function of the node giving each Init allocation
     builtin_data: tuple[int, int] | None = None  # (sizeof, alignof) of the parsed options
-    prepare: str = "i* o*"
+    prepare: str | Callable[[Graph, Op], str] = "i* o*"
     persistent: Sizes | None = None
     scratch: Sizes | None = None
     check: Callable[[Graph, Op], str | None] | None = None  # a reason when this node is not modelled
@@ -226,6 +226,15 @@ def _lstm_scratch(g: Graph, op: Op) -> list[int]:
     batch = x.shape[1] if opt(op, "timeMajor", False) and len(x.shape) == 3 else (x.shape[0] if x.shape else 1)
     n = batch * h.shape[-1] * TYPE_BYTES.get(c.dtype, 4)
     return [n] * 4
+
+
+def _lstm_variant(g: Graph, op: Op) -> str | None:
+    """lstm_eval.cc LstmTensors::ValidateTensorStatus: TFLite-Micro runs the plain LSTM only."""
+    present = [k for k in (*range(9, 12), 16, 17, *range(20, 24)) if inp(g, op, k) is not None]
+    if present:
+        return ("peephole, projection or layer-norm LSTM (inputs %s): TFLite-Micro's kernel refuses these "
+                "variants (lstm_eval.cc ValidateTensorStatus)" % present)
+    return None
 
 
 def _svdf_scratch(g: Graph, op: Op) -> list[int]:
@@ -411,7 +420,7 @@ KERNELS: dict[str, Kernel] = {
     "MUL": _K(36, source="mul_common.cc"),
     "DIV": _K(28, source="div.cc"),
     "SQUARED_DIFFERENCE": _K(112, source="squared_difference.cc"),
-    "ADD_N": _K(0, prepare="i0 o0 i* P", persistent=_add_n_persistent, scratch=_add_n_scratch, source="add_n.cc"),
+    "ADD_N": _K(0, prepare="i0 o0 i1* P", persistent=_add_n_persistent, scratch=_add_n_scratch, source="add_n.cc"),
     "MAXIMUM": _K(0, prepare="", source="maximum_minimum.cc (no Init, no Prepare)"),
     "MINIMUM": _K(0, prepare="", source="maximum_minimum.cc"),
     "FLOOR_DIV": _K(0, source="floor_div.cc"),
@@ -490,7 +499,7 @@ KERNELS: dict[str, Kernel] = {
     "SHAPE": _K(0, source="shape.cc"),
     "FILL": _K(0, source="fill.cc"),
     # recurrent and stateful
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": _K(688, prepare="i* o0", scratch=_lstm_scratch,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": _K(688, prepare="i* o0", scratch=_lstm_scratch, check=_lstm_variant,
                                        source="unidirectional_sequence_lstm.cc, lstm_eval.cc LstmTensors"),
     "SVDF": _K(36, prepare="i0 i1 i2 i3 i4 o0", scratch=_svdf_scratch, source="svdf.cc, svdf_common.cc"),
     "CUSTOM:CIRCULAR_BUFFER": _K(8, prepare="i0 o0", source="circular_buffer.cc, circular_buffer_common.cc"),

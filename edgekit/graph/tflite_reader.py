@@ -122,7 +122,8 @@ def _parse(data: bytes, path, name: str) -> Graph:
     g.meta = {"subgraphs": n_sub, "file_bytes": len(data), "opcodes": sorted(set(codes)),
               "offline_buffers": any(model.Buffers(i).DataLength() == 0 and buffer_bytes[i] > 0
                                      for i in range(n_buf)),
-              "metadata": [_text(model.Metadata(i).Name()) for i in range(chk.length(model.MetadataLength(), "metadata"))]}
+              "metadata": [_text(model.Metadata(i).Name())
+                           for i in range(chk.length(model.MetadataLength(), "metadata"))]}
     return g
 
 
