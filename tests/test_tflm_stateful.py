@@ -221,3 +221,24 @@ def test_check_refuses_by_name(name, cache):
     assert p.returncode == 2 and len(lines) == 1, p.stderr
     assert "cannot predict the TFLite-Micro arena" in lines[0] and what in lines[0]
     assert "unexpected" not in lines[0] and "Traceback" not in p.stderr
+
+
+# ---- the model's own interfaces --------------------------------------------------------------
+
+def test_a_kernel_table_without_a_kernel_refuses_it(cache):
+    """``kernels=`` (for an optimized kernel library's table) is what decides what is modelled."""
+    g = read_tflite(tflm_synth.build("svdf_int8", cache))
+    table = {k: v for k, v in tflm_kernels.KERNELS.items() if k != "SVDF"}
+    est = predict_tflm_arena(g, kernels=table)
+    assert est.unmodelled == ["SVDF"] and "not modelled" in est.unmodelled_reasons["SVDF"]
+    assert predict_tflm_arena(g).unmodelled == []
+
+
+def test_the_builder_needs_no_tensorflow(tmp_path):
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import tflm_synth; "
+            "[tflm_synth.build(n, sys.argv[2]) for n in ('lstm_int8', 'audio_frontend', 'while_loop')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'torch', 'tflite_micro')]; "
+            "assert not bad, bad")
+    p = subprocess.run([sys.executable, "-c", code, str(ROOT / "tests"), str(tmp_path)], capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 0, p.stderr

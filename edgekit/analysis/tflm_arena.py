@@ -119,9 +119,11 @@ def require_modelled(est: TflmArenaEstimate) -> TflmArenaEstimate:
 
 # ---- what is not modelled ---------------------------------------------------------------------
 
-def unmodelled_ops(graph: Graph) -> dict[str, str]:
+def unmodelled_ops(graph: Graph, kernels: dict | None = None) -> dict[str, str]:
     """{name: reason} for every op kind and tensor type of ``graph`` (all subgraphs) the
-    arena model cannot account for exactly."""
+    arena model cannot account for exactly (``kernels``: a kernel table other than
+    ``tflm_kernels.KERNELS``, e.g. an optimized kernel library's)."""
+    kernels = K.KERNELS if kernels is None else kernels
     out: dict[str, str] = {}
     for name in graph.meta.get("metadata", []):
         if name in K.METADATA_NOT_MODELLED:
@@ -133,8 +135,8 @@ def unmodelled_ops(graph: Graph) -> dict[str, str]:
                                f"TfLiteTypeSizeOf): AllocateTensors fails on tensor {t.name!r}")
         for op in g.ops:
             code = _opcode(op)
-            kern = K.KERNELS.get(code)
-            if code in K.NOT_MODELLED:
+            kern = kernels.get(code)
+            if code in K.NOT_MODELLED and kern is None:
                 out.setdefault(code, K.NOT_MODELLED[code])
             elif kern is None:
                 out.setdefault(code, "its kernel's memory is not modelled" if code in K.REGISTERED
@@ -189,8 +191,8 @@ def _tensor_structs(t: Tensor, s: TflmStructs) -> list[tuple[int, int]]:
     return allocs
 
 
-def _kernel(op: Op) -> K.Kernel:
-    return K.KERNELS.get(_opcode(op)) or _NOTHING
+def _kernel(op: Op, kernels: dict) -> K.Kernel:
+    return kernels.get(_opcode(op)) or _NOTHING
 
 
 _NOTHING = K.Kernel(prepare="")  # an unmodelled op: only what every node costs
@@ -234,9 +236,9 @@ def _tensor_bytes(t: Tensor) -> int:
     return K.nbytes(t)
 
 
-def _scratch_requests(graphs: list[Graph]) -> list[ScratchRequest]:
+def _scratch_requests(graphs: list[Graph], kernels: dict) -> list[ScratchRequest]:
     return [ScratchRequest(n, k, i) for k, g in enumerate(graphs) for i, op in enumerate(g.ops)
-            for n in _scratch(g, op, _kernel(op))]
+            for n in _scratch(g, op, _kernel(op, kernels))]
 
 
 def _var_handles(graphs: list[Graph]) -> tuple[dict, set]:
@@ -251,11 +253,12 @@ def _var_handles(graphs: list[Graph]) -> tuple[dict, set]:
     return names, set(names)
 
 
-def planned_buffers(g: Graph) -> list[PlannedBuffer]:
+def planned_buffers(g: Graph, kernels: dict | None = None) -> list[PlannedBuffer]:
     """The buffers TFLite-Micro plans for ``g`` (all its subgraphs), in AddBuffer order."""
     graphs = _subgraphs(g)
     _, unplanned = _var_handles(graphs)
-    return _planned_buffers(graphs, _scratch_requests(graphs), _tensor_bytes, unplanned)
+    reqs = _scratch_requests(graphs, K.KERNELS if kernels is None else kernels)
+    return _planned_buffers(graphs, reqs, _tensor_bytes, unplanned)
 
 
 # ---- the replay ------------------------------------------------------------------------------
@@ -267,8 +270,9 @@ _PARTS = ["fixed_overhead", "resource_variables", "eval_tensors", "node_structs"
 class _Replay:
     """The allocator state while AllocateTensors() runs: the tail and the worst phase."""
 
-    def __init__(self, s: TflmStructs):
+    def __init__(self, s: TflmStructs, kernels: dict):
         self.s = s
+        self.kernels = kernels
         self.tail = _Tail()
         self.parts = dict.fromkeys(_PARTS, 0)
         self.need, self.phase = 0, "invoke"
@@ -299,11 +303,11 @@ def _model_start(r: _Replay, graphs: list[Graph], n_resources: int) -> None:
         r.alloc("node_structs", s.node_and_registration * len(g.ops), 8)
     for g in graphs:
         for op in g.ops:
-            if _kernel(op).builtin_data:
-                r.alloc("builtin_data", *_kernel(op).builtin_data)
+            if _kernel(op, r.kernels).builtin_data:
+                r.alloc("builtin_data", *_kernel(op, r.kernels).builtin_data)
     for g in graphs:
         for op in g.ops:
-            init = _kernel(op).op_data
+            init = _kernel(op, r.kernels).op_data
             for n in (init(g, op) if callable(init) else [init] if init else []):
                 r.alloc("op_data", n)
 
@@ -317,7 +321,7 @@ def _prepare_all(r: _Replay, graphs: list[Graph], resources: dict) -> int:
     allocated: set = set()  # resource variables given a buffer (micro_resource_variable.cc Allocate)
     for k, g in enumerate(graphs):
         for i, op in enumerate(g.ops):
-            kern = _kernel(op)
+            kern = _kernel(op, r.kernels)
             head = _up(s.scratch_request * (requests + s.max_scratch_per_op), 8)
             temp = head
             persistent = _persistent(g, op, kern) + _resource_buffer(g, k, op, resources, allocated)
@@ -379,15 +383,22 @@ def _io_tensors(r: _Replay, g: Graph) -> None:
                 r.alloc("io_tensors", size, align)
 
 
-def predict_tflm_arena(graph: Graph, *, structs: TflmStructs = HOST_64) -> TflmArenaEstimate:
-    """Predict the minimum TFLite-Micro arena for a graph read from a .tflite."""
+def predict_tflm_arena(graph: Graph, *, structs: TflmStructs = HOST_64,
+                       kernels: dict | None = None) -> TflmArenaEstimate:
+    """Predict the minimum TFLite-Micro arena for a graph read from a .tflite.
+
+    ``structs``: TFLite-Micro's struct sizes on the build (``HOST_64``: the Python package);
+    ``kernels``: the kernel table (default ``tflm_kernels.KERNELS``, the reference kernels);
+    a target with an optimized kernel library passes its own (e.g. CMSIS-NN's scratch buffers).
+    """
+    kernels = K.KERNELS if kernels is None else kernels
     graphs = _subgraphs(graph)
-    reasons = unmodelled_ops(graph)
+    reasons = unmodelled_ops(graph, kernels)
     resources, unplanned = _var_handles(graphs)
-    r = _Replay(structs)
+    r = _Replay(structs, kernels)
     _model_start(r, graphs, len(set(resources.values())))
     requests = _prepare_all(r, graphs, resources)
-    reqs = _scratch_requests(graphs)
+    reqs = _scratch_requests(graphs, kernels)
     bufs = _planned_buffers(graphs, reqs, _tensor_bytes, unplanned)
     _plan(r, graphs, requests, bufs)
     offsets, head = tflm_greedy_plan([b.size for b in bufs], [b.first for b in bufs], [b.last for b in bufs])

@@ -12,17 +12,21 @@ for one node of it while ``AllocateTensors()`` runs:
   node for kernels whose Init allocates state sized by their options (signal ops);
 - ``prepare``: the order of the kernel's ``Prepare`` allocations: ``i<k>``/``o<k>`` a temporary
   ``TfLiteTensor`` for input/output slot k (``AllocateTempInputTensor``: absent optional inputs
-  allocate nothing), ``i*``/``o*`` every input/output, ``P`` where its persistent allocations
-  (``persistent``) happen; temporaries are never reused within one Prepare
-  (SingleArenaBufferAllocator::AllocateTemp only moves forward until ResetTempAllocations);
+  allocate nothing), ``i*``/``o*`` every input/output (``i1*``: inputs 1, 2, ...), ``P`` where
+  its persistent allocations (``persistent``) happen while the temporaries are still read (the
+  arena must hold both), ``p`` where they happen after the temporaries' last use (an overlap
+  is harmless: AllocatePersistentBuffer checks against the head only); temporaries are never
+  reused within one Prepare (SingleArenaBufferAllocator::AllocateTemp only moves forward
+  until ResetTempAllocations);
 - ``persistent`` / ``scratch``: functions of the node giving the bytes of each
   ``AllocatePersistentBuffer`` and each ``RequestScratchBufferInArena`` in Prepare.
 
 Each entry cites its kernel source (tensorflow/lite/micro/kernels/ and signal/micro/kernels/
 of tflite-micro). A kernel missing here, or a variant a ``check`` function rejects, is not
-modelled: ``kernel_for(g, op)`` says why and the arena estimate lists it (never a guess).
-Sizes are those of the 64-bit host build (``HOST_64`` in ``tflm_arena``); a 32-bit target
-changes the pointer-bearing ``op_data`` sizes, which a target table can override.
+modelled: ``tflm_arena.unmodelled_ops`` says why and the arena estimate lists it (never a
+guess). Sizes are those of the 64-bit host build (``HOST_64`` in ``tflm_arena``); a 32-bit
+target changes the pointer-bearing ``op_data`` sizes and an optimized kernel library adds
+scratch buffers: pass a modified copy of ``KERNELS`` to ``predict_tflm_arena(kernels=...)``.
 """
 
 from __future__ import annotations
@@ -377,7 +381,9 @@ def _detection_scratch(g: Graph, op: Op) -> list[int]:
 
 
 # TfLite*Params (size, alignof) as compiled for the 64-bit host from core/c/builtin_op_data.h
-# (the Parse* function of flatbuffer_conversions.cc allocates one per node).
+# (the Parse* function of flatbuffer_conversions.cc allocates one per node). Exception:
+# FULLY_CONNECTED takes 32 B in the installed package (measured on one-op and sine_float
+# models) where the pinned header compiles to 16.
 _PARAMS = {
     "ADD": (8, 4), "ARG_MAX": (4, 4), "ARG_MIN": (4, 4), "BATCH_MATMUL": (3, 1), "CALL_ONCE": (4, 4),
     "CAST": (8, 4), "CONCATENATION": (8, 4), "CONV_2D": (28, 4), "CUMSUM": (2, 1), "DEPTHWISE_CONV_2D": (28, 4),
