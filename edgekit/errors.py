@@ -61,3 +61,8 @@ def checked_path(path, what: str = "path"):
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"bad {what} {shown!r}: {reason}") from None
     return p
+
+
+class UnmodelledError(EdgekitError):
+    """A prediction was asked for something its model does not cover (an op, a tensor type);
+    the message names it. Raised instead of a silent guess."""

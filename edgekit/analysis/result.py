@@ -109,6 +109,7 @@ class Analysis:
     folded_bn: bool = True
     notes: list[str] = field(default_factory=list)
     runnability: list[Unrunnable] = field(default_factory=list)
+    memory_plans: dict | None = None  # TFLite-Micro: its own plan and edgekit's offline plan, and which is used
     verdict: Verdict | None = None
     # the budget the command was given (check() without arguments uses it)
     sram_bytes: int | None = field(default=None, repr=False)

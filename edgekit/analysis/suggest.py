@@ -42,7 +42,9 @@ def suggest_variants(analysis: Analysis, sram_bytes: int | None, flash_bytes: in
             g = capture_loaded(load_model(spec), dtype=dt, fold=analysis.folded_bn)
         except EdgekitError:  # a variant the architecture does not accept
             continue
-        arena, _, _ = predict_arena(g, analysis.runtime)
+        mp = analysis.memory_plans or {}
+        arena = predict_arena(g, analysis.runtime, memory_plan=mp.get("mode", "tflm"),
+                              kernels=mp.get("kernels", "cmsis-nn")).bytes
         mb = model_bytes_for(g, dt)
         fits = (sram_bytes is None or arena <= sram_bytes) and (flash_bytes is None or mb <= flash_bytes)
         out.append(Suggestion(change=change, arena_bytes=arena, model_bytes=mb, fits=fits))

@@ -57,6 +57,8 @@ _LINT = Stage("lint the artifact", li.lint)
 STAGES: dict[str, list[Stage]] = {
     "tflite-micro": _FRONT + _TFLITE + [
         Stage("measure arena in TFLite-Micro", ve.measure_tflm),
+        Stage("offline memory plan (every tensor verified in TFLite-Micro)", ve.memory_plan,
+              when=lambda ctx: ctx.plan.memory_plan != "tflm"),
         Stage("verify in TFLite-Micro (arena as on the device)", ve.verify_tflm),
         Stage("compare with LiteRT's reference kernels", ve.cross_check_litert),
         Stage("C array (model_data.h/.cc)", ve.c_source),

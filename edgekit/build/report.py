@@ -16,6 +16,7 @@ class ArenaFigures:
 
     predicted_pre_export: int  # the pre-export model (what `edgekit check` says)
     measured: int | None = None  # TFLite-Micro's minimum, bisected on the artifact
+    measured_tflm_plan: int | None = None  # the same, with TFLite-Micro's own plan (when edgekit's was written)
     predicted: int | None = None  # the arena model on the artifact
     c_constant: int | None = None  # kTensorArenaSize written into model_data.h
     predicted_breakdown: dict[str, int] | None = None
@@ -56,6 +57,7 @@ class BuildReport:
     peak_activation_bytes: int
     fold_bn: dict | None = None  # {"folded": n, "kept": n} or None with --no-fold
     memory_options: dict | None = None  # TFLite-Micro: what --channels-last-io and the PADs cost
+    memory_plan: dict | None = None  # TFLite-Micro: the offline plan written (or why not), what was verified
     calibration: dict | None = None  # int8: source, samples, warnings
     model_bytes: int | None = None
     executorch: dict | None = None  # .pte: delegates, operators, buffers, selective build
@@ -80,7 +82,8 @@ class BuildReport:
             "budget": self.budget, "arena_bytes": self.arena_bytes.to_dict(),
             "peak_activation_bytes": self.peak_activation_bytes,
         }
-        optional = {"memory_options": self.memory_options, "calibration": self.calibration,
+        optional = {"memory_options": self.memory_options, "memory_plan": self.memory_plan,
+                    "calibration": self.calibration,
                     "model_bytes": self.model_bytes, "executorch": self.executorch}
         d.update({k: v for k, v in optional.items() if v is not None})
         if self.model_bytes is not None:  # built: the artifact was verified (possibly in no runtime)

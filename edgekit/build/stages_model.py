@@ -54,8 +54,9 @@ def predict(ctx: BuildContext) -> None:
     if plan.runtime == "tflite-micro":
         from edgekit.analysis.export_options import memory_options
 
+        # the what-ifs compare TFLite-Micro's own plans of both layouts
         r.memory_options = memory_options(graph, channels_last_io=ctx.options.channels_last_io,
-                                          arena_bytes=pre.arena_bytes)
+                                          arena_bytes=pre.memory_plans["tflm_arena_bytes"])
     verdict = pre.check(suggest=False)
     if verdict.fits or ctx.options.force:
         return

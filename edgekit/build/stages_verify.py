@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekit.analysis.runtime_models import predict_arena
 from edgekit.build.compare import compare
 from edgekit.build.context import BuildContext
 
@@ -62,15 +63,52 @@ def runtime_memory(ctx: BuildContext) -> None:
 
 
 def measure_tflm(ctx: BuildContext) -> None:
-    from edgekit.analysis.runtime_models import predict_arena
     from edgekit.export.c_source import arena_with_margin
     from edgekit.graph.tflite_reader import read_tflite
     from edgekit.runtime.tflm import tflm_min_arena
 
     arena = ctx.report.arena_bytes
     arena.measured = tflm_min_arena(ctx.artifact, verify=True)
-    arena.predicted, arena.predicted_breakdown, _ = predict_arena(read_tflite(ctx.artifact), "tflite-micro")
+    pred = predict_arena(read_tflite(ctx.artifact), "tflite-micro")  # the plan in the file, if any
+    arena.predicted, arena.predicted_breakdown = pred.bytes, pred.breakdown
     arena.c_constant = arena_with_margin(arena.measured)
+
+
+def memory_plan(ctx: BuildContext) -> None:
+    """edgekit's offline memory plan written into the .tflite (``OfflineMemoryAllocation``) when it
+    lowers the measured arena, after every intermediate tensor of the planned model was compared
+    with the unplanned one in TFLite-Micro; otherwise TFLite-Micro's own plan, and why."""
+    from edgekit.export.c_source import arena_with_margin
+    from edgekit.graph.tflite_reader import read_tflite
+    from edgekit.runtime.tflm_verify import check_dict, default_inputs, make_planned_tflite
+
+    plan, arena = ctx.plan, ctx.report.arena_bytes
+    own = arena.measured
+    section = {"mode": plan.memory_plan, "kernels": plan.kernels, "used": False, "tflm_arena_bytes": own}
+    ctx.report.memory_plan = section
+    inputs = default_inputs(read_tflite(ctx.artifact)) + list(ctx.feed[:3])
+    res = make_planned_tflite(ctx.artifact.read_bytes(), kernels=plan.kernels, inputs=inputs)
+    if res.check is not None:
+        section["verification"] = check_dict(res.check)
+    if not res.verified or (res.check.arena_bytes >= own and plan.memory_plan == "auto"):
+        section["reason"] = res.reason or (f"the verified offline plan measured {res.check.arena_bytes:,d} B, "
+                                           f"not below TFLite-Micro's own {own:,d} B")
+        if plan.memory_plan == "offline":
+            ctx.warn(f"--memory-plan offline: kept TFLite-Micro's own plan: {section['reason']}")
+        return
+    ctx.artifact.write_bytes(res.data)
+    ctx.report.model_bytes = len(res.data)
+    arena.measured_tflm_plan, arena.measured = own, res.check.arena_bytes
+    arena.c_constant = arena_with_margin(arena.measured)
+    pred = predict_arena(read_tflite(ctx.artifact), "tflite-micro")  # the plan now in the file
+    arena.predicted, arena.predicted_breakdown = pred.bytes, pred.breakdown
+    section.update(used=True, arena_bytes=arena.measured, saving_bytes=own - arena.measured,
+                   plan=res.plan.to_dict(),
+                   verified=(f"every intermediate tensor bit-identical to the unplanned model on "
+                             f"{res.check.input_sets} input sets, in TFLite-Micro's reference kernels on the host"),
+                   derived=("the in-place distances for the CMSIS-NN kernels the board runs come from their "
+                            "sources (edgekit/analysis/inplace_rules.py), not from a run"
+                            if "cmsis-nn" in plan.kernels else ""))
 
 
 def verify_tflm(ctx: BuildContext) -> None:

@@ -123,7 +123,26 @@ def _parse(data: bytes, path, name: str) -> Graph:
         if n == 0 and hasattr(b, "Size"):
             n = int(b.Size() or 0)  # out-of-line buffer (offset/size)
         buffer_bytes.append(int(n))
-    sg = model.Subgraphs(0)
+    graphs = [_parse_subgraph(model, k, codes, buffer_bytes, chk, path, s) for k in range(n_sub)]
+    g = graphs[0]
+    g.name = name
+    g.subgraphs = graphs[1:]
+    g.meta = {"subgraphs": n_sub, "file_bytes": len(data), "opcodes": sorted(set(codes)),
+              "offline_buffers": any(model.Buffers(i).DataLength() == 0 and buffer_bytes[i] > 0
+                                     for i in range(n_buf)),
+              "metadata": [_text(model.Metadata(i).Name())
+                           for i in range(chk.length(model.MetadataLength(), "metadata"))],
+              "offline_plan": offline_entry(model)}  # an OfflineMemoryAllocation entry, or None
+    return g
+
+
+def _text(b) -> str:
+    return b.decode(errors="replace") if b else ""
+
+
+def _parse_subgraph(model, index: int, codes: list[str], buffer_bytes: list[int], chk: _Checked, path, s) -> Graph:
+    sg = model.Subgraphs(index)
+    n_codes, where = len(codes), (f"subgraph {index} " if index else "")
     type_names = {v: k for k, v in vars(s.TensorType).items() if not k.startswith("_") and isinstance(v, int)}
     n_t = chk.length(sg.TensorsLength(), "tensors")
     tensors: list[Tensor] = []
@@ -136,7 +155,8 @@ def _parse(data: bytes, path, name: str) -> Graph:
         code = int(t.Type())
         if code not in _TYPES:
             if code not in type_names:  # not a TensorType of this schema at all
-                raise ArtifactError(f"{path} is corrupt: tensor {i} has type code {code}, not a TFLite tensor type")
+                raise ArtifactError(f"{path} is corrupt: {where}tensor {i} has type code {code}, "
+                                    f"not a TFLite tensor type")
             dtype, esize = type_names[code].lower(), 1  # a newer type: its size is a guess
         else:
             dtype, esize = _TYPES[code]
@@ -148,38 +168,66 @@ def _parse(data: bytes, path, name: str) -> Graph:
             nsc = chk.length(q.ScaleLength(), "quantization scales")
             quant = QuantParams(num_scales=nsc, axis=int(q.QuantizedDimension()) if nsc > 1 else None,
                                 scale=float(q.Scale(0)),
-                                zero_point=int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0)
+                                zero_point=int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0,
+                                num_zero_points=int(q.ZeroPointLength()))
         tname = t.Name().decode(errors="replace") if t.Name() else f"t{i}"
         stored = const_bytes if const_bytes > 0 else None
         if stored is None and dtype not in DTYPE_BYTES:  # the IR has no size for it: say it here
             stored = (math.prod(shape) if shape else 1) * esize
         tensors.append(Tensor(id=i, name=tname, shape=shape, dtype=dtype, is_const=const_bytes > 0,
-                              quant=quant, buffer_bytes=stored))
+                              quant=quant, buffer_bytes=stored, is_variable=bool(t.IsVariable())))
     n_ops = chk.length(sg.OperatorsLength(), "operators")
     ops: list[Op] = []
     for i in range(n_ops):
         o = sg.Operators(i)
         opcode = codes[chk.index(int(o.OpcodeIndex()), n_codes, "opcode")]
-        ins = [int(x) for x in (o.InputsAsNumpy() if o.InputsLength() else [])]
+        slots = [int(x) for x in (o.InputsAsNumpy() if o.InputsLength() else [])]
         outs = [int(x) for x in (o.OutputsAsNumpy() if o.OutputsLength() else [])]
-        ins = [chk.index(x, n_t, "operator input") for x in ins if x >= 0]  # -1: optional absent
+        ins = [chk.index(x, n_t, "operator input") for x in slots if x >= 0]  # -1: optional absent
         outs = [chk.index(x, n_t, "operator output") for x in outs if x >= 0]
         kind = _KIND.get(opcode, opcode.lower())
         if opcode in _KIND and not outs:  # every op of these kinds computes a tensor
-            raise ArtifactError(f"{path} is corrupt: operator {i} ({opcode}) has no output tensor")
-        op = Op(index=i, kind=kind, name=f"{opcode}_{i}", inputs=ins, outputs=outs,
-                attrs={"opcode": opcode})
+            raise ArtifactError(f"{path} is corrupt: {where}operator {i} ({opcode}) has no output tensor")
+        op = Op(index=i, kind=kind, name=f"{opcode}_{i}" if not index else f"{opcode}_{index}.{i}",
+                inputs=ins, outputs=outs, attrs={"opcode": opcode})
+        if len(ins) != len(slots):  # kernels address inputs by position: keep where the gaps are
+            op.attrs["input_slots"] = tuple(slots)
+        _options(op, o, s)
         _annotate(op, o, tensors, s)
         _const_operands(op, model, sg, tensors)
         ops.append(op)
     g_in = [chk.index(int(x), n_t, "graph input") for x in (sg.InputsAsNumpy() if sg.InputsLength() else [])]
     g_out = [chk.index(int(x), n_t, "graph output") for x in (sg.OutputsAsNumpy() if sg.OutputsLength() else [])]
-    g = Graph(tensors=tensors, ops=ops, inputs=g_in, outputs=g_out, source_format="tflite", name=name,
-              meta={"subgraphs": n_sub, "file_bytes": len(data), "opcodes": sorted(set(codes)),
-                    "offline_buffers": any(model.Buffers(i).DataLength() == 0 and buffer_bytes[i] > 0
-                                           for i in range(n_buf)),
-                    "offline_plan": offline_entry(model)})  # an OfflineMemoryAllocation entry, or None
-    return g.link()
+    name = sg.Name().decode(errors="replace") if sg.Name() else f"subgraph{index}"
+    return Graph(tensors=tensors, ops=ops, inputs=g_in, outputs=g_out, source_format="tflite", name=name).link()
+
+
+def _options(op: Op, o, s) -> None:
+    """``attrs["options"]``: the op's builtin options as a dict of the schema's field names
+    (object API), ``attrs["custom_options"]``: a custom op's option bytes (a flexbuffer)."""
+    if o.CustomOptionsLength():
+        op.attrs["custom_options"] = bytes(o.CustomOptionsAsNumpy().tobytes())
+    table = o.BuiltinOptions()
+    if table is None:
+        return
+    name = _OPTION_NAMES.get(int(o.BuiltinOptionsType())) or _option_names(s).get(int(o.BuiltinOptionsType()))
+    cls, cls_t = getattr(s, name or "", None), getattr(s, f"{name}T", None)
+    if cls is None or cls_t is None:
+        return
+    raw = cls()
+    raw.Init(table.Bytes, table.Pos)
+    fields = vars(cls_t.InitFromObj(raw))
+    op.attrs["options"] = {k: (v.decode(errors="replace") if isinstance(v, bytes) else v) for k, v in fields.items()}
+
+
+_OPTION_NAMES: dict[int, str] = {}
+
+
+def _option_names(s) -> dict[int, str]:
+    if not _OPTION_NAMES:
+        _OPTION_NAMES.update({v: k for k, v in vars(s.BuiltinOptions).items()
+                              if not k.startswith("_") and isinstance(v, int) and k != "NONE"})
+    return _OPTION_NAMES
 
 
 def _annotate(op: Op, o, tensors: list[Tensor], s) -> None:
