@@ -25,7 +25,7 @@ const char* const kLabels[kNumClasses] = {
     "tree",
     "cup",
     "sun"};
-constexpr float kOutputScale = 1f;
+constexpr float kOutputScale = 1.0f;
 constexpr int kOutputZeroPoint = 0;
 }  // namespace
 
