@@ -25,11 +25,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from tflm_stubs import HAVE_GPP, gpp_syntax, write_stubs
 
 from edgekit.recipe import BUNDLES, BundleJob, Recipe, kotlin_snippet, main_cc
 from edgekit.recipe.render import TemplateError, placeholders, render_text, template_text
 from edgekit.targets import load_target
-from tflm_stubs import HAVE_GPP, gpp_syntax, write_stubs
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "recipe"
 CASES = json.loads((GOLDEN / "cases.json").read_text())
@@ -91,7 +91,7 @@ def test_python_templates_compile(tmp_path):
 
 def test_edgekit_io_preprocesses_as_model_io_json_says(tmp_path):
     """load_input on a PNG against the formula computed here with PIL and numpy; quantize against
-    round/clip written out; run in a fresh interpreter from the template folder, as a bundle runs."""
+    round/clip written out; run in a fresh interpreter beside model_io.json, as in a bundle."""
     from PIL import Image
 
     rgb = (np.random.default_rng(3).random((30, 40, 3)) * 255).astype(np.uint8)
@@ -102,8 +102,9 @@ def test_edgekit_io_preprocesses_as_model_io_json_says(tmp_path):
             f"spec, folder = load_spec({str(tmp_path / 'model.tflite')!r})\n"
             f"x = load_input({str(tmp_path / 'x.png')!r}, spec)\n"
             "np.save(sys.argv[1], x)\nnp.save(sys.argv[2], quantize(x, spec['inputs'][0]))\n")
+    (tmp_path / "edgekit_io.py").write_text(template_text("edgekit_io.py"))  # as a bundle has it
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "q.npy")],
-                       cwd=TEMPLATES, capture_output=True, text=True, timeout=60)
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     h, w = spec["preprocess"]["resize"]
     img = np.asarray(Image.fromarray(rgb).resize((w, h)), np.float64) / 255.0
@@ -156,7 +157,7 @@ def test_every_template_is_rendered_with_exactly_its_placeholders(monkeypatch, t
         BUNDLES[kind].readme(job)
     BUNDLES["raspberry-pi"].write(BundleJob(**{**job.__dict__, "folder": tmp_path}))
     monkeypatch.undo()
-    filled = {p.name for p in TEMPLATES.iterdir() if placeholders(p.read_text())}
+    filled = {p.name for p in TEMPLATES.iterdir() if p.is_file() and placeholders(p.read_text())}
     assert filled == set(values), "every template with placeholders is rendered by a bundle, and only those"
     for name, vals in values.items():
         assert placeholders(template_text(name)) == set(vals), name
@@ -178,3 +179,26 @@ def test_render_refuses_a_mismatch(text, values, fragment):
 def test_render_fills_in_one_pass():
     """A value that looks like a placeholder (a label "{{x}}") is written as it is."""
     assert render_text("{{a}}|{{b}}", {"a": "{{b}}", "b": "$x {y}"}) == "{{b}}|$x {y}"
+
+
+@pytest.mark.slow
+def test_a_wheel_ships_every_template(tmp_path):
+    """A non-editable install reads the templates from the package: build the wheel (setuptools, no
+    network) from a copy of the sources and look for every file of templates/ in it."""
+    import shutil
+    import zipfile
+
+    root = TEMPLATES.parents[2]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(root / name, src / name)
+    shutil.copytree(root / "edgekit", src / "edgekit", ignore=shutil.ignore_patterns("__pycache__"))
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                        str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("edgekit-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for p in TEMPLATES.iterdir():
+        if p.is_file():
+            assert f"edgekit/recipe/templates/{p.name}" in names, p.name

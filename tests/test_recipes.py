@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tflm_stubs import HAVE_GPP, gpp_syntax, resolver_stub, write_stubs
 
 from edgekit.errors import UsageError
 from edgekit.recipe import RecipeError, io_spec, kotlin_snippet, load_recipe, run_recipe
-from tflm_stubs import HAVE_GPP, gpp_syntax, resolver_stub, write_stubs
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "recipes"

@@ -70,7 +70,8 @@ def resolver_stub() -> str:
 
 def write_stubs(inc: Path, *, resolver: str | None = None) -> Path:
     """The stub headers under ``inc`` (``resolver``: the MicroMutableOpResolver header, default all Add* methods)."""
-    for rel, text in {**STUBS, "tensorflow/lite/micro/micro_mutable_op_resolver.h": resolver or resolver_stub()}.items():
+    headers = {**STUBS, "tensorflow/lite/micro/micro_mutable_op_resolver.h": resolver or resolver_stub()}
+    for rel, text in headers.items():
         (inc / rel).parent.mkdir(parents=True, exist_ok=True)
         (inc / rel).write_text(text)
     return inc
