@@ -112,6 +112,49 @@ calibration = "cal.npy"\n""")
         load_recipe(p)
 
 
+def _board(tmp_path, source: str, runtime_default: str) -> str:
+    """A copy of a shipped target whose runtime.default is ``runtime_default`` (own id: the file name)."""
+    text = (ROOT / "targets" / f"{source}.toml").read_text()
+    text = re.sub(r"(?m)^id = .*$", "", text)
+    text = re.sub(r'(?m)^default = "[^"]*"', f'default = "{runtime_default}"', text)
+    (tmp_path / "r").mkdir(exist_ok=True)
+    (tmp_path / "r" / "board.toml").write_text(text)
+    return "board.toml"
+
+
+def test_which_build_makes_which_format(tmp_path):
+    """One rule (edgekit.plan.resolve): the device's own runtime builds its format for the device;
+    the other format is built for its runtime with no device, in the recipe's dtype."""
+    from edgekit.recipe.run import format_plans
+
+    pi = format_plans(load_recipe(RECIPES / "raspberry-pi"))
+    target, plan = pi["tflite"]
+    assert target == "raspberry-pi-4b" and (plan.runtime, plan.dtype, plan.target.id) == ("litert", "fp32",
+                                                                                            "raspberry-pi-4b")
+    target, plan = pi["pte"]
+    assert target == "executorch" and (plan.runtime, plan.dtype, plan.target, plan.backend) == (
+        "executorch", "fp32", None, "xnnpack")
+    ((target, plan),) = format_plans(load_recipe(RECIPES / "mcu")).values()
+    assert (target, plan.runtime, plan.dtype, plan.sram_bytes) == ("nrf52840-dk", "tflite-micro", "int8", 256 * 1024)
+    # a board whose own runtime is ExecuTorch: the .pte is built for it, the .tflite for LiteRT alone
+    board = _board(tmp_path, "raspberry-pi-4b", "executorch")
+    p = _write(tmp_path, f'kind = "raspberry-pi"\n[model]\nspec = "mcu_mobilenet_v1"\n[target]\ndevice = "{board}"\n'
+                         'backend = "portable"\n')
+    plans = format_plans(load_recipe(p))
+    assert plans["tflite"][0] == "litert" and plans["tflite"][1].target is None
+    assert plans["pte"][0].endswith("board.toml") and plans["pte"][1].target.kind == "sbc"
+    assert plans["pte"][1].backend == "portable" and plans["tflite"][1].backend is None
+
+
+def test_mcu_recipe_needs_a_tflite_micro_board(tmp_path):
+    board = _board(tmp_path, "nrf52840-dk", "executorch")
+    p = _write(tmp_path, GOOD.replace('"nrf52840-dk"', f'"{board}"'))
+    with pytest.raises(RecipeError, match="runs executorch by default; a microcontroller recipe builds for "
+                                          "TFLite-Micro") as info:
+        load_recipe(p)
+    assert info.value.key == "target.device"
+
+
 def test_device_transport_must_match_the_recipe(tmp_path):
     with pytest.raises(UsageError, match="--ssh profiles a Raspberry Pi"):
         run_recipe(RECIPES / "mcu", output=tmp_path / "o", ssh="pi@localhost")

@@ -120,9 +120,10 @@ def format_plans(rec: Recipe, tgt: Target | None = None) -> dict[str, tuple[str,
     device = device_plan(rec, tgt)
     plans = {}
     for fmt in rec.formats:
-        target = rec.device if device.format == fmt else RUNTIME_FOR_FORMAT[fmt]
-        plans[fmt] = (target, resolve(target=target, dtype=device.dtype,
-                                      backend=rec.backend if fmt == "pte" else None))
+        own = device.format == fmt
+        plans[fmt] = (rec.device if own else RUNTIME_FOR_FORMAT[fmt],
+                      resolve(target=device.target if own else RUNTIME_FOR_FORMAT[fmt], dtype=device.dtype,
+                              backend=rec.backend if fmt == "pte" else None))
     return plans
 
 
@@ -143,8 +144,8 @@ class StageTimer:
         return value
 
 
-def _run(rec: Recipe, tgt: Target, plans: dict, out: Path, undo: Undo, access: DeviceAccess, *, runs: int, warmup: int,
-         progress) -> RecipeResult:
+def _run(rec: Recipe, tgt: Target, plans: dict, out: Path, undo: Undo, access: DeviceAccess, *, runs: int,
+         warmup: int, progress) -> RecipeResult:
     stage = StageTimer(progress)
     undo.mkdir()
     bundle = out / "bundle"
