@@ -154,13 +154,14 @@ def _parse(data: bytes, path, name: str) -> Graph:
         opcode = codes[chk.index(int(o.OpcodeIndex()), n_codes, "opcode")]
         ins = [int(x) for x in (o.InputsAsNumpy() if o.InputsLength() else [])]
         outs = [int(x) for x in (o.OutputsAsNumpy() if o.OutputsLength() else [])]
+        absent = tuple(j for j, x in enumerate(ins) if x < 0)  # positions of absent optional inputs
         ins = [chk.index(x, n_t, "operator input") for x in ins if x >= 0]  # -1: optional absent
         outs = [chk.index(x, n_t, "operator output") for x in outs if x >= 0]
         kind = _KIND.get(opcode, opcode.lower())
         if opcode in _KIND and not outs:  # every op of these kinds computes a tensor
             raise ArtifactError(f"{path} is corrupt: operator {i} ({opcode}) has no output tensor")
         op = Op(index=i, kind=kind, name=f"{opcode}_{i}", inputs=ins, outputs=outs,
-                attrs={"opcode": opcode})
+                attrs={"opcode": opcode, **({"absent_inputs": absent} if absent else {})})
         _annotate(op, o, tensors, s)
         ops.append(op)
     g_in = [chk.index(int(x), n_t, "graph input") for x in (sg.InputsAsNumpy() if sg.InputsLength() else [])]

@@ -110,6 +110,18 @@ def support(graph: Graph, runtime: str, *, kernels: str = "reference") -> Suppor
     return rep
 
 
+def op_problems(op: Op, graph: Graph, runtime: str, *, kernels: str = "reference") -> list[tuple[str, str, bool]]:
+    """(why, source, silent) for one op of a .tflite graph on TFLite-Micro or LiteRT; ``silent``
+    marks a kernel that does not refuse the op but computes wrong results. Whys starting with
+    "unknown:" are facts the tables cannot establish."""
+    runtime, kernels = _resolve(runtime, kernels)
+    if runtime == "tflite-micro":
+        return _tflm_problems(op, graph, kernels)
+    if runtime == "litert":
+        return _litert_problems(op)
+    return _et_problems(op, "portable" if kernels == "reference" else kernels)
+
+
 # ---- per runtime ------------------------------------------------------------------------------
 
 def _resolve(runtime: str, kernels: str) -> tuple[str, str]:
@@ -153,18 +165,19 @@ def _tflm_problems(op: Op, g: Graph, kernels: str) -> list[tuple[str, str]]:
             return problems(_tflm.CUSTOM_KERNELS[code], op, g)
         if name in _tflm.CUSTOM_REGISTERED:
             return [(_UNKNOWN + "is a custom op TFLite-Micro registers; its tensor types are not in edgekit's table",
-                     "tensorflow/lite/micro/micro_mutable_op_resolver.h")]
+                     "tensorflow/lite/micro/micro_mutable_op_resolver.h", False)]
         if name in _tflm.NPU_CUSTOM:
-            return [(_tflm.NPU_CUSTOM[name], "tensorflow/lite/micro/kernels/ethos_u/ethosu.cc")]
+            return [(_tflm.NPU_CUSTOM[name], "tensorflow/lite/micro/kernels/ethos_u/ethosu.cc", False)]
         return [("is a custom op with no TFLite-Micro kernel (the firmware must register one with AddCustom)",
-                 "tensorflow/lite/micro/micro_mutable_op_resolver.h")]
+                 "tensorflow/lite/micro/micro_mutable_op_resolver.h", False)]
     k = table.get(code)
     if k is not None:
         return problems(k, op, g)
     if code in _litert.TFLITE_BUILTINS:
-        return [("has no kernel in TFLite-Micro", "tensorflow/lite/micro/micro_mutable_op_resolver.h (no Add method)")]
+        return [("has no kernel in TFLite-Micro", "tensorflow/lite/micro/micro_mutable_op_resolver.h (no Add method)",
+                 False)]
     return [(_UNKNOWN + "is not a TFLite op: edgekit's lowering does not know what the converter emits for it",
-             "edgekit.analysis.lowering")]
+             "edgekit.analysis.lowering", False)]
 
 
 def _tflm_table(kernels: str) -> dict:
@@ -179,10 +192,10 @@ def _litert_problems(op: Op) -> list[tuple[str, str]]:
     code = _opcode(op)
     why = _litert.op_problem(code)
     if why:
-        return [(why, _litert.SOURCE)]
+        return [(why, _litert.SOURCE, False)]
     if not code.startswith("CUSTOM:") and code not in _litert.TFLITE_BUILTINS:
         return [(_UNKNOWN + "is not a TFLite op: edgekit's lowering does not know what the converter emits for it",
-                 "edgekit.analysis.lowering")]
+                 "edgekit.analysis.lowering", False)]
     return []
 
 
@@ -190,7 +203,7 @@ def _et_problems(op: Op, lib: str) -> list[tuple[str, str]]:
     if op.kind in ("delegate", "view") or "operator" not in op.attrs:
         return []  # delegate calls run in their backend; elided views are no instruction
     p = _et.operator_problem(op.attrs["operator"], lib)
-    return [p] if p else []
+    return [(p[0], p[1], False)] if p else []
 
 
 # ---- grouping -----------------------------------------------------------------------------------
@@ -206,7 +219,7 @@ class _Grouper:
 
     def run(self, g: Graph, evaluate) -> None:
         for op in g.ops:
-            for why, source in evaluate(op):
+            for why, source, _silent in evaluate(op):
                 self._add(op, why, source)
         for (code, why), u in self.groups.items():
             if why.startswith(_UNKNOWN):

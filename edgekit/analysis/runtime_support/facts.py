@@ -31,10 +31,13 @@ ALL_TYPES = frozenset({
 
 @dataclass(frozen=True)
 class Check:
-    """A refusal that is not about types: ``why(op, graph)`` returns the reason or None."""
+    """A refusal that is not about types: ``why(op, graph)`` returns the reason or None.
+    ``silent``: the kernel does not refuse the op, it computes wrong results (reported all the
+    same: the model cannot run correctly; the reason says so)."""
 
     why: Callable[[Op, Graph], str | None]
     source: str
+    silent: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,21 @@ def K(opcode: str, source: str, roles: str = "", sigs=None, checks=(), note: str
 
 # ---- evaluation ---------------------------------------------------------------------------
 
+def input_slots(op: Op) -> list[int | None]:
+    """The op's inputs at their flatbuffer positions: None where an optional input is absent
+    (the .tflite reader drops those and lists them in ``attrs["absent_inputs"]``)."""
+    absent = op.attrs.get("absent_inputs") or ()
+    if not absent:
+        return list(op.inputs)
+    it = iter(op.inputs)
+    n = len(op.inputs) + len(absent)
+    return [None if j in absent else next(it) for j in range(n)]
+
+
 def role_types(k: Kernel, op: Op, g: Graph) -> dict[str, str] | None:
     """The type of each role's tensor; None when ``i*`` inputs disagree (reported separately)."""
     out: dict[str, str] = {}
+    slots = None
     for name, loc in k.roles:
         if loc == ANY_INPUTS:
             types = {g.tensors[t].dtype for t in op.inputs}
@@ -102,15 +117,17 @@ def role_types(k: Kernel, op: Op, g: Graph) -> dict[str, str] | None:
                 return None
             out[name] = types.pop() if types else ABSENT
             continue
-        kind, idx = loc[0], loc[1:]
+        kind, i = loc[0], int(loc[1:])
         if kind == "c":
             consts = [t for t in op.inputs if g.tensors[t].is_const]
-            i = int(idx)
             out[name] = g.tensors[consts[i]].dtype if i < len(consts) else ABSENT
             continue
-        ids = op.inputs if kind == "i" else op.outputs
-        i = int(idx)
-        out[name] = g.tensors[ids[i]].dtype if i < len(ids) else ABSENT
+        if kind == "o":
+            out[name] = g.tensors[op.outputs[i]].dtype if i < len(op.outputs) else ABSENT
+            continue
+        slots = slots if slots is not None else input_slots(op)
+        tid = slots[i] if i < len(slots) else None
+        out[name] = ABSENT if tid is None else g.tensors[tid].dtype
     return out
 
 
@@ -142,35 +159,24 @@ def type_problem(k: Kernel, op: Op, g: Graph) -> str | None:
 
 
 def _phrase(names: list[str], types: dict[str, str]) -> str:
-    parts = [f"without {n}" if types[n] == ABSENT else f"{types[n]} {n}" for n in names]
-    parts = [p if p.startswith("without") else p for p in parts]
-    head = [p for p in parts if not p.startswith("without")]
-    tail = [p for p in parts if p.startswith("without")]
-    text = "with " + " and ".join(head) if head else ""
-    if tail:
-        text = (text + " " if text else "") + " and ".join(tail)
+    """"with float32 input and int8 weights", "with int16 input without bias"."""
+    have = [f"{types[n]} {n}" for n in names if types[n] != ABSENT]
+    missing = [n for n in names if types[n] == ABSENT]
+    text = "with " + " and ".join(have) if have else ""
+    if missing:
+        text = (text + " " if text else "") + "without " + " and ".join(missing)
     return text
 
 
-def problems(k: Kernel, op: Op, g: Graph) -> list[tuple[str, str]]:
-    """Every (why, source) that makes the kernel refuse ``op``: types first, then the checks."""
+def problems(k: Kernel, op: Op, g: Graph) -> list[tuple[str, str, bool]]:
+    """Every (why, source, silent) that stops the kernel running ``op`` correctly: types first,
+    then the checks (``silent``: it runs without error and computes nonsense)."""
     out = []
     t = type_problem(k, op, g)
     if t:
-        out.append((t, k.source))
+        out.append((t, k.source, False))
     for c in k.checks:
         why = c.why(op, g)
         if why:
-            out.append((why, c.source))
+            out.append((why, c.source, c.silent))
     return out
-
-
-@dataclass
-class Coverage:
-    """How much of a table is known: op types with type facts, checks, and verification."""
-
-    opcodes: int = 0
-    with_types: int = 0
-    signatures: int = 0
-    checks: int = 0
-    unchecked: list[str] = field(default_factory=list)

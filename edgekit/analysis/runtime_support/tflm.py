@@ -33,7 +33,7 @@ DepthwiseConvEval) — an int32 bias gives wrong results.
 
 from __future__ import annotations
 
-from edgekit.analysis.runtime_support.facts import Check, K, Kernel, each, sig_not
+from edgekit.analysis.runtime_support.facts import Check, K, Kernel, each, input_slots, sig_not
 from edgekit.graph.ir import Graph, Op
 
 RUNTIME = "tflite-micro"
@@ -151,7 +151,40 @@ def _pool_quant(op: Op, g: Graph) -> str | None:
     return None
 
 
-_FOUR_D = "exactly 4 dimensions"
+def _dw_int16_int32_bias(op: Op, g: Graph) -> str | None:
+    slots = input_slots(op)
+    if len(slots) > 2 and slots[2] is not None and g.tensors[slots[0]].dtype == I16 \
+            and g.tensors[slots[2]].dtype == I32:
+        return "with int16 input and int32 bias (the kernel reads the bias as int64: wrong results, no error)"
+    return None
+
+
+def _lstm_float_weights(op: Op, g: Graph) -> str | None:
+    slots = input_slots(op)
+    if len(slots) > 2 and g.tensors[slots[0]].dtype == F and slots[2] is not None \
+            and g.tensors[slots[2]].dtype != F:
+        return (f"with float32 input and {g.tensors[slots[2]].dtype} weights (hybrid: the float kernel reads "
+                f"them as float32, wrong results, no error)")
+    return None
+
+
+def _svdf_no_bias(op: Op, g: Graph) -> str | None:
+    # int8 Prepare reads bias->params.scale, the float Eval GetTensorData<float>(bias), with no
+    # null check ("TODO(#1751): account for optional bias tensor"): measured, both crash
+    slots = input_slots(op)
+    if len(slots) < 4 or slots[3] is None:
+        return "without a bias (TFLite-Micro crashes on an SVDF without one)"
+    return None
+
+
+def _dw_absent_bias(op: Op, g: Graph) -> str | None:
+    # has_bias = inputs->size == 3, then DeallocateTempTfLiteTensor(bias) on the null bias of a
+    # "-1" third input: measured, the interpreter crashes (float32, int8 and int16 alike)
+    if 2 in (op.attrs.get("absent_inputs") or ()):
+        return "with an empty (-1) bias input (TFLite-Micro crashes on it; write no third input instead)"
+    return None
+
+
 
 
 def _four_d(source: str) -> Check:
@@ -185,7 +218,8 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
                             rank_at_most(5, "kernels/broadcast_to.cc ValidateOutputTensor", which="output")]),
     K("CALL_ONCE", "kernels/call_once.cc CallOncePrepare"),
     K("CAST", "kernels/cast.cc CastEval / copyToTensor", IO,
-      ["input=int8|int16|int32|uint32|float32|bool output=int8|int16|int32|uint32|float32"]),
+      ["input=int8|int16|int32|uint32|float32|bool output=int8|int16|int32|uint32|float32|bool"],
+      note="bool output: run by the 2026-10 interpreter package; copyToTensor at the 2026-08 pin has no bool case"),
     K("CEIL", "kernels/ceil.cc CeilPrepare", IO, ["input,output=float32"]),
     K("CONCATENATION", "kernels/concatenation.cc ConcatenationPrepare / ConcatenationEval", "input=i* output=o0",
       [each("input,output", "bool|float32|int8|int16|int32|int64")],
@@ -204,7 +238,8 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
       "DepthwiseConvEval", "input=i0 weights=i1 output=o0",
       ["input,output=float32 weights=float32", "input,output=int8 weights=int8|int4",
        "input,output=int16 weights=int8"],
-      note="int16 reads the bias as int64 whatever its type (an int32 bias computes nonsense)"),
+      [Check(_dw_absent_bias, "kernels/depthwise_conv_common.cc CalculateOpDataDepthwiseConv"),
+       Check(_dw_int16_int32_bias, "kernels/depthwise_conv.cc DepthwiseConvEval", silent=True)]),
     K("DEQUANTIZE", "kernels/dequantize_common.cc DequantizePrepare", IO,
       ["input=int8|int16|uint8 output=float32"]),
     K("DIV", "kernels/div.cc CalculateOpDataDiv / DivEval", BIN, [each("input,input2,output", "float32|int32|int8")]),
@@ -295,7 +330,10 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
       [each("input,output", "int32|float32|uint8|int8|int16|int64|bool", "axis=int32")],
       [rank_at_most(6, "kernels/reverse.cc ReverseV2Prepare (kMaxDimensions)")]),
     K("ROUND", "kernels/round.cc RoundPrepare", IO, ["input,output=float32"]),
-    K("RSQRT", "kernels/elementwise.cc PrepareAbsRsqrt<IsRsqrtSupportedType>", IO, [each("input,output", "float32|int8")]),
+    K("RSQRT", "kernels/elementwise.cc PrepareAbsRsqrt<IsRsqrtSupportedType> / RsqrtEval", IO,
+      [each("input,output", "float32|int8|int16")],
+      note="int16: run by the 2026-10 interpreter package (RsqrtEval has the case); IsRsqrtSupportedType at the "
+           "2026-08 pin refuses it"),
     K("SELECT_V2", "kernels/select.cc SelectPrepare / SelectEval", "condition=i0 input=i1 input2=i2",
       [each("input,input2", "float32|int8|int16", "condition=bool")]),
     K("SHAPE", "kernels/shape.cc ShapeEval", "output=o0", ["output=int32"]),
@@ -322,8 +360,10 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
        const_inputs((1, 2, 3), "begin, end or strides tensor", "kernels/strided_slice_common.cc StridedSlicePrepare")]),
     K("SUB", "kernels/sub.cc SubEval (output type)", BIN, ["output=float32|int32|int8|int16"]),
     K("SVDF", "kernels/svdf_common.cc PrepareSvdf; kernels/svdf.cc EvalSvdf",
-      "input=i0 weights=i1 weights_time=i2 output=o0",
-      ["input,output=float32 weights,weights_time=float32", "input,output=int8 weights=int8 weights_time=int8|int16"]),
+      "input=i0 weights=i1 weights_time=i2 bias=i3 state=i4 output=o0",
+      ["input,output=float32 weights,weights_time,state=float32 bias=float32",
+       "input,output=int8 weights=int8 weights_time,state=int8|int16 bias=int32"],
+      [Check(_svdf_no_bias, "kernels/svdf_common.cc PrepareSvdf / EvalFloatSvdf (TODO #1751)")]),
     K("TANH", "kernels/tanh.cc TanhEval", IO, [each("input,output", "float32|int16|int8")]),
     K("TRANSPOSE", "kernels/transpose_common.cc TransposePrepare; kernels/transpose.cc TransposeEval", IO,
       [each("input,output", "float32|int8|int16")],
@@ -333,8 +373,9 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
       "output_shape=i0 weights=i1 input=i2 output=o0",
       ["input,output=float32 weights=float32", "input,output=int8 weights=int8", "input,output=int16 weights=int8"]),
     K("UNIDIRECTIONAL_SEQUENCE_LSTM", "kernels/unidirectional_sequence_lstm.cc UnidirectionalSequenceLstmEval",
-      "input=i0 weights=c0 output=o0",
-      ["input=float32 weights=float32", "input=int8 weights=int8", "input=int16 weights=int8"]),
+      "input=i0 weights=i2 output=o0",
+      ["input=float32", "input=int8 weights=int8", "input=int16 weights=int8"],
+      [Check(_lstm_float_weights, "kernels/unidirectional_sequence_lstm.cc UnidirectionalSequenceLstmEval", silent=True)]),
     K("UNPACK", "kernels/unpack.cc UnpackEval", "input=i0", ["input=float32|int32|int16|int8"]),
     K("VAR_HANDLE", "kernels/var_handle.cc VarHandlePrepare"),
     K("WHILE", "kernels/while.cc WhilePrepare"),
