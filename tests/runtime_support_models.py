@@ -94,52 +94,63 @@ def _options(S, opts):
     return getattr(S.BuiltinOptions, name), o
 
 
-def model(opcode: str, inputs: list, outputs: list, opts=None, *, custom: str | None = None) -> bytes:
+def model(opcode: str, inputs: list, outputs: list, opts=None, *, custom: str | None = None,
+          version: int = 1) -> bytes:
     """A one-op model. ``inputs`` may hold None for an absent optional input (index -1)."""
+    tensors = [t for t in inputs if t is not None] + list(outputs)
+    idx, k = [], 0
+    for t in inputs:
+        idx.append(-1 if t is None else k)
+        k += t is not None
+    outs = list(range(k, k + len(outputs)))
+    return graph_model(tensors, [(opcode, idx, outs, opts, custom, version)], outputs=outs)
+
+
+def graph_model(tensors: list[T], ops: list[tuple], *, outputs: list[int]) -> bytes:
+    """A model of several ops: ``ops`` are (opcode, input ids, output ids, opts[, custom[, version]])
+    over ``tensors``; the graph inputs are the non-constant tensors no op writes."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as S
 
     m = S.ModelT()
     m.version = 3
-    code = S.OperatorCodeT()
-    bc = getattr(S.BuiltinOperator, "CUSTOM" if custom else opcode)
-    code.builtinCode, code.deprecatedBuiltinCode, code.version = bc, min(bc, 127), 1
-    if custom:
-        code.customCode = custom
-    m.operatorCodes = [code]
-    m.buffers = [S.BufferT()]
-    tensors, g_in, ids = [], [], {}
-
-    def add(t: T, name: str) -> int:
+    m.operatorCodes, m.buffers = [], [S.BufferT()]
+    codes: dict[tuple, int] = {}
+    st_list = []
+    for i, t in enumerate(tensors):
         st = S.TensorT()
-        st.shape = list(t.shape)
-        st.type = getattr(S.TensorType, t.dtype.upper())
-        st.name = name
-        st.quantization = _quant(S, t)
-        st.isVariable = t.variable
+        st.shape, st.type, st.name = list(t.shape), getattr(S.TensorType, t.dtype.upper()), f"t{i}"
+        st.quantization, st.isVariable = _quant(S, t), t.variable
         b = S.BufferT()
         if t.const:
             b.data = _bytes(t)
         m.buffers.append(b)
         st.buffer = len(m.buffers) - 1
-        tensors.append(st)
-        return len(tensors) - 1
-
-    in_ids = []
-    for i, t in enumerate(inputs):
-        if t is None:
-            in_ids.append(-1)
-            continue
-        tid = add(t, f"in{i}")
-        in_ids.append(tid)
-        if not t.const and not t.variable:
-            g_in.append(tid)
-    out_ids = [add(t, f"out{i}") for i, t in enumerate(outputs)]
-    op = S.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, in_ids, out_ids
-    op.builtinOptionsType, op.builtinOptions = _options(S, opts)
+        st_list.append(st)
+    written = set()
+    sops = []
+    for spec in ops:
+        opcode, ins, outs, opts = spec[:4]
+        custom = spec[4] if len(spec) > 4 else None
+        version = spec[5] if len(spec) > 5 else 1
+        key = (opcode, custom, version)
+        if key not in codes:
+            code = S.OperatorCodeT()
+            bc = getattr(S.BuiltinOperator, "CUSTOM" if custom else opcode)
+            code.builtinCode, code.deprecatedBuiltinCode, code.version = bc, min(bc, 127), version
+            if custom:
+                code.customCode = custom
+            codes[key] = len(m.operatorCodes)
+            m.operatorCodes.append(code)
+        op = S.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = codes[key], list(ins), list(outs)
+        op.builtinOptionsType, op.builtinOptions = _options(S, opts)
+        sops.append(op)
+        written.update(outs)
+    used = {i for spec in ops for i in spec[1] if i >= 0}
+    g_in = [i for i in sorted(used) if not tensors[i].const and not tensors[i].variable and i not in written]
     sg = S.SubGraphT()
-    sg.tensors, sg.operators, sg.inputs, sg.outputs, sg.name = tensors, [op], g_in, out_ids, "main"
+    sg.tensors, sg.operators, sg.inputs, sg.outputs, sg.name = st_list, sops, g_in, list(outputs), "main"
     m.subgraphs = [sg]
     b = flatbuffers.Builder(1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
@@ -153,6 +164,7 @@ class Outcome:
     ok: bool
     stage: str | None = None  # "load", "invoke", "crash"
     log: str = ""
+    out: list | None = None  # the first output's raw values, flattened
 
 
 @contextlib.contextmanager
@@ -200,7 +212,7 @@ def run_batch(models: dict[str, bytes], workdir, *, runtime: str = "tflm", timeo
                 if "started" in rec:
                     started = rec["started"]
                 else:
-                    out[rec["name"]] = Outcome(rec["ok"], rec["stage"], rec["log"])
+                    out[rec["name"]] = Outcome(rec["ok"], rec["stage"], rec["log"], rec.get("out"))
             if started is not None and started not in out:  # the model the child died on
                 out[started] = Outcome(False, "crash", "the interpreter crashed")
                 with results.open("a") as f:
@@ -254,7 +266,7 @@ def _run_tflm(path: str) -> dict:
             err = str(exc)
     if err is not None:
         return {"ok": False, "stage": "invoke", "log": (err + " " + cap.text)[:600]}
-    return {"ok": True, "stage": None, "log": ""}
+    return {"ok": True, "stage": None, "log": "", "out": np.asarray(it.get_output(0)).astype(float).ravel().tolist()}
 
 
 def _run_litert(path: str) -> dict:
@@ -272,7 +284,8 @@ def _run_litert(path: str) -> dict:
         it.invoke()
     except Exception as exc:
         return {"ok": False, "stage": "invoke", "log": str(exc)[:600]}
-    return {"ok": True, "stage": None, "log": ""}
+    out = it.get_tensor(it.get_output_details()[0]["index"])
+    return {"ok": True, "stage": None, "log": "", "out": np.asarray(out).astype(float).ravel().tolist()}
 
 
 @dataclass

@@ -13,8 +13,9 @@ kernel up in its registry when it loads the method; one it lacks fails the load
 - optimized (``kernels/optimized/optimized.yaml``): faster versions of portable operators and
   three of its own (``linear.out``, ``_fft_r2c.out``, ``_fft_c2r.out``);
 - quantized (``kernels/quantized/quantized.yaml``: ``quantized_decomposed::*``), a separate
-  library: the executorch wheel's runtime does not link it, so a PT2E-quantized program whose
-  quantize/dequantize ops stay outside the delegate does not load there.
+  library an app must link: a PT2E-quantized program whose quantize/dequantize ops stay
+  outside the delegate fails with OperatorMissing (0x14) without it (the executorch wheel
+  registers these kernels only once ``executorch.kernels.quantized`` is imported).
 
 ``kernels="portable"`` (or "reference") checks against portable + prim ops, ``"optimized"``
 adds the optimized library's own operators (the wheel's ``portable_lib`` registers exactly
@@ -91,7 +92,7 @@ def operator_problem(name: str, kernels: str) -> tuple[str, str] | None:
         return None
     if name.startswith("quantized_decomposed::"):
         return ("has no kernel in the portable library (quantized_decomposed ops are in ExecuTorch's quantized "
-                "kernel library, which the runtime must link; the executorch wheel does not)",
+                "kernel library, which the app must link: delegate the quantized ops or link quantized_ops_lib)",
                 "executorch kernels/quantized/quantized.yaml")
     if name in OPTIMIZED_ONLY:
         return ("has no portable kernel (it is in ExecuTorch's optimized kernel library)",

@@ -1,15 +1,15 @@
 """TFLite-Micro on Cortex-M: where the CMSIS-NN kernels accept less than the reference ones.
 
-A Cortex-M build (``OPTIMIZED_KERNEL_DIR=cmsis_nn``) replaces 14 kernels by those in
+A Cortex-M build (``OPTIMIZED_KERNEL_DIR=cmsis_nn``) replaces the kernels of 14 files by those in
 ``tensorflow/lite/micro/kernels/cmsis_nn/`` (tflite-micro 90b983c2, CMSIS-NN 4ab83cc3); every
 other op runs the reference kernel of :mod:`.tflm`. Read side by side, the replacements accept
-the same types as the reference kernels except (paths relative to ``kernels/cmsis_nn/``):
+the same types as the reference kernels (TRANSPOSE_CONV's stricter Prepare check
+refuses int16 weights, which the reference kernel refuses later, in kernel_util.cc
+PopulateConvolutionQuantizationParams) except (paths relative to ``kernels/cmsis_nn/``):
 
 - TRANSPOSE: int8 takes at most 4 dimensions (transpose.cc TransposeEvalInt8
   ``TF_LITE_ENSURE(context, size <= 4)``); the reference kernel takes 5.
 - BATCH_MATMUL: both inputs at most rank 4 (batch_matmul.cc Prepare); the reference takes 5.
-- TRANSPOSE_CONV: int16 input needs int8 weights (transpose_conv.cc Prepare, "Hybrid models
-  are not supported"); the reference Prepare also lets int16 weights through.
 - FULLY_CONNECTED with int16 input and an int32 bias: arm_fully_connected_s16 reads the bias
   as int64 (fully_connected.cc EvalQuantizedInt16), so the output is wrong; the reference
   kernel accumulates an int32 bias in int32. Reported as unrunnable: it does not fail, it
@@ -48,15 +48,6 @@ def _fc_int16_int32_bias(op: Op, g: Graph) -> str | None:
     return None
 
 
-def _transpose_conv_int16(op: Op, g: Graph) -> str | None:
-    if len(op.inputs) < 3:
-        return None
-    w, i = g.tensors[op.inputs[1]], g.tensors[op.inputs[2]]
-    if i.dtype == "int16" and w.dtype != "int8":
-        return f"with int16 input and {w.dtype} weights (CMSIS-NN takes int8 weights only)"
-    return None
-
-
 def _lstm_const(op: Op, g: Graph) -> str | None:
     # inputs 1..8 are the weights, 12..15 the biases (lstm_shared.h); absent optional inputs
     # (-1) are dropped by the reader, so look at every int8/float tensor past the input
@@ -69,7 +60,6 @@ def _lstm_const(op: Op, g: Graph) -> str | None:
 _OVERRIDES = {
     "TRANSPOSE": [Check(_transpose_int8_rank, "kernels/cmsis_nn/transpose.cc TransposeEvalInt8")],
     "BATCH_MATMUL": [rank_between(2, 4, "kernels/cmsis_nn/batch_matmul.cc Prepare", inputs=(0, 1))],
-    "TRANSPOSE_CONV": [Check(_transpose_conv_int16, "kernels/cmsis_nn/transpose_conv.cc Prepare")],
     "FULLY_CONNECTED": [Check(_fc_int16_int32_bias, "kernels/cmsis_nn/fully_connected.cc EvalQuantizedInt16",
                               silent=True)],
     "UNIDIRECTIONAL_SEQUENCE_LSTM": [Check(_lstm_const, "kernels/cmsis_nn/unidirectional_sequence_lstm.cc "
