@@ -397,3 +397,67 @@ def test_check_of_a_tflite_is_torch_free_and_fast(tmp_path):
     text, heavy, dt = out.stdout.strip().split(" | ")
     assert text == "DEQUANTIZE with float16 input (2 ops)" and heavy == "[]"
     print(f"import + read + unrunnable: {dt} s")
+
+
+# ---- real exports: litert-torch + ai-edge-quantizer ------------------------------------------------
+
+def _cnn(gelu: bool):
+    from torch import nn
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                         nn.GELU() if gelu else nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(16, 10)).eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """{"fp16": path, "gelu": path}: converted once (EDGEKIT_TFLM_CACHE keeps them)."""
+    import os
+
+    for mod in ("torch", "litert_torch", "ai_edge_quantizer"):
+        pytest.importorskip(mod)
+    import torch
+
+    from edgekit.export.tflite import convert_fp32, quantize_fp16
+
+    d = os.environ.get("EDGEKIT_TFLM_CACHE")
+    cache = (tmp_path_factory.mktemp("rs-export") if not d else __import__("pathlib").Path(d) / "runtime_support")
+    cache.mkdir(parents=True, exist_ok=True)
+    x = torch.randn(1, 3, 16, 16)
+    out = {}
+    for name in ("fp16", "gelu"):
+        p = cache / f"rs_{name}_v1.tflite"
+        if not p.exists():
+            fp32 = convert_fp32(_cnn(name == "gelu"), x)
+            p.write_bytes(quantize_fp16(fp32) if name == "fp16" else fp32)
+        out[name] = p
+    return out
+
+
+@pytest.mark.slow
+def test_real_fp16_export_check_and_interpreter_agree(exported):
+    from edgekit.lint.runtimes import tflm_check
+
+    g = read_tflite(exported["fp16"])
+    n_deq = sum(op.attrs["opcode"] == "DEQUANTIZE" for op in g.ops)
+    assert n_deq == 3  # the weights of the three layers (ai-edge-quantizer leaves biases float32)
+    assert [u.text() for u in unrunnable(g, "tflite-micro")] == [f"DEQUANTIZE with float16 input ({n_deq} ops)"]
+    chk = tflm_check(exported["fp16"])
+    assert not chk["ok"] and "dequantize_common.cc" in chk["log"]
+    assert unrunnable(g, "litert") == []
+
+
+@pytest.mark.slow
+def test_real_gelu_export_and_pre_export_graph(exported):
+    from edgekit.analysis.lowering import lower_for_tflite
+    from edgekit.graph.capture import capture
+    from edgekit.lint.runtimes import tflm_check
+
+    g = read_tflite(exported["gelu"])
+    assert [u.text() for u in unrunnable(g, "tflite-micro")] == ["GELU has no kernel in TFLite-Micro (1 op)"]
+    assert tflm_check(exported["gelu"])["missing"] == ["GELU"]
+    pre = lower_for_tflite(capture(_cnn(True), (1, 3, 16, 16)))
+    [u] = unrunnable(pre, "tflite-micro")
+    assert (u.opcode, u.why, u.count, u.modules) == ("GELU", "has no kernel in TFLite-Micro", 1, ["3"])

@@ -91,7 +91,8 @@ def support(graph: Graph, runtime: str, *, kernels: str = "reference") -> Suppor
     rep = SupportReport(runtime=runtime, kernels=kernels)
     if runtime == "tflite-micro":
         graph = _tflite_graph(graph, runtime)
-        _Grouper(rep).run(graph, lambda op: _tflm_problems(op, graph, kernels))
+        cache: dict = {}
+        _Grouper(rep).run(graph, lambda op: _tflm_problems(op, graph, kernels, cache))
     elif runtime == "litert":
         if graph.source_format == "torch" and not _has_opcodes(graph):
             rep.notes.append("not checked: a PyTorch graph has no LiteRT ops before export (the .tflite is checked)")
@@ -156,13 +157,13 @@ def _opcode(op: Op) -> str:
 _UNKNOWN = "unknown:"  # prefix marking a "cannot establish" answer
 
 
-def _tflm_problems(op: Op, g: Graph, kernels: str) -> list[tuple[str, str]]:
+def _tflm_problems(op: Op, g: Graph, kernels: str, cache: dict | None = None) -> list[tuple[str, str, bool]]:
     table = _tflm_table(kernels)
     code = _opcode(op)
     if code.startswith("CUSTOM:"):
         name = code.split(":", 1)[1]
         if code in _tflm.CUSTOM_KERNELS:
-            return problems(_tflm.CUSTOM_KERNELS[code], op, g)
+            return problems(_tflm.CUSTOM_KERNELS[code], op, g, cache)
         if name in _tflm.CUSTOM_REGISTERED:
             return [(_UNKNOWN + "is a custom op TFLite-Micro registers; its tensor types are not in edgekit's table",
                      "tensorflow/lite/micro/micro_mutable_op_resolver.h", False)]
@@ -172,7 +173,7 @@ def _tflm_problems(op: Op, g: Graph, kernels: str) -> list[tuple[str, str]]:
                  "tensorflow/lite/micro/micro_mutable_op_resolver.h", False)]
     k = table.get(code)
     if k is not None:
-        return problems(k, op, g)
+        return problems(k, op, g, cache)
     if code in _litert.TFLITE_BUILTINS:
         return [("has no kernel in TFLite-Micro", "tensorflow/lite/micro/micro_mutable_op_resolver.h (no Add method)",
                  False)]
@@ -188,7 +189,7 @@ def _tflm_table(kernels: str) -> dict:
     return _tflm.KERNELS
 
 
-def _litert_problems(op: Op) -> list[tuple[str, str]]:
+def _litert_problems(op: Op) -> list[tuple[str, str, bool]]:
     code = _opcode(op)
     why = _litert.op_problem(code)
     if why:
@@ -199,7 +200,7 @@ def _litert_problems(op: Op) -> list[tuple[str, str]]:
     return []
 
 
-def _et_problems(op: Op, lib: str) -> list[tuple[str, str]]:
+def _et_problems(op: Op, lib: str) -> list[tuple[str, str, bool]]:
     if op.kind in ("delegate", "view") or "operator" not in op.attrs:
         return []  # delegate calls run in their backend; elided views are no instruction
     p = _et.operator_problem(op.attrs["operator"], lib)
@@ -209,9 +210,7 @@ def _et_problems(op: Op, lib: str) -> list[tuple[str, str]]:
 # ---- grouping -----------------------------------------------------------------------------------
 
 class _Grouper:
-    """Groups (opcode, why) over the graph, counting ops and collecting their modules in order.
-    Ops with the same opcode and tensor types share one evaluation unless the kernel has
-    checks that read shapes or options (then every op is evaluated)."""
+    """Groups (opcode, why) over the graph, counting ops and collecting their modules in order."""
 
     def __init__(self, rep: SupportReport):
         self.rep = rep

@@ -168,11 +168,33 @@ def _phrase(names: list[str], types: dict[str, str]) -> str:
     return text
 
 
-def problems(k: Kernel, op: Op, g: Graph) -> list[tuple[str, str, bool]]:
+def tensor_codes(g: Graph) -> list[int]:
+    """One small int per tensor standing for its (dtype, is_const): the cheap half of a key."""
+    ids: dict[tuple, int] = {}
+    return [ids.setdefault((t.dtype, t.is_const), len(ids)) for t in g.tensors]
+
+
+def type_key(op: Op, codes: list[int]) -> tuple:
+    """Everything ``type_problem`` reads (input types and constness, output types, absent
+    optional inputs): ops with equal keys get equal answers."""
+    get = codes.__getitem__
+    return op.attrs.get("opcode"), tuple(map(get, op.inputs)), tuple(map(get, op.outputs)), \
+        op.attrs.get("absent_inputs")
+
+
+def problems(k: Kernel, op: Op, g: Graph, cache: dict | None = None) -> list[tuple[str, str, bool]]:
     """Every (why, source, silent) that stops the kernel running ``op`` correctly: types first,
-    then the checks (``silent``: it runs without error and computes nonsense)."""
+    then the checks (``silent``: it runs without error and computes nonsense). ``cache`` (a
+    dict kept for one graph) shares the type answer between ops of equal :func:`type_key`."""
     out = []
-    t = type_problem(k, op, g)
+    if cache is None:
+        t = type_problem(k, op, g)
+    else:
+        codes = cache.get("codes")
+        if codes is None:
+            codes = cache["codes"] = tensor_codes(g)
+        key = (id(k), type_key(op, codes))
+        t = cache[key] if key in cache else cache.setdefault(key, type_problem(k, op, g))
     if t:
         out.append((t, k.source, False))
     for c in k.checks:
