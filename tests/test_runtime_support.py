@@ -461,3 +461,18 @@ def test_real_gelu_export_and_pre_export_graph(exported):
     pre = lower_for_tflite(capture(_cnn(True), (1, 3, 16, 16)))
     [u] = unrunnable(pre, "tflite-micro")
     assert (u.opcode, u.why, u.count, u.modules) == ("GELU", "has no kernel in TFLite-Micro", 1, ["3"])
+
+
+def test_silent_fused_tanh_is_ignored_by_both_runtimes(tmp_path):
+    """float CONV_2D, ones in, weights 0.5, bias 0: each output is 2*2*2*0.5 = 4; a fused TANH
+    would make it tanh(4) = 0.9993. Both runtimes output 4: the activation is dropped."""
+    for rt in ("tflm", "litert"):
+        ins = [act((1, 4, 4, 2), "float32"), const((3, 2, 2, 2), "float32", 0.5), const((3,), "float32", 0)]
+        data = model("CONV_2D", ins, [act((1, 3, 3, 3), "float32")],
+                     ("Conv2DOptions", dict(padding=1, strideW=1, strideH=1, fusedActivationFunction=4)))
+        out = run_batch({"m": data}, tmp_path / rt, runtime=rt)["m"]
+        assert out.ok and out.out == [4.0] * 27, rt
+    g, _ = _read(tmp_path, data)
+    for rt in ("tflite-micro", "litert"):
+        [u] = unrunnable(g, rt)
+        assert u.why == "with a fused TANH activation (the kernel ignores it: wrong results, no error)"

@@ -98,7 +98,7 @@ def support(graph: Graph, runtime: str, *, kernels: str = "reference") -> Suppor
             rep.notes.append("not checked: a PyTorch graph has no LiteRT ops before export (the .tflite is checked)")
             return rep
         graph = _tflite_graph(graph, runtime)
-        _Grouper(rep).run(graph, _litert_problems)
+        _Grouper(rep).run(graph, lambda op: _litert_problems(op, graph))
     else:
         if graph.source_format != "pte":
             rep.notes.append("not checked: ExecuTorch kernels are known for a .pte program, not before export")
@@ -119,7 +119,7 @@ def op_problems(op: Op, graph: Graph, runtime: str, *, kernels: str = "reference
     if runtime == "tflite-micro":
         return _tflm_problems(op, graph, kernels)
     if runtime == "litert":
-        return _litert_problems(op)
+        return _litert_problems(op, graph)
     return _et_problems(op, "portable" if kernels == "reference" else kernels)
 
 
@@ -189,11 +189,15 @@ def _tflm_table(kernels: str) -> dict:
     return _tflm.KERNELS
 
 
-def _litert_problems(op: Op) -> list[tuple[str, str, bool]]:
+def _litert_problems(op: Op, g: Graph) -> list[tuple[str, str, bool]]:
     code = _opcode(op)
     why = _litert.op_problem(code)
     if why:
         return [(why, _litert.SOURCE, False)]
+    if code in _tflm.FUSING_OPS:
+        act = _tflm.ignored_activation(op, g)
+        if act:
+            return [(act, "LiteRT tflite/kernels/kernel_util.h CalculateActivationRange", True)]
     if not code.startswith("CUSTOM:") and code not in _litert.TFLITE_BUILTINS:
         return [(_UNKNOWN + "is not a TFLite op: edgekit's lowering does not know what the converter emits for it",
                  "edgekit.analysis.lowering", False)]

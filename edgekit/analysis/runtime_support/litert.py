@@ -8,6 +8,10 @@ op carried as a ``Flex*`` custom op (it needs the Select-TF-ops delegate, which 
 runtime does not link) cannot run: the interpreter stops at "Didn't find op for builtin
 opcode" / "Encountered unresolved custom op".
 
+One silent fact, shared with TFLite-Micro and measured the same way: a fused TANH, SIGN_BIT
+or SIGMOID activation is ignored by LiteRT's kernels too (their CalculateActivationRange has
+no case for it), so the model computes wrong results without an error.
+
 Not modelled: the types each LiteRT kernel takes (they cover what the LiteRT converter emits;
 ``edgekit lint`` runs the model for LiteRT targets), op *versions* beyond the resolver's range
 (the Graph IR does not carry them), and XNNPACK delegation (a performance question: lint's

@@ -23,15 +23,18 @@ What is and is not checked (each verified against the interpreter in
   and pooling's equal input/output quantization;
 - not checked (a converter does not produce them): int16 zero points other than 0,
   quantization *scales* the kernels cannot represent, shape mismatches.
-Kernels that do not fail but compute nonsense are not "unrunnable" here; two are worth
-knowing: fused TANH/SIGN_BIT/SIGMOID activations are ignored by every kernel that fuses
-(kernel_util.h CalculateActivationRange / kernels/kernel_util.cc
-CalculateActivationRangeQuantizedImpl fall through to "no activation"), and int16
-DEPTHWISE_CONV_2D reads its bias as int64 whatever its type (depthwise_conv.cc
-DepthwiseConvEval) — an int32 bias gives wrong results.
+Kernels that run an op without error but compute nonsense are reported too (the model cannot
+run *correctly*), as *silent* checks whose reason says "wrong results, no error": fused
+TANH/SIGN_BIT/SIGMOID activations, which every fusing kernel ignores (kernel_util.h
+CalculateActivationRange / kernels/kernel_util.cc CalculateActivationRangeQuantizedImpl fall
+through to "no activation"); int16 DEPTHWISE_CONV_2D with an int32 bias, read as int64
+(depthwise_conv.cc DepthwiseConvEval); a float LSTM with non-float weights (hybrid), read as
+float (unidirectional_sequence_lstm.cc UnidirectionalSequenceLstmEval).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from edgekit.analysis.runtime_support.facts import Check, K, Kernel, each, input_slots, sig_not
 from edgekit.graph.ir import Graph, Op
@@ -149,6 +152,25 @@ def _pool_quant(op: Op, g: Graph) -> str | None:
     if abs(i.quant.scale - o.quant.scale) > 1e-6 or (i.quant.zero_point or 0) != (o.quant.zero_point or 0):
         return "with different input and output quantization (the kernel needs the same scale and zero point)"
     return None
+
+
+IGNORED_ACTIVATIONS = {"tanh": "TANH", "sign_bit": "SIGN_BIT", "sigmoid": "SIGMOID"}
+
+
+def ignored_activation(op: Op, g: Graph) -> str | None:
+    """A fused activation the kernels do not apply (measured: float CONV_2D with fused TANH,
+    SIGN_BIT or SIGMOID outputs the bare convolution in TFLite-Micro and in LiteRT)."""
+    act = op.attrs.get("fused_activation")
+    if act in IGNORED_ACTIVATIONS:
+        return (f"with a fused {IGNORED_ACTIVATIONS[act]} activation (the kernel ignores it: wrong results, "
+                f"no error)")
+    return None
+
+
+_IGNORED_ACT_SOURCE = ("kernel_util.h CalculateActivationRange / kernels/kernel_util.cc "
+                       "CalculateActivationRangeQuantizedImpl (no case: no activation)")
+# ops whose fused activation edgekit's .tflite reader reads (their options tables)
+FUSING_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D")
 
 
 def _dw_int16_int32_bias(op: Op, g: Graph) -> str | None:
@@ -381,6 +403,10 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
     K("WHILE", "kernels/while.cc WhilePrepare"),
     K("ZEROS_LIKE", "kernels/zeros_like.cc ZerosLikeEval", IO, ["input=int64|int32|int8|float32"]),
 ]}
+
+for _code in FUSING_OPS:
+    KERNELS[_code] = replace(KERNELS[_code], checks=KERNELS[_code].checks + (
+        Check(ignored_activation, _IGNORED_ACT_SOURCE, silent=True),))
 
 CUSTOM_KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
     K("CUSTOM:TFLite_Detection_PostProcess", "kernels/detection_postprocess.cc DecodeCenterSizeBoxes / "
