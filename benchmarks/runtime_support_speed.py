@@ -88,7 +88,8 @@ def main():
     assert [u.text().split(" (")[0] for u in found] == ["DEQUANTIZE with float16 input"], found
     rows = [
         ("unrunnable, TFLite-Micro reference, 5,000 ops", timed(lambda: unrunnable(g, "tflite-micro"))),
-        ("unrunnable, TFLite-Micro CMSIS-NN, 5,000 ops", timed(lambda: unrunnable(g, "tflite-micro", kernels="cmsis-nn"))),
+        ("unrunnable, TFLite-Micro CMSIS-NN, 5,000 ops",
+         timed(lambda: unrunnable(g, "tflite-micro", kernels="cmsis-nn"))),
         ("unrunnable, LiteRT, 5,000 ops", timed(lambda: unrunnable(g, "litert"))),
         ("predict_tflm_arena, same graph (for scale)", timed(lambda: predict_tflm_arena(g), repeats=3)),
     ]

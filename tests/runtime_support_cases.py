@@ -257,7 +257,8 @@ def svdf(t, wt=None, state=None, b="auto"):
     b = ({"int8": "int32"}.get(t, t) if b == "auto" else b)
     quantized = t in ("int8", "int16", "uint8")
     ins = [act((1, 4), t), const((2, 4), _w_for(t) if t != "int16" else "int8", 1),
-           const((2, 3), wt, 1), None if b is None else const((2,), b, 0, quant=(0.05 * 0.05, 0) if quantized else None),
+           const((2, 3), wt, 1),
+           None if b is None else const((2,), b, 0, quant=(0.05 * 0.05, 0) if quantized else None),
            T((1, 6), state, quant=(0.05, 0) if state in ("int8", "int16") else None, variable=True)]
     return model("SVDF", ins, [act((1, 2), t)], ("SVDFOptions", dict(rank=1)))
 
@@ -339,10 +340,12 @@ def _variant_cases():
           ("EXPAND_DIMS", "int64 axis", lambda: model("EXPAND_DIMS", [act((2, 3), "float32"), ints([0], "int64")],
                                                       [act((1, 2, 3), "float32")])),
           ("SLICE", "int64 begin and size", lambda: model(
-              "SLICE", [act((3, 4), "float32"), ints([0, 1], "int64"), ints([2, 2], "int64")], [act((2, 2), "float32")])),
+              "SLICE", [act((3, 4), "float32"), ints([0, 1], "int64"), ints([2, 2], "int64")],
+              [act((2, 2), "float32")])),
           ("MIRROR_PAD", "int64 paddings", lambda: pad("MIRROR_PAD", "float32", paddings="int64")),
           ("SELECT_V2", "int8 condition", lambda: model("SELECT_V2", [act((2, 3), "int8"), act((2, 3), "float32"),
-                                                                     act((2, 3), "float32")], [act((2, 3), "float32")])),
+                                                                     act((2, 3), "float32")],
+                                                        [act((2, 3), "float32")])),
           ("DYNAMIC_UPDATE_SLICE", "int64 indices", lambda: model(
               "DYNAMIC_UPDATE_SLICE", [act((4, 4), "float32"), act((2, 2), "float32"), ints([1, 1], "int64")],
               [act((4, 4), "float32")]))]

@@ -273,7 +273,8 @@ def _run_litert(path: str) -> dict:
     from ai_edge_litert import interpreter as lr
 
     try:
-        it = lr.Interpreter(model_path=path, experimental_op_resolver_type=lr.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        it = lr.Interpreter(model_path=path,
+                            experimental_op_resolver_type=lr.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         it.allocate_tensors()
     except Exception as exc:
         return {"ok": False, "stage": "load", "log": str(exc)[:600]}

@@ -26,7 +26,7 @@ pytest.importorskip("tflite_micro")
 pytest.importorskip("ai_edge_litert")
 
 import runtime_support_cases as C  # noqa: E402  (tests/ is on sys.path under pytest)
-from runtime_support_models import T, act, const, graph_model, model, run_batch  # noqa: E402
+from runtime_support_models import act, const, graph_model, model, run_batch  # noqa: E402
 
 from edgekit.analysis.runtime_support import (  # noqa: E402
     KERNEL_LIBRARIES, RUNTIMES, Unrunnable, op_problems, support, unrunnable,

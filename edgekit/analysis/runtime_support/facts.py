@@ -15,7 +15,7 @@ signature per type, for kernels whose Prepare requires the roles to have the *sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from edgekit.graph.ir import Graph, Op

@@ -132,7 +132,8 @@ def _softmax_output(op: Op, g: Graph) -> str | None:
     q = o.quant
     if q is None or q.scale is None or i.dtype not in (I8, I16):
         return None
-    want = {(I8, I8): (1 / 256, -128), (I8, I16): (1 / 65536, -32768), (I16, I16): (1 / 32768, 0)}.get((i.dtype, o.dtype))
+    fixed = {(I8, I8): (1 / 256, -128), (I8, I16): (1 / 65536, -32768), (I16, I16): (1 / 32768, 0)}
+    want = fixed.get((i.dtype, o.dtype))
     if want is None:
         return None
     scale, zp = want
@@ -219,12 +220,15 @@ IO = "input=i0 output=o0"
 BIN = "input=i0 input2=i1 output=o0"
 
 KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
-    K("ABS", "kernels/elementwise.cc PrepareAbsRsqrt<IsAbsSupportedType>", IO, [each("input,output", "float32|int8|int16")]),
+    K("ABS", "kernels/elementwise.cc PrepareAbsRsqrt<IsAbsSupportedType>", IO,
+      [each("input,output", "float32|int8|int16")]),
     K("ADD", "kernels/add.cc AddEval (output type)", BIN, ["output=float32|int32|int8|int16"],
       note="int32 ADD needs unquantized inputs (add_common.cc AddPrepare)"),
     K("ADD_N", "kernels/add_n.cc CalculateOpData", "input=i* output=o0", [each("input,output", "float32|int8")]),
-    K("ARG_MAX", "kernels/arg_min_max.cc Eval", "input=i0 axis=i1 output=o0", ["input=float32|int8 axis=int32 output=int32"]),
-    K("ARG_MIN", "kernels/arg_min_max.cc Eval", "input=i0 axis=i1 output=o0", ["input=float32|int8 axis=int32 output=int32"]),
+    K("ARG_MAX", "kernels/arg_min_max.cc Eval", "input=i0 axis=i1 output=o0",
+      ["input=float32|int8 axis=int32 output=int32"]),
+    K("ARG_MIN", "kernels/arg_min_max.cc Eval", "input=i0 axis=i1 output=o0",
+      ["input=float32|int8 axis=int32 output=int32"]),
     K("ASSIGN_VARIABLE", "kernels/assign_variable.cc Prepare", "resource=i0", ["resource=resource|int32"]),
     K("AVERAGE_POOL_2D", "kernels/pooling.cc AverageEval; pooling_common.cc PoolingPrepare", IO,
       ["input=float32|int8|int16"], [Check(_pool_quant, "kernels/pooling_common.cc PoolingPrepare")]),
@@ -232,7 +236,8 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
       [each("input,input2,output", "float32|int8|int16")],
       [rank_between(2, 5, "kernels/batch_matmul.cc BatchMatMulPrepare", inputs=(0, 1))]),
     K("BATCH_TO_SPACE_ND", "kernels/batch_to_space_nd.cc BatchToSpaceNDPrepare / Eval", IO,
-      [each("input,output", "float32|int8")], [rank_between(3, 4, "kernels/batch_to_space_nd.cc BatchToSpaceNDPrepare")]),
+      [each("input,output", "float32|int8")],
+      [rank_between(3, 4, "kernels/batch_to_space_nd.cc BatchToSpaceNDPrepare")]),
     K("BROADCAST_ARGS", "kernels/broadcast_args.cc BroadcastArgsPrepare / Eval", "shape=i0 shape2=i1 output=o0",
       [each("shape,shape2,output", "int32|int64")]),
     K("BROADCAST_TO", "kernels/broadcast_to.cc BroadcastToPrepare (any type but string)", IO,
@@ -248,7 +253,8 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
       [no_fused_activation("kernels/concatenation.cc ConcatenationPrepare"),
        max_inputs(10, "kernels/concatenation.cc ConcatenationPrepare (kMaxInputNum)"),
        rank_at_most(6, "kernels/concatenation.cc ConcatenationPrepare (RuntimeShape::kMaxSmallSize)")]),
-    K("CONV_2D", "kernels/conv_common.cc ConvPrepare; kernels/conv.cc ConvEval", "input=i0 weights=i1 bias=i2 output=o0",
+    K("CONV_2D", "kernels/conv_common.cc ConvPrepare; kernels/conv.cc ConvEval",
+      "input=i0 weights=i1 bias=i2 output=o0",
       ["input,output=float32 weights=float32", "input,output=int8 weights=int8|int4",
        "input,output=int16 weights=int8 bias=int32|int64|-"]),
     K("COS", "kernels/elementwise.cc GenericPrepare<IsNumericSupportedType>", IO, ["input,output=float32"]),
@@ -265,15 +271,18 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
     K("DEQUANTIZE", "kernels/dequantize_common.cc DequantizePrepare", IO,
       ["input=int8|int16|uint8 output=float32"]),
     K("DIV", "kernels/div.cc CalculateOpDataDiv / DivEval", BIN, [each("input,input2,output", "float32|int32|int8")]),
-    K("DYNAMIC_UPDATE_SLICE", "kernels/dynamic_update_slice.cc Prepare / Eval", "input=i0 update=i1 indices=i2 output=o0",
+    K("DYNAMIC_UPDATE_SLICE", "kernels/dynamic_update_slice.cc Prepare / Eval",
+      "input=i0 update=i1 indices=i2 output=o0",
       [each("input,update", "float32|int8|int16|int32", "indices=int32|int64")]),
     K("ELU", "kernels/elu.cc CalculateOpData / EluEval", IO, [each("input,output", "float32|int8")]),
     K("EMBEDDING_LOOKUP", "kernels/embedding_lookup.cc EmbeddingLookUpPrepare", "ids=i0 table=i1 output=o0",
       ["ids=int32 table=float32 output=float32", "ids=int32 table=int8 output=float32|int8"]),
     K("EQUAL", "kernels/comparisons.cc EqualEval", "input=i0 output=o0", ["input=bool|float32|int32|int64|int8"]),
-    K("NOT_EQUAL", "kernels/comparisons.cc NotEqualEval", "input=i0 output=o0", ["input=bool|float32|int32|int64|int8"]),
+    K("NOT_EQUAL", "kernels/comparisons.cc NotEqualEval", "input=i0 output=o0",
+      ["input=bool|float32|int32|int64|int8"]),
     K("GREATER", "kernels/comparisons.cc GreaterEval", "input=i0 output=o0", ["input=float32|int32|int64|int8|int16"]),
-    K("GREATER_EQUAL", "kernels/comparisons.cc GreaterEqualEval", "input=i0 output=o0", ["input=float32|int32|int64|int8"]),
+    K("GREATER_EQUAL", "kernels/comparisons.cc GreaterEqualEval", "input=i0 output=o0",
+      ["input=float32|int32|int64|int8"]),
     K("LESS", "kernels/comparisons.cc LessEval", "input=i0 output=o0", ["input=float32|int32|int64|int8"]),
     K("LESS_EQUAL", "kernels/comparisons.cc LessEqualEval", "input=i0 output=o0", ["input=float32|int32|int64|int8"]),
     K("EXP", "kernels/exp.cc ExpPrepare", IO, ["input,output=float32"]),
@@ -327,7 +336,8 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
       [each("input,input2", "int8|int16|int32|float32")]),
     K("NEG", "kernels/neg.cc NegEval", IO, ["input=float32"]),
     K("PACK", "kernels/pack.cc PackEval", "output=o0", ["output=float32|int8|int16|int32|int64"]),
-    K("PAD", "kernels/pad_common.cc PadPrepare; kernels/pad.cc PadEval", IO, [each("input,output", "float32|int8|int16|int32")],
+    K("PAD", "kernels/pad_common.cc PadPrepare; kernels/pad.cc PadEval", IO,
+      [each("input,output", "float32|int8|int16|int32")],
       [rank_at_most(5, "kernels/pad_common.cc PadPrepare (PadKernelMaxDimensionCount)")]),
     K("PADV2", "kernels/pad_common.cc PadPrepare; kernels/pad.cc PadEval", "input=i0 paddings=i1 value=i2 output=o0",
       [each("input,value,output", "float32|int8|int16|int32")],
@@ -366,7 +376,8 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
       ["input,output=float32", "input=int8 output=int8|int16", "input,output=int16"],
       [Check(_softmax_output, "kernels/softmax_common.cc CalculateSoftmaxParams")]),
     K("SPACE_TO_BATCH_ND", "kernels/space_to_batch_nd.cc SpaceToBatchNDPrepare / Eval", IO,
-      [each("input,output", "float32|int8")], [rank_between(3, 4, "kernels/space_to_batch_nd.cc SpaceToBatchNDPrepare")]),
+      [each("input,output", "float32|int8")],
+      [rank_between(3, 4, "kernels/space_to_batch_nd.cc SpaceToBatchNDPrepare")]),
     K("SPACE_TO_DEPTH", "kernels/space_to_depth.cc Prepare / Eval", IO, [each("input,output", "float32|int8")],
       [_four_d("kernels/space_to_depth.cc Prepare")]),
     K("SPLIT", "kernels/split.cc SplitEval", "axis=i0 input=i1", ["input=float32|int8|int16|int32"]),
@@ -397,7 +408,8 @@ KERNELS: dict[str, Kernel] = {k.opcode: k for k in [
     K("UNIDIRECTIONAL_SEQUENCE_LSTM", "kernels/unidirectional_sequence_lstm.cc UnidirectionalSequenceLstmEval",
       "input=i0 weights=i2 output=o0",
       ["input=float32", "input=int8 weights=int8", "input=int16 weights=int8"],
-      [Check(_lstm_float_weights, "kernels/unidirectional_sequence_lstm.cc UnidirectionalSequenceLstmEval", silent=True)]),
+      [Check(_lstm_float_weights, "kernels/unidirectional_sequence_lstm.cc UnidirectionalSequenceLstmEval",
+             silent=True)]),
     K("UNPACK", "kernels/unpack.cc UnpackEval", "input=i0", ["input=float32|int32|int16|int8"]),
     K("VAR_HANDLE", "kernels/var_handle.cc VarHandlePrepare"),
     K("WHILE", "kernels/while.cc WhilePrepare"),
