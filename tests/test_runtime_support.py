@@ -476,3 +476,19 @@ def test_silent_fused_tanh_is_ignored_by_both_runtimes(tmp_path):
     for rt in ("tflite-micro", "litert"):
         [u] = unrunnable(g, rt)
         assert u.why == "with a fused TANH activation (the kernel ignores it: wrong results, no error)"
+
+
+@pytest.mark.slow
+def test_pre_export_fp16_predicts_the_exports_dequantize_ops(exported):
+    """The lowering writes fp16 weights as float32; runtime_support adds the float16 DEQUANTIZE
+    ops the fp16 export writes: as many as the real export has, at the layers that own them."""
+    from edgekit.analysis.lowering import lower_for_tflite
+    from edgekit.graph.capture import capture
+
+    real = read_tflite(exported["fp16"])
+    n_real = sum(op.attrs["opcode"] == "DEQUANTIZE" for op in real.ops)
+    pre = lower_for_tflite(capture(_cnn(False), (1, 3, 16, 16), dtype="fp16"))
+    [u] = unrunnable(pre, "tflite-micro")
+    assert (u.opcode, u.why, u.count) == ("DEQUANTIZE", "with float16 input", n_real)
+    assert u.modules == ["0", "2", "6"]
+    assert unrunnable(lower_for_tflite(capture(_cnn(False), (1, 3, 16, 16))), "tflite-micro") == []

@@ -24,7 +24,13 @@ What the tables cannot establish is never counted as runnable silently: it goes 
 - a custom op TFLite-Micro registers but whose types the table does not describe (the
   signal library's ops);
 - a PyTorch graph analysed for LiteRT or ExecuTorch: its runtime ops do not exist before
-  export; ``unrunnable`` returns [] and ``notes`` says so (the built artifact is checked).
+  export; ``unrunnable`` returns [] and ``notes`` says so (the built artifact is checked);
+- ops in the subgraphs of a .tflite other than the main one (IF/WHILE bodies): the reader
+  reads subgraph 0 only, and ``notes`` says so.
+
+A pre-export graph lowered for TFLite-Micro with ``meta["dtype"] == "fp16"`` gets the
+DEQUANTIZE ops the fp16 export will write (one per weight matrix, float16 input), which
+TFLite-Micro refuses: check and build agree that fp16 does not run on a microcontroller.
 """
 
 from __future__ import annotations
@@ -92,7 +98,11 @@ def support(graph: Graph, runtime: str, *, kernels: str = "reference") -> Suppor
     if runtime == "tflite-micro":
         graph = _tflite_graph(graph, runtime)
         cache: dict = {}
-        _Grouper(rep).run(graph, lambda op: _tflm_problems(op, graph, kernels, cache))
+        fp16 = graph.meta.get("lowered_from") == "torch" and graph.meta.get("dtype") == "fp16"
+        if graph.meta.get("subgraphs", 1) > 1:
+            rep.notes.append(f"only the main subgraph is checked ({graph.meta['subgraphs']} subgraphs)")
+        _Grouper(rep).run(graph, lambda op: (_fp16_weights(op, graph) if fp16 else [])
+                          + _tflm_problems(op, graph, kernels, cache))
     elif runtime == "litert":
         if graph.source_format == "torch" and not _has_opcodes(graph):
             rep.notes.append("not checked: a PyTorch graph has no LiteRT ops before export (the .tflite is checked)")
@@ -181,6 +191,19 @@ def _tflm_problems(op: Op, g: Graph, kernels: str, cache: dict | None = None) ->
              "edgekit.analysis.lowering", False)]
 
 
+def _fp16_weights(op: Op, g: Graph) -> list[tuple[str, str, bool]]:
+    """A pre-export graph meant for fp16: the export (``edgekit.export.tflite.quantize_fp16``,
+    ai-edge-quantizer's weight-only FLOAT_CASTING) stores every float weight matrix as float16
+    behind a DEQUANTIZE op (measured: one per conv / linear weight, biases stay float32), and
+    TFLite-Micro's DEQUANTIZE takes no float16 input. The lowering writes those weights as
+    float32, so the DEQUANTIZE ops are predicted here, one per weight, at the layer that owns it."""
+    if any(g.tensors[t].is_const and g.tensors[t].dtype in ("float32", "float16") and len(g.tensors[t].shape) >= 2
+           for t in op.inputs):
+        return [("with float16 input", "kernels/dequantize_common.cc DequantizePrepare (the fp16 export writes "
+                 "float16 weights behind DEQUANTIZE)", False, "DEQUANTIZE")]
+    return []
+
+
 def _tflm_table(kernels: str) -> dict:
     if kernels == "cmsis-nn":
         from edgekit.analysis.runtime_support.tflm_cmsis import KERNELS_CMSIS
@@ -222,8 +245,8 @@ class _Grouper:
 
     def run(self, g: Graph, evaluate) -> None:
         for op in g.ops:
-            for why, source, _silent in evaluate(op):
-                self._add(op, why, source)
+            for p in evaluate(op):
+                self._add(op, p[0], p[1], p[3] if len(p) > 3 else None)
         for (code, why), u in self.groups.items():
             if why.startswith(_UNKNOWN):
                 u.why = why[len(_UNKNOWN):]
@@ -231,8 +254,8 @@ class _Grouper:
             else:
                 self.rep.unrunnable.append(u)
 
-    def _add(self, op: Op, why: str, source: str) -> None:
-        code = op.attrs.get("operator") if self.rep.runtime == "executorch" else _opcode(op)
+    def _add(self, op: Op, why: str, source: str, opcode: str | None) -> None:
+        code = opcode or (op.attrs.get("operator") if self.rep.runtime == "executorch" else _opcode(op))
         key = (code, why)
         u = self.groups.get(key)
         if u is None:

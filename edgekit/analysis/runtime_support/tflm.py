@@ -12,6 +12,11 @@ not here "has no kernel in TFLite-Micro". Custom ops: those with their own Add m
 ``ethos-u`` needs an Ethos-U build; any other custom op has no kernel unless the firmware
 registers one with ``AddCustom``.
 
+The oracle is the interpreter of the ``tflite_micro`` Python package (0.dev20261023, reference
+kernels), newer than the pinned sources: it also runs RSQRT int16 and CAST to bool, which the
+2026-08 sources refuse. The table follows the interpreter (check and lint must agree) and
+says so in those kernels' notes; firmware built from the pinned sources refuses both.
+
 What is and is not checked (each verified against the interpreter in
 ``tests/test_runtime_support.py``, which prints the matrix):
 - tensor types: every registered builtin op;
