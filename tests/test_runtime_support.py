@@ -492,3 +492,12 @@ def test_pre_export_fp16_predicts_the_exports_dequantize_ops(exported):
     assert (u.opcode, u.why, u.count) == ("DEQUANTIZE", "with float16 input", n_real)
     assert u.modules == ["0", "2", "6"]
     assert unrunnable(lower_for_tflite(capture(_cnn(False), (1, 3, 16, 16))), "tflite-micro") == []
+
+
+def test_tflm_custom_ops_registered_npu_and_unknown():
+    g = _graph([("CUSTOM:SignalFramer", "int16", "int16", None), ("CUSTOM:ethos-u", "int8", "int8", None),
+                ("CUSTOM:CIRCULAR_BUFFER", "float32", "float32", None)])
+    rep = support(g, "tflite-micro")
+    assert [u.opcode for u in rep.unknown] == ["CUSTOM:SignalFramer"]  # registered, types not in the table
+    assert {u.opcode: u.why for u in rep.unrunnable} == {
+        "CUSTOM:ethos-u": tflm_table.NPU_CUSTOM["ethos-u"], "CUSTOM:CIRCULAR_BUFFER": "with float32 input"}

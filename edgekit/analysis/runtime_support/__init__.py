@@ -44,7 +44,7 @@ from edgekit.analysis.runtime_support.facts import problems
 from edgekit.errors import UsageError
 from edgekit.graph.ir import Graph, Op
 
-__all__ = ["Unrunnable", "SupportReport", "unrunnable", "support", "RUNTIMES", "KERNEL_LIBRARIES"]
+__all__ = ["Unrunnable", "SupportReport", "unrunnable", "support", "op_problems", "RUNTIMES", "KERNEL_LIBRARIES"]
 
 RUNTIMES = ("tflite-micro", "litert", "executorch")
 KERNEL_LIBRARIES = {"tflite-micro": ("reference", "cmsis-nn"), "litert": ("reference",),
@@ -93,6 +93,7 @@ def unrunnable(graph: Graph, runtime: str, *, kernels: str = "reference") -> lis
 
 
 def support(graph: Graph, runtime: str, *, kernels: str = "reference") -> SupportReport:
+    """What ``unrunnable`` returns, plus what the tables cannot establish (``unknown``, ``notes``)."""
     runtime, kernels = _resolve(runtime, kernels)
     rep = SupportReport(runtime=runtime, kernels=kernels)
     if runtime == "tflite-micro":
@@ -168,7 +169,7 @@ _UNKNOWN = "unknown:"  # prefix marking a "cannot establish" answer
 
 
 def _tflm_problems(op: Op, g: Graph, kernels: str, cache: dict | None = None) -> list[tuple[str, str, bool]]:
-    table = _tflm_table(kernels)
+    table = _tflm.KERNELS if kernels == "reference" else _tflm_table(kernels)
     code = _opcode(op)
     if code.startswith("CUSTOM:"):
         name = code.split(":", 1)[1]
@@ -205,11 +206,15 @@ def _fp16_weights(op: Op, g: Graph) -> list[tuple[str, str, bool]]:
 
 
 def _tflm_table(kernels: str) -> dict:
-    if kernels == "cmsis-nn":
+    global _CMSIS
+    if _CMSIS is None:
         from edgekit.analysis.runtime_support.tflm_cmsis import KERNELS_CMSIS
 
-        return KERNELS_CMSIS
-    return _tflm.KERNELS
+        _CMSIS = KERNELS_CMSIS
+    return _CMSIS
+
+
+_CMSIS = None  # the CMSIS-NN table, imported on first use
 
 
 def _litert_problems(op: Op, g: Graph) -> list[tuple[str, str, bool]]:
