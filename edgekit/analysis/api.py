@@ -130,7 +130,7 @@ def analyze_graph(g: Graph, name: str, *, plan: Plan, fold: bool = False) -> Ana
                     peak_activation_bytes=lv.peak_live_bytes, peak_layer=peak_layer, arena_bytes=pred.bytes,
                     arena_breakdown=pred.breakdown, plans=plans, layers=_layer_rows(g, lv), folded_bn=fold,
                     notes=pred.notes, memory_plans=pred.memory_plan.to_dict() if pred.memory_plan else None,
-                    runnability=unrunnable(rg, plan.runtime),
+                    runnability=unrunnable(rg, plan.runtime, kernels=plan.kernels or "reference"),
                     sram_bytes=plan.sram_bytes, flash_bytes=plan.flash_bytes,
                     target=plan.target.id if plan.target is not None else None, memory_plan=greedy)
 

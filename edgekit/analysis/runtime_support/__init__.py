@@ -43,11 +43,13 @@ from edgekit.analysis.runtime_support import tflm as _tflm
 from edgekit.analysis.runtime_support.facts import problems
 from edgekit.errors import UsageError
 from edgekit.graph.ir import Graph, Op
+from edgekit.targets import KERNEL_LIBRARIES as TFLM_KERNEL_LIBRARIES
+from edgekit.targets import RUNTIMES
 
 __all__ = ["Unrunnable", "SupportReport", "unrunnable", "support", "op_problems", "RUNTIMES", "KERNEL_LIBRARIES"]
 
-RUNTIMES = ("tflite-micro", "litert", "executorch")
-KERNEL_LIBRARIES = {"tflite-micro": ("reference", "cmsis-nn"), "litert": ("reference",),
+# the kernel libraries each runtime's tables know (TFLite-Micro's are targets.KERNEL_LIBRARIES)
+KERNEL_LIBRARIES = {"tflite-micro": TFLM_KERNEL_LIBRARIES, "litert": ("reference",),
                     "executorch": ("reference", "portable", "optimized")}
 
 
