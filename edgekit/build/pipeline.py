@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from edgekit.build import stages_artifact as ar
 from edgekit.build import stages_export as ex
 from edgekit.build import stages_lint as li
 from edgekit.build import stages_model as mo
@@ -54,16 +55,27 @@ _TFLITE = [
 _QUANT_DEBUG = Stage("per-layer int8 error (quantization debugger)", li.quant_debug, when=_int8)
 _LINT = Stage("lint the artifact", li.lint)
 
+_MEASURE_AND_PLAN = [
+    Stage("measure arena in TFLite-Micro", ve.measure_tflm),
+    Stage("offline memory plan (every tensor verified in TFLite-Micro)", ve.memory_plan,
+          when=lambda ctx: ctx.plan.memory_plan != "tflm"),
+]
+_MCU_FILES = [
+    Stage("C array (model_data.h/.cc)", ve.c_source),
+    Stage("op resolver (checked against TFLite-Micro)", ve.op_resolver),
+]
+
+# keyed by BuildContext.pipeline: the runtime, or "<runtime>:<source>" for sources other than PyTorch
 STAGES: dict[str, list[Stage]] = {
-    "tflite-micro": _FRONT + _TFLITE + [
-        Stage("measure arena in TFLite-Micro", ve.measure_tflm),
-        Stage("offline memory plan (every tensor verified in TFLite-Micro)", ve.memory_plan,
-              when=lambda ctx: ctx.plan.memory_plan != "tflm"),
-        Stage("verify in TFLite-Micro (arena as on the device)", ve.verify_tflm),
+    "tflite-micro": _FRONT + _TFLITE + _MEASURE_AND_PLAN + [        Stage("verify in TFLite-Micro (arena as on the device)", ve.verify_tflm),
         Stage("compare with LiteRT's reference kernels", ve.cross_check_litert),
-        Stage("C array (model_data.h/.cc)", ve.c_source),
-        Stage("op resolver (checked against TFLite-Micro)", ve.op_resolver),
-        _QUANT_DEBUG, _LINT,
+        *_MCU_FILES, _QUANT_DEBUG, _LINT,
+    ],
+    "tflite-micro:tflite": [
+        Stage("read the .tflite and check the budget", ar.read_artifact),
+        *_MEASURE_AND_PLAN,
+        Stage("verify against the original .tflite in TFLite-Micro", ar.verify_against_original),
+        *_MCU_FILES, _LINT,
     ],
     "litert": _FRONT + _TFLITE + [
         Stage("verify in LiteRT", ve.verify_litert),
@@ -85,10 +97,10 @@ def run_stages(ctx: BuildContext) -> dict[str, float]:
     """Run the runtime's stages in order; returns seconds per stage (``BuildStop`` propagates)."""
     timings: dict[str, float] = {}
     prepared = False
-    for stage in STAGES[ctx.plan.runtime]:
+    for stage in STAGES[ctx.pipeline]:
         if stage.when is not None and not stage.when(ctx):
             continue
-        if ctx.artifact is not None and not prepared:
+        if ctx.artifact is not None and not prepared and ctx.loaded is not None:
             _AFTER_EXPORT(ctx)
             prepared = True
         name = stage.label(ctx)
