@@ -23,11 +23,8 @@ def predict_arena(g: Graph, runtime: str) -> tuple[int, dict[str, int], list[str
 
             tg = lower_for_tflite(g)
             notes.append("pre-export prediction: the PyTorch graph lowered as the TFLite converter does")
-        try:
-            from edgekit.analysis.tflm_arena import predict_tflm_arena
-        except ImportError:  # pragma: no cover - during bring-up
-            plan = plan_greedy_by_size(liveness(tg).buffers)
-            return plan.arena_bytes, {"planned_head": plan.arena_bytes}, notes + ["tail not modelled"]
+        from edgekit.analysis.tflm_arena import predict_tflm_arena
+
         est = predict_tflm_arena(tg)
         return est.total_bytes, dict(est.breakdown), notes
     if runtime == "executorch" and g.source_format == "pte" and g.meta.get("planned_bytes") is not None:

@@ -201,6 +201,11 @@ def _scratch_requests(g: Graph, op) -> list[int]:
         w = g.tensors[op.inputs[1]]
         if w.dtype == "int4":  # unpacked filter buffer
             return [w.numel]
+    if code == "TRANSPOSE_CONV" and op.outputs and _is_int_quantized(g, op):
+        # transpose_conv.cc Prepare: an accumulator per output element, int32 for int8 input
+        # (int64 for int16); measured with the conv_transpose family of tests/lowering_families.py
+        out = g.tensors[op.outputs[0]]
+        return [out.numel * (8 if out.dtype == "int16" else 4)]
     return []
 
 
