@@ -224,6 +224,7 @@ def folded(name: str):
     import torch
 
     from edgekit.passes.bn_stats import reestimate_bn_stats
+    from edgekit.passes.eval_mode import to_eval
     from edgekit.passes.fold_bn import fold_bn
 
     fam = FAMILIES[name]
@@ -233,7 +234,7 @@ def folded(name: str):
     model = reestimate_bn_stats(model, [torch.rand((8, *fam.input_shape[1:]), generator=gen) for _ in range(4)])
     x = torch.rand(fam.input_shape, generator=gen)
     _trained_like(model)
-    module = fold_bn(model, (x,)).model.eval()
+    module = to_eval(fold_bn(model, (x,)).model)
     calib = torch.rand((8, *fam.input_shape), generator=gen).numpy()
     return module, x, calib
 
@@ -315,7 +316,9 @@ def _probe_fns():
         "sum_keepdim": lambda s, x: s.conv(x) * s.conv2(x).sum((2, 3), keepdim=True),
         "mean_no_keepdim": lambda s, x: s.fc(s.conv(x).mean((2, 3))),
         "flatten_fc": lambda s, x: torch.nn.functional.linear(s.conv(x).flatten(1), torch.ones(10, 512) * 0.01),
-        "channel_slice": lambda s, x: s.conv2(s.conv(x)[:, :4].repeat(1, 2, 1, 1)),
+        # (x[:, :4].repeat(1, 2, 1, 1) on an NHWC tensor crashes litert-torch: its layout pass keeps
+        # repeat's NCHW repeats on NHWC data)
+        "channel_slice": lambda s, x: s.conv2(torch.cat([s.conv(x)[:, :4], x[:, 4:]], 1)),
         "strided_slice": lambda s, x: s.conv2(s.conv(x)[:, :, ::2, ::2]),
         "split_concat": lambda s, x: torch.cat(list(reversed(torch.split(s.conv(x), 4, 1))), 1),
         "maxpool_pad": lambda s, x: F.max_pool2d(s.conv(x), 3, 2, 1),

@@ -218,10 +218,14 @@ def _arg_attrs(op: Op, node) -> None:
         op.attrs.update(dim=args[1], index=args[2])
     elif base in ("layer_norm", "native_layer_norm"):
         op.attrs["eps"] = float(args[4]) if len(args) > 4 else 1e-5
-    elif base in ("split", "split_with_sizes", "chunk", "narrow", "cat", "concat", "_softmax",
-                  "softmax", "log_softmax", "_log_softmax"):
+    elif base in ("split", "split_with_sizes", "chunk"):  # (x, size(s) or chunks, dim)
+        dim = args[2] if len(args) > 2 else kw.get("dim", 0)
+        op.attrs["dim"] = dim if isinstance(dim, int) else 0
+    elif base in ("narrow", "cat", "concat", "_softmax", "softmax", "log_softmax", "_log_softmax"):
         dim = args[1] if len(args) > 1 else kw.get("dim", 0)
         op.attrs["dim"] = dim if isinstance(dim, int) else 0
+        if base == "narrow":
+            op.attrs["start"] = args[2] if len(args) > 2 else 0
     elif base in ("pad", "constant_pad_nd"):
         op.attrs["pad"] = tuple(int(p) for p in args[1]) if len(args) > 1 else ()
         op.attrs["mode"] = (args[2] if len(args) > 2 else kw.get("mode", "constant")) if base == "pad" else "constant"

@@ -189,6 +189,8 @@ def _annotate(op: Op, o, tensors: list[Tensor], s) -> None:
            s.BuiltinOptions.DepthwiseConv2DOptions: s.DepthwiseConv2DOptions,
            s.BuiltinOptions.FullyConnectedOptions: s.FullyConnectedOptions,
            s.BuiltinOptions.AddOptions: s.AddOptions, s.BuiltinOptions.MulOptions: s.MulOptions,
+           s.BuiltinOptions.SubOptions: s.SubOptions, s.BuiltinOptions.DivOptions: s.DivOptions,
+           s.BuiltinOptions.TransposeConvOptions: s.TransposeConvOptions,
            s.BuiltinOptions.Pool2DOptions: s.Pool2DOptions,
            s.BuiltinOptions.ConcatenationOptions: s.ConcatenationOptions}.get(opts_type)
     if cls is None:

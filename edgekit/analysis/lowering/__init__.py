@@ -4,6 +4,7 @@ optimizer, ai-edge-quantizer's static int8 recipe), so that the TFLite-Micro are
 
 How it is built (one idea per module):
 
+- ``layout``: which ops the converter's layout pass runs in NHWC (its minimum cut, replayed);
 - ``builder``: the graph being built and, for every PyTorch tensor, the TFLite tensor holding it
   with its pending layout permutation (the converter's NHWC layout, lazily: see its docstring);
 - ``table.LOWER``: one handler per op kind (``conv``, ``dense``, ``norm``, ``pointwise``,
@@ -23,6 +24,7 @@ from __future__ import annotations
 from edgekit.analysis.lowering.builder import Lowering, Val
 from edgekit.analysis.lowering.cleanup import cleanup
 from edgekit.analysis.lowering.graph_edit import Edit
+from edgekit.analysis.lowering.layout import nhwc_ops
 from edgekit.analysis.lowering.quant import quantize_int8
 from edgekit.analysis.lowering.table import LOWER
 from edgekit.errors import NotModelledError
@@ -44,6 +46,7 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
     lw = Lowering(g, same_padding=same_padding)
     inputs = _inputs(lw, channels_last_io)
     folded = _constant_ops(lw)
+    lw.nhwc_ops = nhwc_ops(g, folded, lw.const_like)
     for op in g.ops:
         if op.index in lw.skip or op.index in folded:
             continue

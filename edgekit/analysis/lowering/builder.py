@@ -64,6 +64,7 @@ class Lowering:
         self._shared: dict[tuple, int] = {}
         self.values: dict[int, tuple[int, ...]] = {}  # int32 constant -> its values
         self.const_like: set[int] = set()  # torch tensors computed from constants only (folded)
+        self.nhwc_ops: set[int] = set()  # torch ops the converter's layout pass puts in NHWC (layout.py)
 
     # ---- tensors and ops ------------------------------------------------------------------------
 
@@ -149,6 +150,17 @@ class Lowering:
         if v.shape is not None and tuple(v.shape) != self.shape(tid):
             tid = self.reshape(tid, v.shape)
         return tid
+
+    def in_nhwc(self, op: Op) -> bool:
+        return op.index in self.nhwc_ops
+
+    def held(self, op: Op, torch_tid: int) -> tuple[int, Val]:
+        """(tensor, layout) of an input of a dim op (slice, concat, keepdim mean, softmax): NHWC when
+        the layout pass put the op there, else PyTorch's layout (``Val(-1)``)."""
+        if self.in_nhwc(op) and len(self.g.tensors[torch_tid].shape) == 4:
+            tid = self.nhwc(torch_tid)
+            return tid, Val(tid, NHWC_TO_NCHW, None, True)
+        return self.logical(torch_tid), Val(-1)
 
     def nhwc(self, torch_tid: int) -> int:
         """The tensor in NHWC (a 3-D (N, C, L) tensor as (N, 1, L, C)) for a conv or a pool."""

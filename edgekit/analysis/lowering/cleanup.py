@@ -297,7 +297,32 @@ def activations(e: Edit) -> bool:
     return changed
 
 
-PASSES = (transposes, reshapes, rank5_transposes, reductions, fc_reshapes, pads_into_convs, constants_into_affine,
+def common_ops(e: Edit) -> bool:
+    """Two ops of the same kind on the same inputs and constants compute one tensor (MLIR's CSE:
+    probe "relu_after_concat" calls one conv twice on the same input, the .tflite has one)."""
+    seen: dict[tuple, object] = {}
+    changed = False
+    for op in e.live():
+        key = (e.opcode(op), tuple(_operand_key(e, t) for t in op.inputs),
+               tuple(sorted((k, str(v)) for k, v in op.attrs.items())),
+               tuple(e.shape(t) for t in op.outputs))
+        first = seen.get(key)
+        if first is None:
+            seen[key] = op
+            continue
+        for old, new in zip(op.outputs, first.outputs):
+            e.replace_uses(old, new)
+        e.delete(op)
+        changed = True
+    return changed
+
+
+def _operand_key(e: Edit, tid: int):
+    t = e.tensors[tid]  # a weight is known by its name (one module's parameter); everything else by id
+    return ("const", t.name, t.shape, t.dtype) if t.is_const and tid not in e.values and t.shape else tid
+
+
+PASSES = (common_ops, transposes, reshapes, rank5_transposes, reductions, fc_reshapes, pads_into_convs, constants_into_affine,
           constants_into_next_fc, scalar_ops_first, activations)
 
 

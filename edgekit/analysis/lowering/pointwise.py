@@ -168,11 +168,11 @@ def lower_softmax(lw: Lowering, op: Op) -> None:
     x_t = lw.acts(op)[0]
     rank = len(lw.g.tensors[x_t].shape)
     dim = op.attrs.get("dim", -1) % rank
-    v = lw.val(x_t)
     opcode = "LOG_SOFTMAX" if op.kind == "log_softmax" else "SOFTMAX"
     name = lw.g.tensors[op.outputs[0]].name
-    if v.nhwc and v.shape is None and v.perm[dim] == rank - 1:
-        _keep(lw, op.outputs[0], _unary(lw, op, opcode, v.tid, v, name), v)
+    src, layout = lw.held(op, x_t)
+    if layout.perm is not None and layout.perm[dim] == rank - 1:
+        _keep(lw, op.outputs[0], _unary(lw, op, opcode, src, layout, name), layout)
         return
     src = lw.logical(x_t)
     if dim == rank - 1:

@@ -68,11 +68,11 @@ def lower_reduce(lw: Lowering, op: Op) -> None:
     if op.attrs.get("aten", "").startswith(("adaptive", "_adaptive")) and any(d != 1 for d in y.shape[2:]):
         return lw.not_modelled(op, f"adaptive pooling to {tuple(y.shape[2:])} (not 1)")
     axes, keep = _axes(op, len(x.shape))
-    v = lw.val(x_t)
     if op.attrs.get("aten", "") in ("adaptive_avg_pool2d", "_adaptive_avg_pool2d") and len(x.shape) == 4:
         src, phys, nhwc = lw.nhwc(x_t), (2, 1), True  # the axes operand reads [2, 1] (measured)
-    elif keep and v.nhwc and v.shape is None and len(x.shape) == 4:
-        src, phys, nhwc = v.tid, tuple(v.perm[a] for a in axes), True
+    elif keep and lw.in_nhwc(op) and len(x.shape) == 4:
+        src, layout = lw.held(op, x_t)
+        phys, nhwc = tuple(layout.perm[a] for a in axes), True
     else:
         src, phys, nhwc = lw.logical(x_t), axes, False
     shape = [1 if i in phys else d for i, d in enumerate(lw.shape(src))]

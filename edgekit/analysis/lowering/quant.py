@@ -50,11 +50,31 @@ def quantize_int8(e: Edit) -> None:
         if e.opcode(op) not in INT8_OPCODES:
             _float_op(e, op, dequantized)
     for op in list(e.live()):
-        if e.opcode(op) != "CONCATENATION":
+        if e.opcode(op) == "CONCATENATION":
+            _requantize_inputs(e, op)
+
+
+def _root(e: Edit, tid: int) -> int | None:
+    """The tensor whose scale ``tid`` must keep (through ops that keep their input's scale), or
+    None when ``tid``'s producer is free to take the concat's scale."""
+    prod = e.producer(tid)
+    if e.opcode(prod) not in SAME_SCALE_OPCODES:
+        return None
+    while e.opcode(prod) in SAME_SCALE_OPCODES:
+        tid = prod.inputs[0]
+        prod = e.producer(tid)
+    return tid
+
+
+def _requantize_inputs(e: Edit, op: Op) -> None:
+    """Inputs that must keep another scale than the concat's get a QUANTIZE; inputs that all
+    keep one tensor's scale (the slices of one tensor, probe "split_concat") need none."""
+    roots = [_root(e, t) for t in op.inputs]
+    if all(r is not None for r in roots) and len(set(roots)) == 1:
+        return
+    for i, (t, root) in enumerate(zip(list(op.inputs), roots)):
+        if root is None:
             continue
-        for i, t in enumerate(op.inputs):
-            prod = e.producer(t)
-            if e.opcode(prod) in SAME_SCALE_OPCODES:
-                q = e.new_tensor(f"{e.tensors[t].name}_requant", e.shape(t), "int8", quant=QuantParams(num_scales=1))
-                e.insert_before(op, _op("QUANTIZE", t, q, f"{e.tensors[t].name}/requantize"))
-                op.inputs[i] = q
+        q = e.new_tensor(f"{e.tensors[t].name}_requant", e.shape(t), "int8", quant=QuantParams(num_scales=1))
+        e.insert_before(op, _op("QUANTIZE", t, q, f"{e.tensors[t].name}/requantize"))
+        op.inputs[i] = q

@@ -62,18 +62,10 @@ def lower_copy(lw: Lowering, op: Op) -> None:
     lw.set(op.outputs[0], lw.val(x_t))
 
 
-def _in_layout(lw: Lowering, x_t: int) -> tuple[int, Val]:
-    """(tensor, layout) for a dim op: the NHWC layout if the tensor is held in it, else PyTorch's."""
-    v = lw.val(x_t)
-    if v.nhwc and v.shape is None and v.perm is not None:
-        return v.tid, v
-    return lw.logical(x_t), Val(-1)
-
-
 def _slices(lw: Lowering, op: Op, x_t: int) -> None:
     rank = len(lw.g.tensors[x_t].shape)
     dim = op.attrs.get("dim", 0) % rank
-    src, layout = _in_layout(lw, x_t)
+    src, layout = lw.held(op, x_t)
     pdim = layout.perm[dim] if layout.perm is not None else dim
     step = int(op.attrs.get("step", 1) or 1)
     select = op.attrs.get("aten") == "select"
@@ -129,12 +121,9 @@ def lower_concat(lw: Lowering, op: Op) -> None:
     acts = lw.acts(op)
     rank = len(lw.g.tensors[op.outputs[0]].shape)
     dim = op.attrs.get("dim", 0) % rank
-    vals = [lw.val(t) for t in acts]
-    first = vals[0]
-    if first.nhwc and first.shape is None and all((v.perm, v.shape) == (first.perm, first.shape) for v in vals):
-        ins, layout, axis = [v.tid for v in vals], first, first.perm[dim]
-    else:
-        ins, layout, axis = [lw.logical(t) for t in acts], Val(-1), dim
+    held = [lw.held(op, t) for t in acts]
+    ins, layout = [h[0] for h in held], held[0][1]
+    axis = layout.perm[dim] if layout.perm is not None else dim
     shape = list(lw.shape(ins[0]))
     shape[axis] = sum(lw.shape(t)[axis] for t in ins)
     out = lw.act(lw.g.tensors[op.outputs[0]].name, shape)
