@@ -189,22 +189,32 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
         act_dtype = "fp32" if plan.format == "tflite" and plan.dtype == "fp16" else plan.dtype
         graph = capture_loaded(folded_loaded, dtype=act_dtype, fold=False)
         graph.meta["channels_last_io"] = bool(channels_last_io and plan.format == "tflite")
-        pre = analyze_graph(graph, spec.text, dtype=act_dtype, runtime=plan.runtime)
+        # [lowering] a model the pre-export lowering cannot model exactly is not guessed: no early
+        # verdict, the built artifact is measured instead (edgekit.errors.NotModelledError)
+        from edgekit.errors import NotModelledError
+
+        try:
+            pre, not_modelled = analyze_graph(graph, spec.text, dtype=act_dtype, runtime=plan.runtime), None
+        except NotModelledError as exc:
+            pre, not_modelled = analyze_graph(graph, spec.text, dtype=act_dtype, runtime="litert"), exc
         verdict = pre.check(plan.target, sram=plan.sram_bytes, flash=plan.flash_bytes, suggest=False)
     report = {
         "model": spec.text, "target": plan.target_name, "format": plan.format, "runtime": plan.runtime,
         "dtype": plan.dtype, "backend": plan.backend, "input_shape": list(shape), "params": pre.params,
         "macs": pre.macs, "flops": pre.flops, "fold_bn": fold_info,
         "budget": {"sram_bytes": plan.sram_bytes, "flash_bytes": plan.flash_bytes},
-        "arena_bytes": {"predicted_pre_export": pre.arena_bytes},
+        "arena_bytes": {"predicted_pre_export": pre.arena_bytes if not_modelled is None else None},
         "peak_activation_bytes": pre.peak_activation_bytes,
     }
-    if plan.runtime == "tflite-micro":
+    if not_modelled is not None:  # [lowering]
+        report["arena_bytes"]["not_modelled_before_export"] = [
+            {"layer": layer, "op": op, "why": why} for layer, op, why in not_modelled.layers]
+    if plan.runtime == "tflite-micro" and not_modelled is None:
         from edgekit.analysis.export_options import memory_options
 
         report["memory_options"] = memory_options(graph, channels_last_io=bool(channels_last_io),
                                                   arena_bytes=pre.arena_bytes)
-    if not verdict.fits and not force:
+    if not verdict.fits and not force and not_modelled is None:
         if loaded.spec.kind == "registered":
             pre._reanalyze = _suggest_for(loaded, plan)
             verdict = pre.check(plan.target, sram=plan.sram_bytes, flash=plan.flash_bytes)

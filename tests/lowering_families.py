@@ -24,6 +24,7 @@ class Family:
     name: str
     build: Callable  # () -> nn.Module (untrained)
     input_shape: tuple[int, ...]
+    trained: bool = True  # give constant-initialised parameters random values, as training does
 
 
 def _attention():
@@ -205,6 +206,8 @@ def _ds_cnn():
 
 FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("attention", _attention, (1, 3, 32, 32)),
+    # as a user checks a fresh model: LayerNorm weight 1 and bias 0, zero attention biases
+    Family("attention_untrained", _attention, (1, 3, 32, 32), trained=False),
     Family("layernorm", _layernorm, (1, 3, 32, 32)),
     Family("silu_se", _silu_se, (1, 3, 32, 32)),
     Family("upsample_nearest", _upsample("nearest"), (1, 3, 32, 32)),
@@ -233,7 +236,8 @@ def folded(name: str):
     gen = torch.Generator().manual_seed(1)
     model = reestimate_bn_stats(model, [torch.rand((8, *fam.input_shape[1:]), generator=gen) for _ in range(4)])
     x = torch.rand(fam.input_shape, generator=gen)
-    _trained_like(model)
+    if fam.trained:
+        _trained_like(model)
     module = to_eval(fold_bn(model, (x,)).model)
     calib = torch.rand((8, *fam.input_shape), generator=gen).numpy()
     return module, x, calib
@@ -254,21 +258,30 @@ def _trained_like(model) -> None:
                 p.copy_(torch.empty(p.shape).uniform_(lo, hi, generator=gen))
 
 
-def build(name: str, cache_dir) -> Path:
-    """The int8 .tflite of a family (edgekit's export), cached in ``cache_dir``."""
+def build(name: str, cache_dir, dtype: str = "int8") -> Path:
+    """The .tflite of a family (edgekit's export), int8 or fp32, cached in ``cache_dir``; the fp32
+    conversion (the slow part) is cached too and reused for the int8 file."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"family_{name}.int8.v{FAMILY_VERSION}.tflite"
+    path = cache_dir / f"family_{name}.{dtype}.v{FAMILY_VERSION}.tflite"
     if path.exists():
         return path
     from edgekit.export.tflite import convert_fp32, quantize_int8
 
     module, x, calib = folded(name)
-    data = quantize_int8(convert_fp32(module, x), calib)
+    fp32_path = cache_dir / f"family_{name}.fp32.v{FAMILY_VERSION}.tflite"
+    if not fp32_path.exists():
+        _write(fp32_path, convert_fp32(module, x))
+    if dtype == "fp32":
+        return fp32_path
+    _write(path, quantize_int8(fp32_path.read_bytes(), calib))
+    return path
+
+
+def _write(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(f".part{os.getpid()}")
     tmp.write_bytes(data)
     tmp.replace(path)
-    return path
 
 
 # ---- probes: one converter behaviour each (what it fuses, folds, inserts) ------------------------

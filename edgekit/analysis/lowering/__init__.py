@@ -82,10 +82,11 @@ def _inputs(lw: Lowering, channels_last_io: bool) -> list[int]:
 
 
 def _constant_ops(lw: Lowering) -> set[int]:
-    """Ops computed from constants only: the converter folds them into constants."""
+    """Ops computed from constants only (or from nothing: torch.ones in forward): the converter
+    folds them into constants."""
     folded = set()
     for op in lw.g.ops:
-        if op.inputs and not lw.acts(op):
+        if not lw.acts(op):
             folded.add(op.index)
             lw.const_like.update(op.outputs)
     return folded
