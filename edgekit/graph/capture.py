@@ -229,6 +229,9 @@ def _arg_attrs(op: Op, node) -> None:
     elif base in ("pad", "constant_pad_nd"):
         op.attrs["pad"] = tuple(int(p) for p in args[1]) if len(args) > 1 else ()
         op.attrs["mode"] = (args[2] if len(args) > 2 else kw.get("mode", "constant")) if base == "pad" else "constant"
+        value = args[2] if base == "constant_pad_nd" and len(args) > 2 else (
+            args[3] if len(args) > 3 else kw.get("value", 0.0))
+        op.attrs["value"] = float(value or 0.0) if isinstance(value, (int, float)) or value is None else None
     elif base == "scaled_dot_product_attention":
         op.attrs.update(masked=(len(args) > 3 and args[3] is not None) or kw.get("attn_mask") is not None,
                         causal=bool(args[5] if len(args) > 5 else kw.get("is_causal", False)))
@@ -255,8 +258,12 @@ def _annotate(op: Op, node, tensors: list[Tensor], is_param: dict[int, bool]) ->
         args = list(node.args)
         op.attrs.update(kernel=args[1] if len(args) > 1 else None, stride=args[2] if len(args) > 2 else None,
                         padding=args[3] if len(args) > 3 else 0)
-        ceil = 5 if op.kind == "max_pool" else 4  # max_pool(x, k, s, p, dilation, ceil_mode), avg_pool(x, k, s, p, ceil)
-        op.attrs["ceil_mode"] = bool(args[ceil]) if len(args) > ceil else False
+        if op.kind == "max_pool":  # max_pool(x, k, s, p, dilation, ceil_mode)
+            op.attrs.update(dilation=args[4] if len(args) > 4 else 1, ceil_mode=bool(len(args) > 5 and args[5]))
+        else:  # avg_pool(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
+            op.attrs.update(ceil_mode=bool(len(args) > 4 and args[4]),
+                            count_include_pad=bool(args[5]) if len(args) > 5 else True,
+                            divisor_override=args[6] if len(args) > 6 else None)
         return
     if op.kind in ("conv1d", "conv2d", "conv3d", "conv_transpose"):
         weight = tensors[op.inputs[1]]

@@ -50,11 +50,7 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
     for op in g.ops:
         if op.index in lw.skip or op.index in folded:
             continue
-        handler = LOWER.get(op.kind)
-        if handler is None:
-            lw.not_modelled(op, "no TFLite lowering for this op")
-        else:
-            handler(lw, op)
+        _lower_one(lw, op)
     if lw.unmodelled:
         raise NotModelledError(_refusal(lw.unmodelled), lw.unmodelled)
     outputs = [lw.logical(t) for t in g.outputs if t in lw.vals]
@@ -65,6 +61,18 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
     lowered = edit.graph(name=g.name, meta={"dtype": lw.dtype, "lowered_from": "torch"})
     _count(lowered)
     return lowered
+
+
+def _lower_one(lw: Lowering, op) -> None:
+    handler = LOWER.get(op.kind)
+    if handler is None:
+        return lw.not_modelled(op, "no TFLite lowering for this op")
+    if any(t not in lw.vals for t in lw.acts(op)):
+        return lw.not_modelled(op, "it reads an output the lowering does not model")
+    try:
+        handler(lw, op)
+    except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError) as exc:  # a case no handler foresaw
+        lw.not_modelled(op, f"unexpected arguments ({type(exc).__name__}: {exc})"[:160])
 
 
 def _inputs(lw: Lowering, channels_last_io: bool) -> list[int]:

@@ -74,7 +74,7 @@ def reshapes(e: Edit) -> bool:
         if e.opcode(inner) == "RESHAPE":
             op.inputs = [inner.inputs[0], op.inputs[1]]
             changed = True
-        if e.shape(op.inputs[0]) == e.shape(op.outputs[0]) and op.outputs[0] not in e.outputs:
+        if e.shape(op.inputs[0]) == e.shape(op.outputs[0]) and op.inputs[0] not in e.inputs:
             e.bypass(op, op.inputs[0])
             changed = True
     return changed
@@ -130,6 +130,24 @@ def reductions(e: Edit) -> bool:
         if e.opcode(inner) == "RESHAPE" and len(e.shape(op.outputs[0])) < len(x) and \
                 e.only_reader(op.inputs[0]) is op:
             changed |= _fold_squeeze(e, op, inner)
+    return changed
+
+
+def keep_dims(e: Edit) -> bool:
+    """MEAN/SUM followed only by a RESHAPE that puts the reduced dims back as 1s: keep_dims."""
+    changed = False
+    for op in e.live():
+        if e.opcode(op) not in ("MEAN", "SUM"):
+            continue
+        reader = e.only_reader(op.outputs[0])
+        x = e.shape(op.inputs[0])
+        if e.opcode(reader) != "RESHAPE" or len(e.shape(reader.outputs[0])) != len(x):
+            continue
+        axes = set(e.values.get(op.inputs[1], ()))
+        if e.shape(reader.outputs[0]) == tuple(1 if i in axes else d for i, d in enumerate(x)):
+            e.tensors[op.outputs[0]].shape = e.shape(reader.outputs[0])
+            e.bypass(reader, op.outputs[0])
+            changed = True
     return changed
 
 
@@ -322,8 +340,8 @@ def _operand_key(e: Edit, tid: int):
     return ("const", t.name, t.shape, t.dtype) if t.is_const and tid not in e.values and t.shape else tid
 
 
-PASSES = (common_ops, transposes, reshapes, rank5_transposes, reductions, fc_reshapes, pads_into_convs, constants_into_affine,
-          constants_into_next_fc, scalar_ops_first, activations)
+PASSES = (common_ops, transposes, reshapes, rank5_transposes, reductions, fc_reshapes, pads_into_convs,
+          constants_into_affine, constants_into_next_fc, scalar_ops_first, activations, keep_dims)
 
 
 def cleanup(e: Edit) -> None:

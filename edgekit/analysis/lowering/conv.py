@@ -37,14 +37,17 @@ def same_pads(in_size: int, k: int, s: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _spatial(op: Op, x_shape, one_d: bool):
-    """(kernel, stride, padding, dilation) as 2-D pairs; a 1-D conv gets a unit height."""
-    if one_d:
-        k = (1, int(op.attrs["kernel"][0]))
-        return k, (1, pair(op.attrs.get("stride", 1), 1)[0]), (0, pair(op.attrs.get("padding", 0), 1)[0]), \
-            (1, pair(op.attrs.get("dilation", 1), 1)[0])
-    return tuple(op.attrs["kernel"]), pair(op.attrs.get("stride", 1)), pair(op.attrs.get("padding", 0)), \
-        pair(op.attrs.get("dilation", 1))
+def _spatial(op: Op, one_d: bool):
+    """(kernel, stride, padding, dilation) as 2-D pairs (a 1-D conv gets a unit height); padding
+    may be the string "same" or "valid"."""
+    def two(key: str, default: int):
+        v = op.attrs.get(key, default)
+        if isinstance(v, str):
+            return v
+        return ((1 if key != "padding" else 0), pair(v, 1)[0]) if one_d else pair(v)
+
+    k = (1, int(op.attrs["kernel"][0])) if one_d else tuple(op.attrs["kernel"])
+    return k, two("stride", 1), two("padding", 0), two("dilation", 1)
 
 
 def pad_nhwc(lw: Lowering, src: int, pads, name: str, source, opcode: str = "PAD") -> int:
@@ -61,6 +64,8 @@ def pad_nhwc(lw: Lowering, src: int, pads, name: str, source, opcode: str = "PAD
 
 
 def _padding(lw: Lowering, src: int, sizes, k, s, p, d, name, source) -> tuple[int, str]:
+    if isinstance(p, str):  # padding="same" / "valid" (PyTorch's "same" pads like TFLite's, stride 1)
+        return src, p
     if not any(p):
         return src, "valid"
     same = [same_pads(sizes[i], k[i], s[i], d[i]) for i in range(2)]
@@ -76,7 +81,7 @@ def lower_conv(lw: Lowering, op: Op) -> None:
     one_d = op.kind == "conv1d" or len(x.shape) == 3
     if len(x.shape) != (3 if one_d else 4) or op.attrs.get("kernel") is None:
         return lw.not_modelled(op, f"a {len(x.shape)}-D convolution")
-    k, s, p, d = _spatial(op, x.shape, one_d)
+    k, s, p, d = _spatial(op, one_d)
     src = lw.nhwc(x_t)
     name = lw.where(op)
     src, padding = _padding(lw, src, lw.shape(src)[1:3], k, s, p, d, name, op.source)

@@ -17,7 +17,7 @@ leaky ReLU LEAKY_RELU; GELU GELU; softmax SOFTMAX on the last dim.
 from __future__ import annotations
 
 from edgekit.analysis.lowering.builder import Lowering, Val, is_identity, permuted
-from edgekit.analysis.lowering.fusion import absorb, set_all
+from edgekit.analysis.lowering.fusion import absorb
 from edgekit.graph.ir import Op
 
 BINARY = {"add": "ADD", "sub": "SUB", "mul": "MUL", "div": "DIV"}

@@ -29,6 +29,9 @@ def lower_pool(lw: Lowering, op: Op) -> None:
     x, y = lw.g.tensors[x_t], lw.g.tensors[op.outputs[0]]
     if op.attrs.get("aten") in ("adaptive_max_pool2d",) or op.attrs.get("kernel") is None:
         return lw.not_modelled(op, "adaptive max pooling")
+    if any(d != 1 for d in pair(op.attrs.get("dilation", 1))) or op.attrs.get("divisor_override") or \
+            (op.attrs.get("count_include_pad") is False and any(pair(op.attrs.get("padding", 0)))):
+        return lw.not_modelled(op, "pooling with dilation, a divisor override or count_include_pad=False")
     one_d = len(x.shape) == 3
     n = 1 if one_d else 2
     k, s = pair(op.attrs["kernel"], n), pair(op.attrs.get("stride") or op.attrs["kernel"], n)
@@ -75,9 +78,13 @@ def lower_reduce(lw: Lowering, op: Op) -> None:
         phys, nhwc = tuple(layout.perm[a] for a in axes), True
     else:
         src, phys, nhwc = lw.logical(x_t), axes, False
-    shape = [1 if i in phys else d for i, d in enumerate(lw.shape(src))]
-    out_shape = tuple(shape) if keep or nhwc else tuple(y.shape)
-    result, out = _emit_reduce(lw, op, src, phys, out_shape)
+    # reduce without keep_dims, then RESHAPE back: ``cleanup`` folds the RESHAPE into keep_dims where
+    # nothing came between them (probes "sum_keepdim", "relu_after_mean": a broadcasting MUL reads
+    # the (1, C) result, a scalar MUL runs before the RESHAPE)
+    squeezed = tuple(d for i, d in enumerate(lw.shape(src)) if i not in phys)
+    result, out = _emit_reduce(lw, op, src, phys, squeezed)
+    if keep or nhwc:
+        out = lw.reshape(out, [1 if i in phys else d for i, d in enumerate(lw.shape(src))])
     for t in {op.outputs[0], result}:
         if nhwc:
             lw.set_nhwc(t, out)

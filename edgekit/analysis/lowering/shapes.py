@@ -95,8 +95,8 @@ def _slices(lw: Lowering, op: Op, x_t: int) -> None:
 def lower_pad(lw: Lowering, op: Op) -> None:
     x_t = lw.acts(op)[0]
     pads = op.attrs.get("pad", ())
-    if op.attrs.get("mode", "constant") != "constant" or any(p < 0 for p in pads):
-        return lw.not_modelled(op, f"{op.attrs.get('mode')} padding {pads}")
+    if op.attrs.get("mode", "constant") != "constant" or any(p < 0 for p in pads) or op.attrs.get("value", 0.0):
+        return lw.not_modelled(op, f"{op.attrs.get('mode')} padding {pads} with value {op.attrs.get('value')}")
     rank = len(lw.g.tensors[x_t].shape)
     widths = [(0, 0)] * rank
     for i in range(len(pads) // 2):  # F.pad lists the last dim first
@@ -121,14 +121,21 @@ def lower_concat(lw: Lowering, op: Op) -> None:
     acts = lw.acts(op)
     rank = len(lw.g.tensors[op.outputs[0]].shape)
     dim = op.attrs.get("dim", 0) % rank
-    held = [lw.held(op, t) for t in acts]
-    ins, layout = [h[0] for h in held], held[0][1]
+    layout = lw.held(op, acts[0])[1]
+    ins = [lw.held(op, t)[0] if t in acts else _const_input(lw, t, layout) for t in op.inputs]
     axis = layout.perm[dim] if layout.perm is not None else dim
     shape = list(lw.shape(ins[0]))
     shape[axis] = sum(lw.shape(t)[axis] for t in ins)
     out = lw.act(lw.g.tensors[op.outputs[0]].name, shape)
     lw.emit("CONCATENATION", lw.where(op), ins, [out], source=op.source, axis=axis)
     lw.set(op.outputs[0], Val(out, layout.perm, None, layout.nhwc))
+
+
+def _const_input(lw: Lowering, torch_tid: int, layout: Val) -> int:
+    """A constant concatenated with activations (a learned token), stored in ``layout``."""
+    t = lw.g.tensors[torch_tid]
+    shape = t.shape if layout.perm is None else tuple(t.shape[layout.perm.index(i)] for i in range(len(t.shape)))
+    return lw.data(t.name, shape)
 
 
 def lower_pixel_shuffle(lw: Lowering, op: Op) -> None:
