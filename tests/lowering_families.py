@@ -322,6 +322,8 @@ def _probe_fns():
         "clamp_after_conv": lambda s, x: torch.clamp(s.conv(x), -0.5, 0.5),
         "bn_after_add": lambda s, x: s.conv2(s.bn(s.conv(x) + x)),
         "bn_after_conv_transpose": lambda s, x: s.conv2(s.bn(s.up(x))),
+        # neither folds backward (an add) nor forward (a ReLU before the next conv): stays a BatchNorm
+        "bn_standalone": lambda s, x: s.conv2(F.relu(s.bn(s.conv(x) + x))),
         "leaky_relu": lambda s, x: s.conv2(F.leaky_relu(s.conv(x), 0.1)),
         "hardswish": lambda s, x: s.conv2(F.hardswish(s.conv(x))),
         "tanh": lambda s, x: s.conv2(torch.tanh(s.conv(x))),

@@ -18,6 +18,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import lowering_families as lf  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -256,3 +257,27 @@ def test_converter_fact_probes(name, converted):
         pytest.xfail("op order differs from the converter's (see ORDER_DEVIATIONS)")
     assert seq(lowered) == seq(art)
     assert predict_tflm_arena(lowered).total_bytes == predict_tflm_arena(art).total_bytes
+
+
+@pytest.mark.slow
+def test_build_measures_what_it_cannot_predict(tmp_path):
+    """`edgekit build` of a model with a layer the lowering does not model (PReLU) does not guess
+    and does not stop: it skips the pre-export verdict, names the layer, and measures the file."""
+    torch = pytest.importorskip("torch")
+    for mod in ("litert_torch", "ai_edge_quantizer", "tflite_micro"):
+        pytest.importorskip(mod)
+    from torch import nn
+
+    from edgekit.build import build
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.PReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    cal = np.random.default_rng(0).uniform(-1, 1, (8, 1, 3, 16, 16)).astype(np.float32)
+    res = build(model, target="tflite", sram="256kB", calibration=cal, input_shape=(1, 3, 16, 16),
+                output=tmp_path / "o")
+    arena = res.report["arena_bytes"]
+    assert arena["predicted_pre_export"] is None and arena["measured"] > 0
+    assert [(u["layer"], u["op"]) for u in arena["not_modelled_before_export"]] in ([("1", "prelu")],
+                                                                                   [("1", "_prelu_kernel")])
+    assert res.report["verdict"]["stage"] == "measured on the artifact"
