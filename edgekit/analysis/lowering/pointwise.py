@@ -111,7 +111,7 @@ def _broadcast(shapes) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _unary(lw: Lowering, op: Op, opcode: str, src: int, layout: Val, name: str, **attrs) -> int:
+def _unary(lw: Lowering, op: Op, opcode: str, src: int, name: str, **attrs) -> int:
     out = lw.act(name, lw.shape(src))
     lw.emit(opcode, lw.where(op), [src, *attrs.pop("extra", [])], [out], source=op.source, **attrs)
     return out
@@ -124,14 +124,14 @@ def _keep(lw: Lowering, torch_tid: int, tid: int, layout: Val) -> None:
 def lower_unary(lw: Lowering, op: Op) -> None:
     """Activations that are one TFLite op (a ReLU no op before it could take as fused activation)."""
     v = lw.val(lw.acts(op)[0])
-    out = _unary(lw, op, UNARY[op.kind], v.tid, v, lw.g.tensors[op.outputs[0]].name)
+    out = _unary(lw, op, UNARY[op.kind], v.tid, lw.g.tensors[op.outputs[0]].name)
     _keep(lw, op.outputs[0], out, v)
 
 
 def lower_silu(lw: Lowering, op: Op) -> None:
     """x * sigmoid(x): LOGISTIC + MUL (silu_se family)."""
     v = lw.val(lw.acts(op)[0])
-    gate = _unary(lw, op, "LOGISTIC", v.tid, v, f"{lw.where(op)}_sigmoid")
+    gate = _unary(lw, op, "LOGISTIC", v.tid, f"{lw.where(op)}_sigmoid")
     out = lw.act(lw.g.tensors[op.outputs[0]].name, lw.shape(v.tid))
     lw.emit("MUL", lw.where(op), [v.tid, gate], [out], source=op.source)
     _keep(lw, op.outputs[0], out, v)
@@ -141,9 +141,9 @@ def lower_hard_sigmoid(lw: Lowering, op: Op) -> None:
     """relu6(x + 3) / 6: ADD (fused RELU6) + MUL; ``cleanup`` folds the ADD into a conv before it."""
     v = lw.val(lw.acts(op)[0])
     name = lw.where(op)
-    shifted = _unary(lw, op, "ADD", v.tid, v, f"{name}_plus3", fused_activation="relu6",
+    shifted = _unary(lw, op, "ADD", v.tid, f"{name}_plus3", fused_activation="relu6",
                      extra=[lw.scalar(3.0, "three")])
-    out = _unary(lw, op, "MUL", shifted, v, lw.g.tensors[op.outputs[0]].name, extra=[lw.scalar(1 / 6, "sixth")])
+    out = _unary(lw, op, "MUL", shifted, lw.g.tensors[op.outputs[0]].name, extra=[lw.scalar(1 / 6, "sixth")])
     _keep(lw, op.outputs[0], out, v)
 
 
@@ -157,7 +157,7 @@ def lower_clamp(lw: Lowering, op: Op) -> None:
     cur, name = v.tid, lw.where(op)
     for opcode, bound in (("MAXIMUM", lo), ("MINIMUM", hi)):
         if bound is not None:
-            cur = _unary(lw, op, opcode, cur, v, f"{name}_{opcode.lower()}",
+            cur = _unary(lw, op, opcode, cur, f"{name}_{opcode.lower()}",
                          extra=[lw.scalar((opcode, bound), f"{name}_{opcode.lower()}_bound")])
     _keep(lw, op.outputs[0], cur, v)
 
@@ -172,12 +172,12 @@ def lower_softmax(lw: Lowering, op: Op) -> None:
     name = lw.g.tensors[op.outputs[0]].name
     src, layout = lw.held(op, x_t)
     if layout.perm is not None and layout.perm[dim] == rank - 1:
-        _keep(lw, op.outputs[0], _unary(lw, op, opcode, src, layout, name), layout)
+        _keep(lw, op.outputs[0], _unary(lw, op, opcode, src, name), layout)
         return
     src = lw.logical(x_t)
     if dim == rank - 1:
-        lw.set(op.outputs[0], _unary(lw, op, opcode, src, Val(-1), name))
+        lw.set(op.outputs[0], _unary(lw, op, opcode, src, name))
         return
     perm = tuple(d for d in range(rank) if d != dim) + (dim,)
-    moved = _unary(lw, op, opcode, lw.transpose(src, perm), Val(-1), name)
+    moved = _unary(lw, op, opcode, lw.transpose(src, perm), name)
     lw.set(op.outputs[0], Val(moved, tuple(perm.index(i) for i in range(rank))))
