@@ -385,7 +385,7 @@ def load_pt2(path) -> "object":
 
     import torch
 
-    from edgekit.export.quiet import quiet_loggers
+    from edgekit.quiet import quiet_loggers
 
     if Path(path).is_dir():
         raise UsageError(f"{path} is a directory, expected a .pt2 file")
