@@ -121,7 +121,7 @@ def resolve(*, target=None, runtime: str | None = None, dtype: str | None = None
     _check_runs_on(rt, tgt, artifact_format)
     if dt is None:
         dt = tgt.runtime.dtype if tgt is not None and rt == tgt.runtime.default else DEFAULT_DTYPE[rt]
-    if rt == "tflite-micro" and dt == "fp16":
+    if rt == "tflite-micro" and dt == "fp16" and artifact_format is None:  # a built fp16 file: runnability says it
         raise UsageError("TFLite-Micro has no fp16 kernels: use --dtype int8 (or fp32) for a microcontroller")
     if backend is not None and rt != "executorch":
         raise UsageError(f"--backend applies to ExecuTorch (.pte) builds; this one runs {rt}")
