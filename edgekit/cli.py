@@ -58,7 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _parser_check(sub)
+    _parser_build(sub)
+    _parser_profile(sub)
+    _parser_fold(sub)
+    _parser_targets(sub)
+    _parser_models(sub)
+    _parser_lint(sub)
+    _parser_report(sub)
+    _parser_recipe(sub)
+    return parser
 
+
+def _parser_check(sub) -> None:
     p = sub.add_parser("check", help="params, MACs, memory per layer and the verdict against a budget",
                        description="Analyse a model: params, MACs, model bytes, per-layer activations, peak "
                                    "memory and the arena the runtime needs; compare with a target's SRAM/flash. "
@@ -74,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeline", action="store_true", help="print the planned arena as an ASCII timeline")
     p.set_defaults(func=cmd_check)
 
+
+def _parser_build(sub) -> None:
     p = sub.add_parser("build", help="fold, quantize, export, verify in the real runtime, write artifact + report",
                        description="Build a deployable artifact: fold BN, check the budget, quantize, export "
                                    "(.tflite/.pte/C array), verify against PyTorch in the real runtime, measure "
@@ -97,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_build)
 
+
+def _parser_profile(sub) -> None:
     p = sub.add_parser("profile", help="latency: host, Raspberry Pi over ssh, phone over adb, or emulated",
                        description="Measure latency with warm-up runs and many timed runs (mean, std, "
                                    "percentiles), or estimate it for a target without the device.")
@@ -126,21 +142,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="hist.png", help="latency histogram")
     p.set_defaults(func=cmd_profile)
 
+
+def _parser_fold(sub) -> None:
     p = sub.add_parser("fold", help="fold BatchNorm and report the fate of every normalization layer")
     _add_model(p)
     p.add_argument("-o", "--output", metavar="folded.pt2", help="save the folded model as a .pt2")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fold)
 
+
+def _parser_targets(sub) -> None:
     p = sub.add_parser("targets", help="list the device catalogue, or show one device")
     p.add_argument("name", nargs="?", metavar="NAME|FILE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_targets)
 
+
+def _parser_models(sub) -> None:
     p = sub.add_parser("models", help="list the registered models")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
+
+def _parser_lint(sub) -> None:
     p = sub.add_parser("lint", help="what the converter did to the model: findings with fixes")
     p.add_argument("artifact", metavar="ARTIFACT")
     p.add_argument("--model", metavar="MODEL", help="the PyTorch model it came from")
@@ -148,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lint)
 
+
+def _parser_report(sub) -> None:
     p = sub.add_parser("report", help="a self-contained HTML design-review page (summary, layers, memory, latency)",
                        description="Write one HTML file (no network: inline CSS and SVG) with the verdict, the "
                                    "summary, the memory-per-layer chart against the SRAM line, the estimated "
@@ -161,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE.html", default="report.html", help="default: report.html")
     p.set_defaults(func=cmd_report)
 
+
+def _parser_recipe(sub) -> None:
     p = sub.add_parser("recipe", help="run a recipe: build, profile and bundle a model for a Pi, a phone or an MCU",
                        description="Recipes live in recipes/ (raspberry-pi, phone, mcu): a recipe.toml naming the "
                                    "model, target, dtype, calibration data and outputs.")
@@ -182,7 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help="print the summary (recipe.json) as JSON")
     rp.set_defaults(func=cmd_recipe)
     p.set_defaults(func=cmd_recipe)
-    return parser
 
 
 def main(argv=None) -> int:
