@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_recipe)
 
     # ---- sweep (issue 19): one parser block
-    p = sub.add_parser("sweep", help="a model family's grid on several boards: what fits, Pareto fronts, the front built",
+    p = sub.add_parser("sweep", help="a model family's grid on several boards: what fits, Pareto fronts, builds",
                        description="Analyse every candidate of a grid on every target (pre-export arena, flash, "
                                    "MACs, runnability, estimated latency), rank each target's candidates (Pareto "
                                    "front), build and verify the front for real, and write sweep.json, sweep.csv, "
@@ -194,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", metavar="MODEL_FAMILY", help="a registered model (see `edgekit models`)")
     p.add_argument("--grid", nargs="+", default=[], metavar="NAME=V1,V2",
                    help="model arguments to vary: width=0.25,0.35,0.5 resolution=64,96,128 (num_classes too)")
-    p.add_argument("--targets", required=True, metavar="NAME,NAME", help="devices from `edgekit targets`, or .toml files")
+    p.add_argument("--targets", required=True, metavar="NAME,NAME",
+                   help="devices from `edgekit targets`, or .toml files")
     p.add_argument("--dtype", metavar="int8,fp32", help="dtypes to try (default: each target's own)")
     p.add_argument("--memory-plan", metavar="auto,offline,tflm", help="TFLite-Micro memory plans to try")
     p.add_argument("--verify", choices=["pareto", "all", "none"], default="pareto",

@@ -68,8 +68,9 @@ def test_bad_grids_and_targets_are_refused_with_one_line(args, message, tmp_path
 
 def test_unknown_family_refused_and_nothing_heavy_imported(tmp_path):
     """Refused before any work: no torch, no Ray imported, no folder created."""
+    argv = ["sweep", "nosuch", "--grid", "width=0.5", "--targets", "nrf52840-dk", "-o", str(tmp_path / "s")]
     code = ("import sys; from edgekit.cli import main; "
-            f"rc = main(['sweep', 'nosuch', '--grid', 'width=0.5', '--targets', 'nrf52840-dk', '-o', {str(tmp_path / 's')!r}]); "
+            f"rc = main({argv!r}); "
             "print(rc, 'torch' in sys.modules, 'ray' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.stdout.split() == ["2", "False", "False"], (p.stdout, p.stderr)

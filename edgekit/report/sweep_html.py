@@ -9,7 +9,7 @@ import base64
 import datetime as _dt
 from pathlib import Path
 
-from edgekit.report.html import CSS, _E, _macs, _n
+from edgekit.report.html import _E, CSS, _macs, _n
 from edgekit.report.sweep_table import table
 
 _EXTRA_CSS = "tr.front td { background: #eef6ee; } img.pareto { max-width: 100%; border: 1px solid var(--line); }"
@@ -39,7 +39,7 @@ def render(d: dict, *, plots: dict[str, Path] | None = None) -> str:
                      + "".join(f"<tr><td class=\"l\">{_E(f['phase'])}</td><td class=\"l\">{_E(f['candidate'])}</td>"
                                f"<td class=\"l\">{_E(str(f['target']))}</td><td class=\"l\">{_E(str(f['error']))}</td>"
                                "</tr>" for f in fails) + "</table>")
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<footer>edgekit {_E(__version__)} · generated {stamp} · arena and flash in bytes, predicted "
                  "before export unless marked measured; latency is the target's cost-model estimate, not a "
                  "measurement.</footer></body></html>")

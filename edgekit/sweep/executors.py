@@ -8,7 +8,7 @@ results by index, so their order never depends on the executor.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from edgekit.errors import MissingExtraError
 

@@ -16,7 +16,7 @@ on. The config is put in the object store once, not shipped with every task.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from edgekit.errors import UsageError
 

@@ -16,8 +16,8 @@ CLI draws it. Failed tasks are results with status ``error``: the sweep always r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from edgekit.sweep.config import SweepConfig, make_config
 from edgekit.sweep.executors import make_executor
