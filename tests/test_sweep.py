@@ -310,6 +310,7 @@ def digits_accuracy(req):
     return float(np.mean(pred == y))
 
 
+@pytest.mark.slow
 def test_the_accuracy_hook_fills_the_column_and_becomes_an_objective(tmp_path):
     from edgekit.loader import load_model, parse_spec
     from edgekit.sweep.accuracy import EvalRequest

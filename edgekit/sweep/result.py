@@ -110,7 +110,8 @@ class SweepResult:
 
     def best(self, target: str) -> Row | None:
         """The pick for ``target``: the most accurate candidate that fits when accuracy was measured,
-        else the fastest (estimated latency) that fits; ties go to the smaller arena, then grid order."""
+        else the fastest (estimated latency) that fits; ties go to the smaller arena, then the
+        candidate id."""
         rows = [r for r in self.rows if r.target == target and r.eligible]
         return pick_best(rows)
 
@@ -131,10 +132,6 @@ def pick_best(rows: list[Row]) -> Row | None:
     if not rows:
         return None
     if any(r.accuracy is not None for r in rows):
-        return min(rows, key=lambda r: (-(r.accuracy or 0.0), r.arena_bytes, _idx(r)))
+        return min(rows, key=lambda r: (-(r.accuracy or 0.0), r.arena_bytes, r.candidate))
     return min(rows, key=lambda r: (r.latency_ms if r.latency_ms is not None else float("inf"), r.arena_bytes,
-                                    _idx(r)))
-
-
-def _idx(r: Row) -> str:
-    return r.candidate
+                                    r.candidate))
