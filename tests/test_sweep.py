@@ -341,3 +341,28 @@ def test_cli_sweep_json_and_exit_code(tmp_path, capsys):
     rc = main(["sweep", FAMILY, "--grid", "resolution=32", "--targets", str(tiny), "--verify", "none", "--serial",
                "-o", str(tmp_path / "t")])
     assert rc == 1 and "pick none" in capsys.readouterr().out and (tmp_path / "t" / "sweep.html").is_file()
+
+
+def test_a_task_whose_process_dies_is_a_failed_candidate_and_the_sweep_goes_on():
+    """A real crash (SIGABRT) in the serial executor's child: that task fails, the next one runs."""
+    from edgekit.sweep.config import make_config
+    from edgekit.sweep.executors import SerialExecutor
+    from edgekit.sweep.tasks import Task
+
+    cfg = make_config(FAMILY, ["width=0.25,0.5"], targets=["nucleo-h743zi"])
+    ex = SerialExecutor(function=_abort_first)
+    got = {}
+    try:
+        ex.run([Task("analyse", c) for c in cfg.grid.candidates()], cfg, got.__setitem__)
+    finally:
+        ex.close()
+    assert got[0][0].status == "error" and "process died" in got[0][0].error
+    assert got[1] == "ran width=0.5"
+
+
+def _abort_first(task, config):
+    import os
+
+    if task.candidate.index == 0:
+        os.abort()
+    return f"ran {task.candidate.id}"
