@@ -11,10 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args, cwd=None, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``python -m edgekit ARGS`` in a real child process, with this checkout first on the path."""
+    """``python -m edgekit ARGS`` in a real child process, with this checkout first on the path (and
+    the rest of the test process's path after it: the export guard, tests/export_guard.py)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+                          cwd=cwd, timeout=timeout, env={**os.environ, "PYTHONPATH": path, **(env or {})})
 
 
 def assert_one_line_error(p: subprocess.CompletedProcess, *fragments: str) -> str:

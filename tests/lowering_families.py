@@ -6,17 +6,15 @@ grouped convs, depth multipliers != 1, TFLite-SAME padding spelled as ``F.pad`` 
 MLPerf Tiny DS-CNN keyword spotter. Each is untrained (seeded), its BatchNorm statistics are
 re-estimated on random data, BN is folded with ``edgekit.passes.fold_bn`` (as ``edgekit build``
 does), and the folded module is converted with edgekit's own export (``convert_fp32`` +
-``quantize_int8``). The int8 files are cached in ``EDGEKIT_TFLM_CACHE`` like tests/tflm_models.py.
+``quantize_int8``). The files are cached by ``tests/artifacts.py`` (``EDGEKIT_TFLM_CACHE``).
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable
-
-FAMILY_VERSION = 1  # bump to invalidate cached files when a builder changes
 
 
 @dataclass(frozen=True)
@@ -261,27 +259,16 @@ def _trained_like(model) -> None:
 def build(name: str, cache_dir, dtype: str = "int8") -> Path:
     """The .tflite of a family (edgekit's export), int8 or fp32, cached in ``cache_dir``; the fp32
     conversion (the slow part) is cached too and reused for the int8 file."""
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"family_{name}.{dtype}.v{FAMILY_VERSION}.tflite"
-    if path.exists():
-        return path
-    from edgekit.export.tflite import convert_fp32, quantize_int8
+    import artifacts
 
-    module, x, calib = folded(name)
-    fp32_path = cache_dir / f"family_{name}.fp32.v{FAMILY_VERSION}.tflite"
-    if not fp32_path.exists():
-        _write(fp32_path, convert_fp32(module, x))
-    if dtype == "fp32":
-        return fp32_path
-    _write(path, quantize_int8(fp32_path.read_bytes(), calib))
-    return path
+    return artifacts.artifact(net(name), dtype, cache_dir=cache_dir)
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(f".part{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+def net(name: str):
+    """A family as an ``artifacts.Net`` (``folded`` makes the module, example and calibration)."""
+    import artifacts
+
+    return artifacts.Net(f"family_{name}", make=partial(folded, name))
 
 
 # ---- probes: one converter behaviour each (what it fuses, folds, inserts) ------------------------

@@ -6,8 +6,9 @@ model), it is converted with litert-torch and quantized with ai-edge-quantizer's
 int8 recipe (int8 input and output, inline buffers).
 
 Conversion costs ~5-12 s per torchvision model, so files are cached in a directory:
-``build(name, dtype, cache_dir)`` returns the cached path when it exists. Set
-``EDGEKIT_TFLM_CACHE`` to keep the cache across test sessions.
+``build(name, dtype, cache_dir)`` is ``tests/artifacts.py``'s ``artifact(net(name), dtype)`` and
+returns the cached path when its key (the builders' source, edgekit's exporter, the library
+versions) is there. Set ``EDGEKIT_TFLM_CACHE`` to keep the cache across test sessions.
 
 Findings (measured with tflite-micro 0.dev20261023):
 - ``shufflenet_v2_x0_5``: its channel shuffle becomes rank-5 RESHAPE/TRANSPOSE (50 TRANSPOSE,
@@ -20,11 +21,10 @@ Findings (measured with tflite-micro 0.dev20261023):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable
-
-FACTORY_VERSION = 2  # bump to invalidate cached files when a builder changes
 
 
 @dataclass(frozen=True)
@@ -241,46 +241,36 @@ def build(name: str, dtype: str, cache_dir) -> Path:
 
     The fp32 conversion (the slow part) is cached too and reused for the int8 file.
     """
+    import artifacts
+
     if dtype not in ("int8", "fp32"):
         raise ValueError(f"unknown dtype {dtype!r}")
+    return artifacts.artifact(net(name), dtype, cache_dir=cache_dir)
+
+
+def net(name: str):
+    """``name`` (a ``SPECS`` network or ``op_<name>``) as an ``artifacts.Net``: untrained (seed 0),
+    BatchNorm statistics re-estimated on random data, int8 calibrated on 8 uniform samples."""
+    import artifacts
+
     spec = SPECS[name] if name in SPECS else _op_specs()[name.removeprefix("op_")]
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{name}.{dtype}.v{FACTORY_VERSION}.tflite"
-    if path.exists():
-        return path
-    fp32_path = cache_dir / f"{name}.fp32.v{FACTORY_VERSION}.tflite"
-    if fp32_path.exists():
-        fp32 = fp32_path.read_bytes()
-    else:
-        import torch
+    return artifacts.Net(name, spec.build, spec.input_shape, calibration=partial(_calibration, spec.input_shape),
+                         prepare=partial(_bn_stats, spec.input_shape))
 
-        from edgekit.export.tflite import convert_fp32
-        from edgekit.passes.bn_stats import reestimate_bn_stats
 
-        torch.manual_seed(0)
-        model = spec.build().eval()
-        gen = torch.Generator().manual_seed(1)
-        batches = [torch.rand((8, *spec.input_shape[1:]), generator=gen) for _ in range(4)]
-        model = reestimate_bn_stats(model, batches)
-        fp32 = convert_fp32(model, torch.rand(spec.input_shape, generator=gen))
-        _write(fp32_path, fp32)
-    if dtype == "fp32":
-        return fp32_path
+def _bn_stats(input_shape, model):
+    import torch
+
+    from edgekit.passes.bn_stats import reestimate_bn_stats
+
+    gen = torch.Generator().manual_seed(1)
+    return reestimate_bn_stats(model, [torch.rand((8, *input_shape[1:]), generator=gen) for _ in range(4)])
+
+
+def _calibration(input_shape):
     import numpy as np
 
-    from edgekit.export.tflite import quantize_int8
-
-    rng = np.random.default_rng(2)
-    calib = rng.random((8, *spec.input_shape), dtype=np.float32)
-    _write(path, quantize_int8(fp32, calib))
-    return path
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(f".part{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    return np.random.default_rng(2).random((8, *input_shape), dtype=np.float32)
 
 
 if __name__ == "__main__":  # build the whole cache: python tests/tflm_models.py DIR
