@@ -1,7 +1,7 @@
 """Shared helpers for the profile tests (imported by tests/test_profile*.py).
 
-* ``artifacts()``: a tiny CNN converted once per test process to .tflite (litert-torch) and
-  .pte (ExecuTorch + XNNPACK); cached in a module global so that several test files share it.
+* ``artifacts()``: a tiny CNN converted to .tflite (litert-torch) and .pte (ExecuTorch + XNNPACK)
+  by the artifact cache (tests/artifacts.py); the tests that use it are marked ``export``.
 * ``sshd()``: a real OpenSSH server on 127.0.0.1, started once per test process:
   ``/usr/sbin/sshd -D -f <tmp config> -p <free port>`` with a throwaway host key, a throwaway
   user key in a tmp AuthorizedKeysFile, PermitRootLogin prohibit-password (the tests run as
@@ -31,25 +31,15 @@ def _rmtree_at_exit(d: str) -> None:
 
 
 def artifacts() -> dict:
-    """{"tflite": Path, "pte": Path, "module": nn.Module, "shape": tuple}; built once."""
+    """{"tflite": Path, "pte": Path, "module": nn.Module, "shape": tuple}: the shared tiny CNN
+    (tests/artifacts.py ``TINY_CNN``) as fp32 .tflite and XNNPACK .pte, from the artifact cache."""
     if "artifacts" not in _cache:
-        import torch
-        from torch import nn
+        import artifacts as factory
 
-        from edgekit.export.executorch import export_pte
-        from edgekit.export.tflite import convert_fp32
-
-        torch.manual_seed(0)
-        m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                          nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
-        x = torch.randn(1, 3, 32, 32)
-        d = Path(tempfile.mkdtemp(prefix="edgekit-test-art-"))
-        _rmtree_at_exit(str(d))
-        (d / "tiny.tflite").write_bytes(convert_fp32(m, x))
-        (d / "tiny.pte").write_bytes(export_pte(m, x)["bytes"])
-        _cache["artifacts"] = {"tflite": d / "tiny.tflite", "pte": d / "tiny.pte", "module": m,
-                               "shape": (1, 3, 32, 32), "dir": d}
+        module, _, _ = factory.TINY_CNN.materialize()
+        _cache["artifacts"] = {"tflite": factory.artifact(factory.TINY_CNN),
+                               "pte": factory.artifact(factory.TINY_CNN, fmt="pte", backend="xnnpack"),
+                               "module": module, "shape": factory.TINY_CNN.input_shape}
     return _cache["artifacts"]
 
 

@@ -24,6 +24,7 @@ def _prepared(model, shape, n=16, seed=0):
     return model, cal.numpy()
 
 
+@pytest.mark.export
 def test_default_model_builds_fits_and_runs_in_tflm(tmp_path):
     out = tmp_path / "out" / "demo"  # missing parents are created, as `mkdir -p` would
     res = build(None, target="tflite", sram="256kB", output=out)
@@ -103,6 +104,7 @@ PREDICTION_SET = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,factory,shape", PREDICTION_SET, ids=[p[0] for p in PREDICTION_SET])
+@pytest.mark.export
 def test_pre_export_prediction_matches_tflm(tmp_path, name, factory, shape):
     torch.manual_seed(0)
     model, cal = _prepared(factory(), shape)
@@ -132,6 +134,7 @@ def test_pre_export_prediction_matches_tflm(tmp_path, name, factory, shape):
                                   "squeezenet1_1:resolution=96", "mobilenet_v3_small:resolution=96",
                                   "mobilenet_v3_large:resolution=96"])
 @pytest.mark.parametrize("fmt", ["tflite", "executorch"])
+@pytest.mark.export
 def test_reference_networks_fp32_build_and_verify(tmp_path, name, fmt):
     res = build(name, target=fmt, output=tmp_path / "o")
     assert res.written
@@ -146,6 +149,7 @@ def test_model_rejecting_its_input_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_channels_last_io_saving_is_predicted_and_measured(tmp_path):
     """--channels-last-io drops the input TRANSPOSE: the saving build reports before export equals
     the difference of the two arenas TFLite-Micro measures, and the NHWC artifact computes the
@@ -171,6 +175,7 @@ def test_channels_last_io_saving_is_predicted_and_measured(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_fp16_tflite_halves_the_weights_and_verifies(tmp_path):
     a = build("mcu_mobilenet_v1", target="tflite", dtype="fp32", output=tmp_path / "f32")
     b = build("mcu_mobilenet_v1", target="tflite", dtype="fp16", output=tmp_path / "f16")
@@ -186,6 +191,7 @@ def test_fp16_tflite_halves_the_weights_and_verifies(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
     """A rank-5 channel shuffle (the textbook view) runs in TFLite-Micro's reference kernels but not
     in CMSIS-NN's: lint calls it an error for an MCU build, and the build refuses like over budget."""

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from artifacts import TINY_CNN
 from helpers import assert_one_line_error
 from helpers import run_cli as run
 
@@ -15,18 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def small_tflite(tmp_path_factory):
-    import torch
-    from torch import nn
-
-    from edgekit.export.tflite import convert_fp32
-
-    torch.manual_seed(0)
-    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1),
-                      nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
-    path = tmp_path_factory.mktemp("tfl") / "small.tflite"
-    path.write_bytes(convert_fp32(m, torch.randn(1, 3, 32, 32)))
-    return path
+def small_tflite(artifact):
+    return artifact(TINY_CNN)  # fp32: conv 3->8 (16x16), conv 8->8 stride 2 (8x8), mean, linear 8->4
 
 
 def test_help_lists_subcommands_without_importing_torch():
@@ -39,6 +30,7 @@ def test_help_lists_subcommands_without_importing_torch():
     assert "torch" not in imported and "numpy" not in imported
 
 
+@pytest.mark.export
 def test_check_tflite_imports_no_torch(small_tflite):
     code = ("import sys, json; from edgekit.cli import main; rc = main(['check', sys.argv[1], '--json']); "
             "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
@@ -48,7 +40,7 @@ def test_check_tflite_imports_no_torch(small_tflite):
     d = json.loads(p.stdout)
     assert d["source_format"] == "tflite" and d["dtype"] == "fp32" and d["runtime"] == "litert"
     # MACs of the two convs and the linear layer, by hand
-    assert d["macs"] == 32 * 32 * 8 * 27 + 16 * 16 * 8 * 72 + 8 * 4
+    assert d["macs"] == 16 * 16 * 8 * 27 + 8 * 8 * 8 * 72 + 8 * 4
 
 
 def test_check_default_json_schema_and_exit_codes():
@@ -100,6 +92,7 @@ def test_corrupt_tflite_is_one_clear_line(tmp_path, content):
     assert_one_line_error(p, "bad.tflite")
 
 
+@pytest.mark.export
 def test_truncated_real_tflite(tmp_path, small_tflite):
     data = small_tflite.read_bytes()
     for cut in (16, len(data) // 3, len(data) - 10):

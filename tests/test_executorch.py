@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from artifacts import Net, pte_info
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,24 +75,22 @@ def tiny_input():
 
 
 @pytest.fixture(scope="module")
-def tiny_ptes(tmp_path_factory, tiny_input):
-    """The tiny net exported three ways: portable with edgekit's plan, portable stock, XNNPACK."""
-    from edgekit.export.executorch import export_pte
-
-    d = tmp_path_factory.mktemp("pte")
+def tiny_ptes(artifact):
+    """The tiny net exported three ways: portable with edgekit's plan, portable stock, XNNPACK. The
+    model matters (its op counts, residual add and BN statistics are asserted): its own ``Net``."""
+    net = Net("executorch_tiny", _tiny, (1, 3, 32, 32))
     out = {}
     for key, kw in {"edgekit": dict(backend="portable"), "stock": dict(backend="portable", planner="executorch"),
                     "xnnpack": dict(backend="xnnpack")}.items():
-        res = export_pte(_tiny(), tiny_input, **kw)
-        path = d / f"tiny_{key}.pte"
-        path.write_bytes(res["bytes"])
-        out[key] = (path, res)
+        path = artifact(net, fmt="pte", **kw)
+        out[key] = (path, pte_info(path))
     return out
 
 
 # ---- reader vs ExecuTorch's own view of the file --------------------------------------------------
 
 @pytest.mark.parametrize("key", ["edgekit", "stock", "xnnpack"])
+@pytest.mark.export
 def test_reader_planned_bytes_match_non_const_buffer_sizes(tiny_ptes, key):
     path, res = tiny_ptes[key]
     g = read_pte(path)
@@ -104,6 +103,7 @@ def test_reader_planned_bytes_match_non_const_buffer_sizes(tiny_ptes, key):
 
 
 @pytest.mark.parametrize("key", ["edgekit", "stock", "xnnpack"])
+@pytest.mark.export
 def test_reader_structure_matches_executorch_deserializer(tiny_ptes, key):
     path, _ = tiny_ptes[key]
     g = read_pte(path)
@@ -136,6 +136,7 @@ def test_reader_structure_matches_executorch_deserializer(tiny_ptes, key):
     assert [g.tensors[i].name for i in g.outputs] == [f"v{i}" for i in plan.outputs]
 
 
+@pytest.mark.export
 def test_reader_counts_macs_like_capture(tiny_ptes, tiny_input):
     from edgekit.graph.capture import capture
 
@@ -153,6 +154,7 @@ def test_reader_counts_macs_like_capture(tiny_ptes, tiny_input):
     assert x.ops[-1].outputs == x.outputs
 
 
+@pytest.mark.export
 def test_reader_liveness_agrees_with_the_plan(tiny_ptes):
     """edgekit's own liveness on the artifact's IR: the in-place lower bound of the stock graph
     is what edgekit's in-place plan achieves, and no plan is below its graph's bound."""
@@ -164,6 +166,7 @@ def test_reader_liveness_agrees_with_the_plan(tiny_ptes):
     assert ek.meta["planned_bytes"] == info["lower_bound_bytes"], info
 
 
+@pytest.mark.export
 def test_reader_does_not_import_torch(tiny_ptes):
     code = ("import sys; from edgekit.graph.pte_reader import read_pte; "
             f"g = read_pte({str(tiny_ptes['edgekit'][0])!r}); "
@@ -175,6 +178,7 @@ def test_reader_does_not_import_torch(tiny_ptes):
     assert int(out.stdout.strip()) == tiny_ptes["edgekit"][1]["planned_bytes"]
 
 
+@pytest.mark.export
 def test_cli_check_reports_the_plan(tiny_ptes):
     for key in ("edgekit", "stock", "xnnpack"):
         path, res = tiny_ptes[key]
@@ -188,6 +192,7 @@ def test_cli_check_reports_the_plan(tiny_ptes):
 
 # ---- corrupt files ----------------------------------------------------------------------------
 
+@pytest.mark.export
 def test_reader_rejects_bad_files(tmp_path, tiny_ptes):
     data = tiny_ptes["edgekit"][0].read_bytes()
     cases = {
@@ -213,6 +218,7 @@ def test_reader_rejects_bad_files(tmp_path, tiny_ptes):
         read_pte(tmp_path)
 
 
+@pytest.mark.export
 def test_cli_check_corrupt_pte_is_one_line_exit_2(tmp_path, tiny_ptes):
     p = tmp_path / "cut.pte"
     p.write_bytes(tiny_ptes["edgekit"][0].read_bytes()[:300])
@@ -241,6 +247,7 @@ def _read_or_artifact_error(tmp_path, blob: bytes, name: str):
 
 @settings(max_examples=120, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
+@pytest.mark.export
 def test_fuzz_byte_mutations(tmp_path, pte_blob, data):
     """Flip bytes anywhere (mostly in the FlatBuffer): a Graph or one ArtifactError, never a crash."""
     blob = bytearray(pte_blob)
@@ -255,6 +262,7 @@ def test_fuzz_byte_mutations(tmp_path, pte_blob, data):
 
 @settings(max_examples=80, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=st.integers(0, 10**9))
+@pytest.mark.export
 def test_fuzz_truncations(tmp_path, pte_blob, cut):
     """Any truncation of a .pte is an ArtifactError (the header records the program and segment sizes)."""
     n = cut % len(pte_blob)
@@ -338,6 +346,7 @@ def test_edgekit_planner_keeps_storage_backed_specs_in_their_base():
     assert res.bufsizes == [0, 512]
 
 
+@pytest.mark.export
 def test_executorch_verifier_runs_on_edgekit_pass(tiny_input):
     """The pass runs ExecuTorch's storage-reuse verifier: a planner that puts every tensor at
     offset 0 is refused at export time."""
@@ -364,6 +373,7 @@ def test_executorch_verifier_runs_on_edgekit_pass(tiny_input):
 
 # ---- export + run in the ExecuTorch runtime ---------------------------------------------------------
 
+@pytest.mark.export
 def test_export_reports_plans(tiny_ptes):
     ek, stock, xnn = tiny_ptes["edgekit"][1], tiny_ptes["stock"][1], tiny_ptes["xnnpack"][1]
     assert ek["planner"] == "edgekit" and stock["planner"] == "executorch" and xnn["planner"] == "executorch"
@@ -378,6 +388,7 @@ def test_export_reports_plans(tiny_ptes):
         assert res["lower_bound_bytes"] <= res["planned_bytes"]
 
 
+@pytest.mark.export
 def test_export_rejects_unknown_planner(tiny_input):
     from edgekit.export.executorch import export_pte
 
@@ -385,6 +396,7 @@ def test_export_rejects_unknown_planner(tiny_input):
         export_pte(_tiny(), tiny_input, backend="portable", planner="magic")
 
 
+@pytest.mark.export
 def test_runtime_outputs_match_eager_and_default_plan(tiny_ptes, tiny_input):
     from edgekit.runtime.executorch import et_run
 
@@ -410,6 +422,7 @@ def mnv2():
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_mobilenet_v2_portable_plan(mnv2, tmp_path):
     """ExecuTorch's stock plan is 5,129,120 B (5.12 MB of it the transposed classifier weight,
     computed at run time); edgekit's plan is the lower bound of its graph: 884,736 B out of

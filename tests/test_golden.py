@@ -113,6 +113,7 @@ def test_report_page_unchanged(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_build_outputs_unchanged(tmp_path, capsys):
     out = tmp_path / "out"
     p = _run_child(["build", "--target", "tflite", "--sram", "256kB", "-o", str(out)], tmp_path)

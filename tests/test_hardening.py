@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from artifacts import TINY_CNN
 from helpers import assert_one_line_error as assert_clean_error
 from helpers import run_cli as run
 from hypothesis import HealthCheck, given, settings
@@ -41,29 +42,12 @@ def snapshot(root: Path) -> dict:
 
 # ---------------------------------------------------------------- seed artifacts (real, tiny)
 
-def _tiny_module():
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(8, 4)).eval()
-
-
 @pytest.fixture(scope="session")
-def seeds(tmp_path_factory):
+def seeds(artifact):
     """A real .tflite and a real .pte (portable kernels) of the same tiny CNN, 1x3x16x16."""
-    import torch
-
-    from edgekit.export.executorch import export_pte
-    from edgekit.export.tflite import convert_fp32
-
-    d = tmp_path_factory.mktemp("seeds")
-    m, x = _tiny_module(), torch.randn(1, 3, 16, 16)
-    (d / "tiny.tflite").write_bytes(convert_fp32(m, x))
-    (d / "tiny.pte").write_bytes(export_pte(m, x, backend="portable", compare_default=False)["bytes"])
-    return {"tflite": (d / "tiny.tflite").read_bytes(), "pte": (d / "tiny.pte").read_bytes(), "dir": d}
+    tflite = artifact(TINY_CNN)
+    pte = artifact(TINY_CNN, fmt="pte", backend="portable", compare_default=False)
+    return {"tflite": tflite.read_bytes(), "pte": pte.read_bytes()}
 
 
 MODEL_PY = """\
@@ -274,6 +258,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("args,frags", CASES)
+@pytest.mark.export
 def test_bad_input_is_one_clear_line_and_writes_nothing(ws, args, frags):
     before = snapshot(ws)
     p = run(*args, cwd=ws)
@@ -290,6 +275,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(ws, args, frags):
     ("calib_bad", ("a.png",)), ("missing.npy", ("no such",)), ("plain.txt", ("plain.txt",)),
     (LONG + ".npy", ("calibration path",)),
 ])
+@pytest.mark.export
 def test_bad_calibration_in_process(ws, source, frags):
     """Every calibration file the CLI rows above do not spend a process on: one UsageError each."""
     from edgekit.calibration import load_calibration
@@ -306,6 +292,7 @@ def test_bad_calibration_in_process(ws, source, frags):
     assert "\n" not in msg and all(f.lower() in msg.lower() for f in frags), msg
 
 
+@pytest.mark.export
 def test_debug_shows_the_traceback(ws):
     p = run("--debug", "report", "good.tflite", "-o", "/proc/edgekit-report.html", cwd=ws)
     assert p.returncode != 0 and "Traceback" in p.stderr and "cannot write" in p.stderr
@@ -314,6 +301,7 @@ def test_debug_shows_the_traceback(ws):
 # Unwritable output folders, unreadable baseline names, and a build failing after its first stage.
 
 @pytest.mark.parametrize("out", ["/proc/edgekit-out", "plain.txt/out"])
+@pytest.mark.export
 def test_build_into_unwritable_folder(ws, out):
     before = snapshot(ws)
     p = run("build", *SMALL, "-o", out, cwd=ws)
@@ -321,11 +309,13 @@ def test_build_into_unwritable_folder(ws, out):
     assert snapshot(ws) == before
 
 
+@pytest.mark.export
 def test_baseline_name_too_long(ws):
     p = run("check", "good.tflite", "--baseline", LONG + ".json", cwd=ws)
     assert_clean_error(p, "baseline file")
 
 
+@pytest.mark.export
 def test_build_error_after_the_first_stage_is_one_line_without_json(ws):
     p = run("build", "model.py:boom", "--input-shape", "1,3,16,16", "-o", "out", cwd=ws)
     assert_clean_error(p, "boom in forward")
@@ -466,6 +456,7 @@ def fuzz_dir(tmp_path_factory):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
+@pytest.mark.export
 def test_fuzz_tflite_mutations_only_edgekit_errors(seeds, fuzz_dir, data):
     """read, analyse and lint (graph rules; the runtime checks run in child processes)."""
     from edgekit.graph.tflite_reader import read_tflite
@@ -490,6 +481,7 @@ def _edited_tflite(blob: bytes, edit) -> bytes:
     return bytes(fu.convert_object_to_bytearray(model))
 
 
+@pytest.mark.export
 def test_tensor_types(seeds, tmp_path):
     """Found by the fuzzer: a tensor type code outside TFLite's TensorType crashed the analysis
     (ValueError: unknown tensor dtype); a real but unusual type (UINT16, which the reader also
@@ -515,6 +507,7 @@ def test_tensor_types(seeds, tmp_path):
     assert out.output_bytes == 2 * 4, out  # 4 logits, 2 bytes each
 
 
+@pytest.mark.export
 def test_operator_without_output_is_a_corrupt_file(seeds, tmp_path):
     """Found by the fuzzer: a TRANSPOSE whose outputs vector is empty crashed lint (IndexError)."""
     import numpy as np
@@ -539,6 +532,7 @@ def test_operator_without_output_is_a_corrupt_file(seeds, tmp_path):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
+@pytest.mark.export
 def test_fuzz_pte_mutations_only_edgekit_errors(seeds, fuzz_dir, data):
     from edgekit.graph.pte_reader import read_pte
 
@@ -551,6 +545,7 @@ def test_fuzz_pte_mutations_only_edgekit_errors(seeds, fuzz_dir, data):
     _analyse_in_process(p, read_pte)
 
 
+@pytest.mark.export
 def test_unmutated_seeds_analyse(seeds, fuzz_dir):
     """The fuzz above starts from files edgekit reads: the mutations are what fails, not the seeds."""
     from edgekit.graph.pte_reader import read_pte
@@ -595,6 +590,7 @@ def _assert_survives(p):
 
 
 @pytest.mark.parametrize("kind,count", [("tflite", 6), pytest.param("pte", 3, marks=SLOW)])
+@pytest.mark.export
 def test_mutated_artifacts_through_the_cli(seeds, tmp_path, kind, count):
     """check and profile on mutated files: a result or one clean error line, never a traceback, a
     signal or a hang (the native runtime runs in a child process)."""

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("delay_s", [1.0, 4.0, 8.0, 11.0])
+@pytest.mark.export
 def test_interrupted_build_leaves_nothing_half_written(tmp_path, sig, delay_s):
     out = tmp_path / "out"
     out.mkdir()

@@ -1,13 +1,14 @@
 """edgekit lint: models built on purpose to show each finding, exported with litert-torch, and
 the reference networks, which must come out without errors.
 
-Every model is converted once per session (2-5 s each); the runtime checks run the real
+Every model is converted once per cache key (tests/artifacts.py, 2-5 s each); the runtime checks run the real
 TFLite-Micro and LiteRT interpreters in child processes.
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
+import artifacts  # noqa: E402
 from torch import nn  # noqa: E402
 
 from edgekit.lint import lint  # noqa: E402
@@ -168,26 +170,18 @@ def _calib(n=8, seed=0, shape=X):
     return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    """fp32 (and some int8) .tflite files of the test models, converted once."""
-    from edgekit.export.tflite import convert_fp32, quantize_int8
+# each model is built to show one finding: each is its own network
+LINT_NETS = {name: artifacts.Net(f"lint_{name}", cls, X, calibration=_calib) for name, cls in [
+    ("bn_after_relu", BNAfterReLU), ("shuffle", NaiveShuffle), ("hswish", HSwishNet), ("grouped", GroupedNative),
+    ("grouped_by_hand", GroupedByHand), ("branchy", Branchy), ("fire", Fire), ("groupnorm", GroupNormNet),
+    ("gelu", GeluNet)]}
 
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("lint-models")
-    out = {}
-    x = torch.randn(*X)
-    for name, cls in [("bn_after_relu", BNAfterReLU), ("shuffle", NaiveShuffle), ("hswish", HSwishNet),
-                      ("grouped", GroupedNative), ("grouped_by_hand", GroupedByHand), ("branchy", Branchy),
-                      ("fire", Fire), ("groupnorm", GroupNormNet), ("gelu", GeluNet)]:
-        data = convert_fp32(cls().eval(), x)
-        p = root / f"{name}.tflite"
-        p.write_bytes(data)
-        out[name] = p
-    for name in ("shuffle", "fire"):
-        p = root / f"{name}_int8.tflite"
-        p.write_bytes(quantize_int8(out[name].read_bytes(), _calib()))
-        out[name + "_int8"] = p
+
+@pytest.fixture(scope="session")
+def built(artifact):
+    """fp32 (and some int8) .tflite files of the test models, converted once (tests/artifacts.py)."""
+    out = {name: artifact(net) for name, net in LINT_NETS.items()}
+    out.update({f"{name}_int8": artifact(LINT_NETS[name], "int8") for name in ("shuffle", "fire")})
     return out
 
 
@@ -229,6 +223,7 @@ def test_finding_and_result_serialize():
 
 # ----------------------------------------------------------------------------- findings
 
+@pytest.mark.export
 def test_unfolded_batchnorm_after_relu(built):
     r = lint(built["bn_after_relu"])
     f = _one(r, "unfolded-norm", "bn")
@@ -238,6 +233,7 @@ def test_unfolded_batchnorm_after_relu(built):
     assert not r.unusable
 
 
+@pytest.mark.export
 def test_groupnorm_left_in_graph(built):
     r = lint(built["groupnorm"])
     f = _one(r, "unfolded-norm", "gn")
@@ -247,6 +243,7 @@ def test_groupnorm_left_in_graph(built):
     assert nd.details["partitions"] >= 2 and nd.module == "gn"
 
 
+@pytest.mark.export
 def test_rank5_shuffle_and_transposes(built):
     r = lint(built["shuffle"], target="litert")
     rank = _one(r, "rank-gt-4", "shuffle")
@@ -259,6 +256,7 @@ def test_rank5_shuffle_and_transposes(built):
     assert all(f.cost.bytes > 0 for f in tr)
 
 
+@pytest.mark.export
 def test_rank5_int8_transpose_is_an_error_on_cortex_m(built):
     r = lint(built["shuffle_int8"], target="nucleo-h743zi")
     f = _one(r, "rank-gt-4", "shuffle")
@@ -268,6 +266,7 @@ def test_rank5_int8_transpose_is_an_error_on_cortex_m(built):
     assert any(f.cost.est_us for f in r.by_code("transpose"))  # time estimated for the target
 
 
+@pytest.mark.export
 def test_decomposed_hswish_and_hsigmoid(built):
     r = lint(built["hswish"])
     f = _one(r, "decomposed-hswish", "act")
@@ -276,6 +275,7 @@ def test_decomposed_hswish_and_hsigmoid(built):
     assert g.severity == "info"
 
 
+@pytest.mark.export
 def test_grouped_conv_native_and_by_hand(built):
     r = lint(built["grouped"])
     f = _one(r, "grouped-conv", "gconv")
@@ -287,6 +287,7 @@ def test_grouped_conv_native_and_by_hand(built):
     assert sorted(g.modules)[:4] == ["", "0", "1", "2"]
 
 
+@pytest.mark.export
 def test_unfused_activations(built):
     r = lint(built["branchy"])
     shared = _one(r, "unfused-activation", "act")
@@ -295,6 +296,7 @@ def test_unfused_activations(built):
     assert "CONCATENATION" in cat.message and "each branch" in cat.fix
 
 
+@pytest.mark.export
 def test_float_island_from_a_recipe_override(built, tmp_path):
     from edgekit.graph.tflite_reader import read_tflite
     from edgekit.lint.quant_debug import _quantize
@@ -312,6 +314,7 @@ def test_float_island_from_a_recipe_override(built, tmp_path):
     assert f.cost.extra_ops >= 2
 
 
+@pytest.mark.export
 def test_concat_scales_error_on_tflite_micro_and_shared_scales_fix(built, tmp_path):
     from ai_edge_litert.tools import flatbuffer_utils as fbu
 
@@ -342,6 +345,7 @@ def test_concat_scales_error_on_tflite_micro_and_shared_scales_fix(built, tmp_pa
     assert not lint(fixed, target="tflite-micro").by_code("concat-scales")
 
 
+@pytest.mark.export
 def test_op_tflite_micro_lacks_makes_it_unusable(built):
     r = lint(built["gelu"], target="tflite-micro")
     f = _one(r, "tflm-unsupported-op", "act")
@@ -350,6 +354,7 @@ def test_op_tflite_micro_lacks_makes_it_unusable(built):
     assert not lint(built["gelu"], target="litert").unusable
 
 
+@pytest.mark.export
 def test_cli_lint_exit_codes_and_json(built, capsys):
     from edgekit.cli import main
 
@@ -360,6 +365,7 @@ def test_cli_lint_exit_codes_and_json(built, capsys):
     assert d["unusable"] is False and any(f["code"] == "unfolded-norm" and f["module"] == "bn" for f in d["findings"])
 
 
+@pytest.mark.export
 def test_offline_buffers_are_an_error_for_tflite_micro(built, tmp_path, monkeypatch):
     from edgekit.errors import ArtifactError
     from edgekit.lint import runtimes
@@ -372,11 +378,13 @@ def test_offline_buffers_are_an_error_for_tflite_micro(built, tmp_path, monkeypa
     assert _one(r, "offline-buffers").severity == "error" and r.unusable
 
 
+@pytest.mark.export
 def test_graph_rules_without_runtime_checks(built):
     r = lint(built["shuffle"], runtime_checks=False)
     assert r.checks == {} and r.by_code("rank-gt-4")
 
 
+@pytest.mark.export
 def test_model_given_resolves_module_names(built):
     r = lint(built["grouped_by_hand"], model=GroupedByHand(), runtime_checks=False)
     assert _one(r, "grouped-conv-split", "branches")
@@ -384,8 +392,8 @@ def test_model_given_resolves_module_names(built):
 
 # ----------------------------------------------------------------------------- reference networks
 
-def _reference_artifact(tmp_path_factory, name, **kw):
-    from edgekit.export.tflite import convert_fp32, quantize_int8
+def _reference(name, **kw):
+    """(BN-folded module, example, calibration) of a registered network, as edgekit build makes them."""
     from edgekit.models import create_model
     from edgekit.models.calibration import calibration_data
     from edgekit.passes.bn_stats import reestimate_bn_stats
@@ -396,18 +404,20 @@ def _reference_artifact(tmp_path_factory, name, **kw):
     cal = calibration_data(name, n=8, resolution=res)
     m = reestimate_bn_stats(m, [cal])
     m = fold_bn(m, (cal[:1],)).model.eval()  # as edgekit build does
-    fp32 = convert_fp32(m, cal[:1])
-    data = quantize_int8(fp32, cal[:, None].numpy())
-    p = tmp_path_factory.mktemp("ref") / f"{name}_int8.tflite"
-    p.write_bytes(data)
-    return p
+    return m, cal[:1], cal[:, None].numpy()
+
+
+def _reference_artifact(artifact, name, **kw):
+    return artifact(artifacts.Net(f"lint_ref_{name}", make=partial(_reference, name, **kw),
+                                  params=tuple(sorted(kw.items()))), "int8")
 
 
 @pytest.fixture(scope="session")
-def mcu_default(tmp_path_factory):
-    return _reference_artifact(tmp_path_factory, "mcu_mobilenet_v1", resolution=64)
+def mcu_default(artifact):
+    return _reference_artifact(artifact, "mcu_mobilenet_v1", resolution=64)
 
 
+@pytest.mark.export
 def test_default_mcu_model_has_no_errors_on_an_mcu(mcu_default):
     r = lint(mcu_default, target="nucleo-h743zi")
     assert not r.errors, [f.message for f in r.errors]
@@ -422,8 +432,9 @@ def test_default_mcu_model_has_no_errors_on_an_mcu(mcu_default):
 @pytest.mark.parametrize("name,kw", [("mobilenet_v2", {"width": 0.35, "resolution": 96}),
                                      ("mobilenet_v3_small", {"resolution": 96}),
                                      ("squeezenet1_1", {"resolution": 96})])
-def test_reference_networks_have_no_errors(tmp_path_factory, name, kw):
-    p = _reference_artifact(tmp_path_factory, name, **kw)
+@pytest.mark.export
+def test_reference_networks_have_no_errors(artifact, name, kw):
+    p = _reference_artifact(artifact, name, **kw)
     for target in ("tflite-micro", "litert"):
         r = lint(p, target=target)
         assert not r.errors, (target, [f.message for f in r.errors])

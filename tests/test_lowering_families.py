@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import lowering_families as lf  # noqa: E402  (tests/ is on sys.path under pytest)
-import tflm_models  # noqa: E402
+import artifacts  # noqa: E402  (tests/ is on sys.path under pytest)
+import lowering_families as lf  # noqa: E402
 
 from edgekit.errors import EdgekitError, NotModelledError
 
@@ -198,8 +198,8 @@ def test_every_consumer_reads_the_same_facts():
 # ---- against the converter and TFLite-Micro (export) -----------------------------------------------
 
 @pytest.fixture(scope="session")
-def family_cache(tmp_path_factory):
-    return tflm_models.cache_dir_from_env() or tmp_path_factory.mktemp("lowering_families")
+def family_cache():
+    return artifacts.default_cache_dir()  # EDGEKIT_TFLM_CACHE, or one folder for the whole session
 
 
 @pytest.fixture(scope="session")
@@ -214,6 +214,7 @@ def converted(family_cache):
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["int8", "fp32"])
 @pytest.mark.parametrize("name", USER_MODELS)
+@pytest.mark.export
 def test_pre_export_arena_matches_tflite_micro(name, dtype, converted):
     """Predicted before export within -1 ... +2 % of the arena TFLite-Micro needs for the built
     file, and the lowered graph is the converted one: the same ops with the same output shapes
@@ -240,6 +241,7 @@ def test_pre_export_arena_matches_tflite_micro(name, dtype, converted):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(lf.PROBES))
+@pytest.mark.export
 def test_converter_fact_probes(name, converted):
     """One converter behaviour per model (what it fuses, folds, requantizes, runs in float): the
     lowering emits the converter's ops in the converter's order, with its fused activations."""
@@ -260,6 +262,7 @@ def test_converter_fact_probes(name, converted):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_build_measures_what_it_cannot_predict(tmp_path):
     """`edgekit build` of a model with a layer the lowering does not model (PReLU) does not guess
     and does not stop: it skips the pre-export verdict, names the layer, and measures the file."""

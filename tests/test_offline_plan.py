@@ -184,11 +184,12 @@ def test_graphs_that_cannot_be_planned():
 # ---- the real interpreter ---------------------------------------------------------------------------
 
 tflm_models = pytest.importorskip("tflm_models")
+artifacts = pytest.importorskip("artifacts")
 
 
 @pytest.fixture(scope="module")
-def model_cache(tmp_path_factory):
-    return tflm_models.cache_dir_from_env() or tmp_path_factory.mktemp("tflm_models")
+def model_cache():
+    return artifacts.default_cache_dir()  # EDGEKIT_TFLM_CACHE, or one folder for the whole session
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +222,7 @@ CASES = [pytest.param("ds_cnn", 20.0, id="ds_cnn"),
 
 
 @pytest.mark.parametrize("name,min_saving_pct", CASES)
+@pytest.mark.export
 def test_plan_runs_bit_exact_in_less_sram(tflite, name, min_saving_pct):
     from edgekit.runtime.tflm_verify import make_planned_tflite, read_schedule
 
@@ -240,6 +242,7 @@ def test_plan_runs_bit_exact_in_less_sram(tflite, name, min_saving_pct):
     assert read_offline_plan(res.data).entries == 1
 
 
+@pytest.mark.export
 def test_mobilenet_v2_fits_256_kib(tflite):
     """The issue's done-when: MobileNetV2-0.35 @96 int8 needs > 256 KiB with TFLite-Micro's own plan
     and < 256 KiB with the offline plan, measured in the interpreter, every tensor bit-identical.
@@ -268,6 +271,7 @@ def _tight_minus_one_step(data: bytes) -> OfflinePlan:
                        n_tensors=len(g.tensors))
 
 
+@pytest.mark.export
 def test_a_plan_one_step_too_close_is_caught_and_never_written(tflite):
     from edgekit.runtime.tflm_verify import make_planned_tflite, verify_plan
 
@@ -308,6 +312,7 @@ def _table(offsets, n=None):
     return struct.pack(f"<{3 + len(offsets)}i", 0, 1, len(offsets) if n is None else n, *offsets)
 
 
+@pytest.mark.export
 def test_existing_entries_are_read_checked_and_kept_or_replaced(tflite):
     from edgekit.runtime.tflm import tflm_run
     from edgekit.runtime.tflm_verify import default_inputs, make_planned_tflite
@@ -360,6 +365,7 @@ def test_existing_entries_are_read_checked_and_kept_or_replaced(tflite):
         plan_tflite(data, existing="keep")
 
 
+@pytest.mark.export
 def test_pre_export_prediction_of_the_planned_arena(tflite):
     """The lowered PyTorch graph (what `edgekit check` sees before export) plans to within 1 % of the
     arena measured on the planned .tflite."""
@@ -384,6 +390,7 @@ def test_pre_export_prediction_of_the_planned_arena(tflite):
             (name, pre.arena_bytes, res.check.arena_bytes)
 
 
+@pytest.mark.export
 def test_a_reordered_plan_is_written_and_runs_bit_exact(tflite):
     """TFLite-Micro runs the ops in flatbuffer order: a plan for another topological order rewrites it
     (on the models here the converter's order was never beaten, so the order is forced)."""

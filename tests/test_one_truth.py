@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from artifacts import TINY_CNN, TINY_GELU
 from helpers import run_cli
 
 SMALL_MCU = """id = "tiny-board"
@@ -103,34 +104,16 @@ def test_check_report_and_assert_fits_agree(tmp_path, args):
 # ---- runnability: check, lint and build agree -------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tflite_set(tmp_path_factory):
+def tflite_set(artifact):
     """Three small .tflite files: int8 (runs on TFLite-Micro), fp16 weights behind DEQUANTIZE (TFLite-Micro's
     DEQUANTIZE refuses float16 input), and a GELU (no TFLite-Micro kernel)."""
-    import numpy as np
-    import torch
-    from torch import nn
-
-    from edgekit.export.tflite import convert_fp32, quantize_fp16, quantize_int8
-
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("truth")
-    conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(8, 4)).eval()
-    gelu = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
-    x = torch.randn(1, 3, 16, 16)
-    fp32 = convert_fp32(conv, x)
-    cal = np.random.default_rng(0).standard_normal((8, 1, 3, 16, 16)).astype(np.float32)
-    files = {"int8": quantize_int8(fp32, cal), "fp16": quantize_fp16(fp32),
-             "gelu": quantize_int8(convert_fp32(gelu, x), cal)}
-    out = {}
-    for name, data in files.items():
-        (d / f"{name}.tflite").write_bytes(data)
-        out[name] = d / f"{name}.tflite"
-    return out
+    return {"int8": artifact(TINY_CNN, "int8"), "fp16": artifact(TINY_CNN, "fp16"),
+            "gelu": artifact(TINY_GELU, "int8")}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,runs", [("int8", True), ("fp16", False), ("gelu", False)])
+@pytest.mark.export
 def test_check_lint_and_build_agree_on_runnability(tmp_path, tflite_set, name, runs):
     path = tflite_set[name]
     check = run_cli("check", path, "--target", "nucleo-h743zi", "--json", cwd=tmp_path)
@@ -147,6 +130,7 @@ def test_check_lint_and_build_agree_on_runnability(tmp_path, tflite_set, name, r
         assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.export
 def test_float16_dequantize_is_refused_without_torch(tmp_path, tflite_set):
     """The issue's case: fp16 weights behind DEQUANTIZE, check under 1 s-class work and no torch import."""
     import subprocess

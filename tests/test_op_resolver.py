@@ -7,8 +7,8 @@ import re
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
+from artifacts import TINY_GELU, Net, normal_calibration, pte_info
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("litert_torch")
@@ -34,28 +34,14 @@ class SmallNet(nn.Module):
         return torch.softmax(self.fc(y.mean((2, 3))), -1)
 
 
-class GeluNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 1)
-        self.act = nn.GELU()
-
-    def forward(self, x):
-        return self.act(self.conv(x))
+# SmallNet itself matters (the header must register its depthwise conv, HARD_SWISH and SOFTMAX); any
+# GELU model will do for the missing kernel.
+SMALL_NET = Net("op_resolver_small", SmallNet, (1, 3, 16, 16), calibration=normal_calibration)
 
 
 @pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    from edgekit.export.tflite import convert_fp32, quantize_int8
-
-    root = tmp_path_factory.mktemp("resolver")
-    x = torch.randn(1, 3, 16, 16)
-    fp32 = convert_fp32(SmallNet().eval(), x)
-    cal = np.random.default_rng(0).standard_normal((8, 1, 3, 16, 16)).astype(np.float32)
-    out = {"int8": root / "small_int8.tflite", "gelu": root / "gelu.tflite"}
-    out["int8"].write_bytes(quantize_int8(fp32, cal))
-    out["gelu"].write_bytes(convert_fp32(GeluNet().eval(), x))
-    return out
+def models(artifact):
+    return {"int8": artifact(SMALL_NET, "int8"), "gelu": artifact(TINY_GELU)}
 
 
 def test_method_names_follow_tflm_convention():
@@ -68,6 +54,7 @@ def test_method_names_follow_tflm_convention():
     assert all(re.fullmatch(r"Add[A-Z][A-Za-z0-9]*", m) for m in TFLM_ADD_METHODS.values())
 
 
+@pytest.mark.export
 def test_header_registers_exactly_what_the_interpreter_reports(models):
     chk = check_resolver(models["int8"])
     assert chk.ok, chk.problems
@@ -80,6 +67,7 @@ def test_header_registers_exactly_what_the_interpreter_reports(models):
     assert "AddConv2D" in calls and "AddHardSwish" in calls and "#error" not in text
 
 
+@pytest.mark.export
 def test_header_compiles_against_a_stub_resolver(models, tmp_path):
     gxx = shutil.which("g++")
     if gxx is None:
@@ -101,6 +89,7 @@ def test_header_compiles_against_a_stub_resolver(models, tmp_path):
     assert bad.returncode != 0
 
 
+@pytest.mark.export
 def test_an_op_without_tflm_kernel_becomes_an_error_directive(models):
     r = resolver_for(models["gelu"])
     assert r.missing == ["GELU"]
@@ -110,15 +99,15 @@ def test_an_op_without_tflm_kernel_becomes_an_error_directive(models):
     assert chk.interpreter["GELU"] is False  # the interpreter agrees
 
 
-def test_pte_operators_for_a_selective_build(tmp_path):
+@pytest.mark.export
+def test_pte_operators_for_a_selective_build(artifact):
     pytest.importorskip("executorch")
-    from edgekit.export.executorch import export_pte
     from edgekit.export.op_resolver import pte_operators
 
-    x = torch.randn(1, 3, 16, 16)
     for backend in ("xnnpack", "portable"):
-        res = export_pte(SmallNet().eval(), x, backend=backend)
-        ops = pte_operators(res["bytes"])
+        p = artifact(SMALL_NET, fmt="pte", backend=backend)
+        res = pte_info(p)
+        ops = pte_operators(p.read_bytes())
         # the program's operator table (export_pte lists names without the overload)
         assert sorted({op.split(".", 1)[0] for op in ops.operators}) == sorted(res["operators"])
         if backend == "xnnpack":
@@ -127,8 +116,6 @@ def test_pte_operators_for_a_selective_build(tmp_path):
             assert not ops.delegates and ops.kernel_calls >= 4
             assert any(op.startswith("aten::convolution") for op in ops.operators)
             assert ops.root_ops.count(",") == len(ops.operators) - 1
-        p = tmp_path / f"{backend}.pte"
-        p.write_bytes(res["bytes"])
         from edgekit.lint import lint
 
         r = lint(p)

@@ -57,6 +57,7 @@ def test_check_counts():
 
 # ---- host measurements ------------------------------------------------------------------------
 
+@pytest.mark.export
 def test_tflite_on_host_with_estimate(tiny):
     res = profile(str(tiny["tflite"]), runs=30, warmup=2, threads=1, progress=False)
     measured, estimates = res.measured(), res.estimates()
@@ -71,6 +72,7 @@ def test_tflite_on_host_with_estimate(tiny):
     assert any("estimate" in n for n in e.notes)
 
 
+@pytest.mark.export
 def test_tflite_without_xnnpack_and_batch(tiny):
     res = profile(str(tiny["tflite"]), runs=5, warmup=1, xnnpack=False, batch=3, progress=False)
     m = res.measured()[0]
@@ -79,6 +81,7 @@ def test_tflite_without_xnnpack_and_batch(tiny):
     assert m.batch_stats["throughput_per_s"] == pytest.approx(3000.0 / m.batch_stats["mean_ms"])
 
 
+@pytest.mark.export
 @pytest.mark.slow  # the ExecuTorch Inspector imports executorch.exir in the child (~15 s)
 def test_pte_on_host_with_etdump_op_profile(tiny):
     res = profile(str(tiny["pte"]), runs=10, warmup=2, ops=True, batch=2, progress=False)
@@ -92,11 +95,13 @@ def test_pte_on_host_with_etdump_op_profile(tiny):
     assert any("static batch" in n for n in m.notes)  # a .pte cannot be re-batched: said, not faked
 
 
-def test_eager_module_batch_threads_restored(tiny):
+def test_eager_module_batch_threads_restored():
     import torch
+    from artifacts import TINY_CNN
 
+    module, _, _ = TINY_CNN.materialize()  # the module of the converted files, not converted
     before = torch.get_num_threads()
-    res = profile(tiny["module"], input_shape=tiny["shape"], runs=8, warmup=1, threads=1, batch=4, ops=True,
+    res = profile(module, input_shape=TINY_CNN.input_shape, runs=8, warmup=1, threads=1, batch=4, ops=True,
                   progress=False)
     m = res.measured()[0]
     assert m.runtime == "PyTorch eager" and m.threads == 1 and m.stats["runs"] == 8
@@ -104,6 +109,7 @@ def test_eager_module_batch_threads_restored(tiny):
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.export
 @pytest.mark.slow  # converts the model twice (litert-torch, ExecuTorch)
 def test_compare_runs_three_runtimes_side_by_side(tiny):
     res = profile(tiny["module"], input_shape=tiny["shape"], compare=True, runs=5, warmup=1, progress=False)
@@ -112,12 +118,14 @@ def test_compare_runs_three_runtimes_side_by_side(tiny):
     assert res.estimates()
 
 
+@pytest.mark.export
 def test_progress_goes_to_stderr_not_stdout(tiny, capfd):
     res = profile(str(tiny["tflite"]), runs=20, warmup=0, progress=True)
     cap = capfd.readouterr()
     assert "timed runs" in cap.err and "timed runs" not in cap.out and res.measured()
 
 
+@pytest.mark.export
 def test_json_and_histogram(tiny, capsys, tmp_path):
     png = tmp_path / "hist.png"
     code, out, err = _cli(capsys, str(tiny["tflite"]), "--runs", "12", "--warmup", "1", "--json", "--plot", str(png))
@@ -132,6 +140,7 @@ def test_json_and_histogram(tiny, capsys, tmp_path):
     assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.export
 def test_text_output(tiny, capsys):
     code, out, err = _cli(capsys, str(tiny["tflite"]), "--runs", "5", "--warmup", "0")
     assert code == 0
@@ -151,6 +160,7 @@ def test_mcu_target_is_emulated_int8_and_labelled(capsys):
     assert code == 0 and "MCU cycle model (estimate)" in out and "estimated total" in out
 
 
+@pytest.mark.export
 def test_emulate_flag_on_host_and_phone(tiny):
     res = profile(str(tiny["tflite"]), emulate=True, progress=False)
     assert [m.where for m in res.measurements] == ["emulated:host"]
@@ -170,6 +180,7 @@ def test_emulate_flag_on_host_and_phone(tiny):
     (["--compare"], "--compare needs a PyTorch model"),
     (["--ssh", "pi@host", "--adb"], "choose one of --ssh and --adb"),
 ])
+@pytest.mark.export
 def test_cli_bad_input_one_line_exit_2(tiny, capsys, args, fragment):
     code, out, err = _cli(capsys, str(tiny["tflite"]), *args)
     assert code == 2 and len(err) == 1 and fragment in err[0], err
@@ -185,6 +196,7 @@ def test_cli_corrupt_artifact_and_missing_file(capsys, tmp_path):
     assert code == 2 and len(err) == 1 and "no such file" in err[0]
 
 
+@pytest.mark.export
 def test_library_rejects_bad_counts(tiny):
     with pytest.raises(EdgekitError, match="runs must be at least 1"):
         profile(str(tiny["tflite"]), runs=0)

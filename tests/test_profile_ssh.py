@@ -19,9 +19,10 @@ from edgekit.cli import main
 from edgekit.errors import EdgekitError
 from edgekit.profile.api import profile
 
-pytestmark = pytest.mark.skipif(not os.path.exists(ssh_server.SSHD),
-                                reason="/usr/sbin/sshd is missing: apt-get install -y openssh-server "
-                                       "(.ci/run installs it) to run the real-ssh tests")
+pytestmark = [pytest.mark.skipif(not os.path.exists(ssh_server.SSHD),
+                                 reason="/usr/sbin/sshd is missing: apt-get install -y openssh-server "
+                                        "(.ci/run installs it) to run the real-ssh tests"),
+              pytest.mark.export]  # every test profiles the converted tiny CNN (ssh_server.artifacts)
 
 
 @pytest.fixture(scope="module")

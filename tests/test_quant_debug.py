@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_quantizer")
+import artifacts  # noqa: E402
 from torch import nn  # noqa: E402
 
 from edgekit.lint.quant_debug import check_calibration, quant_debug  # noqa: E402
@@ -39,16 +40,12 @@ def _cal(n=16, seed=0):
     return np.random.default_rng(seed).standard_normal((n, 1, 3, 16, 16)).astype(np.float32)
 
 
-@pytest.fixture(scope="session")
-def pair(tmp_path_factory):
-    from edgekit.export.tflite import convert_fp32, quantize_int8
+QNET = artifacts.Net("quant_debug", Net, (1, 3, 16, 16), calibration=_cal)  # the model matters: its loud channel
 
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("qdebug")
-    fp32 = convert_fp32(Net().eval(), torch.randn(1, 3, 16, 16))
-    (root / "fp32.tflite").write_bytes(fp32)
-    (root / "int8.tflite").write_bytes(quantize_int8(fp32, _cal()))
-    return root / "fp32.tflite", root / "int8.tflite"
+
+@pytest.fixture(scope="session")
+def pair(artifact):
+    return artifact(QNET, "fp32"), artifact(QNET, "int8")
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +54,7 @@ def report(pair):
                                                                       "float_worst:1"))
 
 
+@pytest.mark.export
 def test_per_layer_errors_worst_first_with_modules(report):
     assert report.matched >= 8 and report.samples == 4
     keys = [lay.added_sqnr_db if lay.added_sqnr_db is not None else lay.sqnr_db for lay in report.layers]
@@ -67,6 +65,7 @@ def test_per_layer_errors_worst_first_with_modules(report):
     assert report.by_module("loud")
 
 
+@pytest.mark.export
 def test_added_error_of_the_first_layer_equals_its_compounded_error(report):
     # the first conv sees the same quantized input in both runs: nothing upstream to compound
     first = min((lay for lay in report.layers if lay.opcode == "CONV_2D"), key=lambda lay: lay.index)
@@ -77,6 +76,7 @@ def test_added_error_of_the_first_layer_equals_its_compounded_error(report):
     assert last.added_sqnr_db is not None and last.sqnr_db <= last.added_sqnr_db + 1.0
 
 
+@pytest.mark.export
 def test_remedies_are_measured(report):
     by = {r.name: r for r in report.remedies}
     pc = by["per_channel"]
@@ -109,12 +109,14 @@ def test_calibration_checks():
     assert not good
 
 
+@pytest.mark.export
 def test_calibration_against_the_int8_input_range(pair):
     wide = (np.random.default_rng(1).standard_normal((16, 1, 3, 16, 16)) * 10).astype(np.float32)
     f = check_calibration(wide, expected_input=None, int8_path=pair[1])
     assert any("outside the int8 input range" in x.message for x in f)
 
 
+@pytest.mark.export
 def test_unknown_remedy_is_a_usage_error(pair):
     from edgekit.errors import UsageError
 

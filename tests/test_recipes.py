@@ -196,6 +196,7 @@ def phone_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_mcu_recipe_end_to_end(mcu_run, tmp_path):
     res = mcu_run
     b = res.bundle
@@ -231,6 +232,7 @@ def test_mcu_recipe_end_to_end(mcu_run, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_GPP, reason="g++ not installed: main.cc only checked textually")
+@pytest.mark.export
 def test_mcu_main_cc_compiles_against_stub_tflm_headers(mcu_run, tmp_path):
     """g++ -fsyntax-only: main.cc + op_resolver.h + model_data.h/.cc against stand-ins for TFLite-Micro's
     headers declaring the real signatures (tests/tflm_stubs.py)."""
@@ -246,6 +248,7 @@ def test_mcu_main_cc_compiles_against_stub_tflm_headers(mcu_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_raspberry_pi_recipe_end_to_end(pi_run, tmp_path):
     summary, out = pi_run
     b = out / "bundle"
@@ -296,6 +299,7 @@ def test_raspberry_pi_recipe_end_to_end(pi_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_phone_recipe_end_to_end(phone_run, tmp_path):
     res = phone_run
     b = res.bundle
@@ -337,6 +341,7 @@ def _check_kotlin(kt: str, spec: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_int8_io_spec_and_kotlin(mcu_run):
     """The spec of an int8 model carries the quantization TFLite-Micro itself reports, and the Kotlin
     for such a model quantizes its input and dequantizes its output with those numbers."""

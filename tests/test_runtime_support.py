@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 from collections import defaultdict
+from functools import partial
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ pytest.importorskip("tflite_micro")
 pytest.importorskip("ai_edge_litert")
 
 import runtime_support_cases as C  # noqa: E402  (tests/ is on sys.path under pytest)
+from artifacts import Net  # noqa: E402
 from runtime_support_models import act, const, graph_model, model, run_batch  # noqa: E402
 
 from edgekit.analysis.runtime_support import (  # noqa: E402
@@ -267,6 +269,7 @@ def test_executorch_table_matches_the_runtime_registry():
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_executorch_quantized_ops_outside_the_delegate(tmp_path):
     """A PT2E-quantized program lowered without a delegate keeps quantized_decomposed kernels:
     the table reports them, and the executorch wheel's runtime (which registers them only when
@@ -412,31 +415,16 @@ def _cnn(gelu: bool):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """{"fp16": path, "gelu": path}: converted once (EDGEKIT_TFLM_CACHE keeps them)."""
-    import os
-
-    for mod in ("torch", "litert_torch", "ai_edge_quantizer"):
-        pytest.importorskip(mod)
-    import torch
-
-    from edgekit.export.tflite import convert_fp32, quantize_fp16
-
-    d = os.environ.get("EDGEKIT_TFLM_CACHE")
-    cache = (tmp_path_factory.mktemp("rs-export") if not d else __import__("pathlib").Path(d) / "runtime_support")
-    cache.mkdir(parents=True, exist_ok=True)
-    x = torch.randn(1, 3, 16, 16)
-    out = {}
-    for name in ("fp16", "gelu"):
-        p = cache / f"rs_{name}_v1.tflite"
-        if not p.exists():
-            fp32 = convert_fp32(_cnn(name == "gelu"), x)
-            p.write_bytes(quantize_fp16(fp32) if name == "fp16" else fp32)
-        out[name] = p
-    return out
+def exported(artifact):
+    """{"fp16": path, "gelu": path} of ``_cnn`` (the model itself matters: the pre-export tests capture
+    the same module and compare layer names and DEQUANTIZE counts)."""
+    pytest.importorskip("torch")
+    return {"fp16": artifact(Net("rs_cnn", partial(_cnn, False), (1, 3, 16, 16)), "fp16"),
+            "gelu": artifact(Net("rs_gelu", partial(_cnn, True), (1, 3, 16, 16)))}
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_real_fp16_export_check_and_interpreter_agree(exported):
     from edgekit.lint.runtimes import tflm_check
 
@@ -450,6 +438,7 @@ def test_real_fp16_export_check_and_interpreter_agree(exported):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_real_gelu_export_and_pre_export_graph(exported):
     from edgekit.analysis.lowering import lower_for_tflite
     from edgekit.graph.capture import capture
@@ -479,6 +468,7 @@ def test_silent_fused_tanh_is_ignored_by_both_runtimes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_pre_export_fp16_predicts_the_exports_dequantize_ops(exported):
     """The lowering writes fp16 weights as float32; runtime_support adds the float16 DEQUANTIZE
     ops the fp16 export writes: as many as the real export has, at the layers that own them."""

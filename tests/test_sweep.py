@@ -157,6 +157,7 @@ def ray_run(tmp_path_factory, local_ray, tflm_cache):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_serial_sweep_rows_fronts_and_files(serial_run):
     r = serial_run
     d = json.loads((Path(r.output) / "sweep.json").read_text())
@@ -174,6 +175,7 @@ def test_serial_sweep_rows_fronts_and_files(serial_run):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_rows_are_what_analyze_and_the_emulator_say(serial_run):
     """Two candidates re-analysed through the public entry points, each with its own capture."""
     from edgekit.analysis.api import analyze
@@ -207,6 +209,7 @@ def _tflm_allocates(path: Path, arena: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_verified_builds_measured_arena_is_tflite_micro_s_minimum(serial_run):
     vs = serial_run.verified
     assert {(v.candidate, v.target) for v in vs} == {(serial_run.fronts[t][0], t) for t in TARGETS}
@@ -222,6 +225,7 @@ def test_verified_builds_measured_arena_is_tflite_micro_s_minimum(serial_run):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_local_ray_gives_the_serial_results(serial_run, ray_run):
     assert ray_run.executor == "ray" and ray_run.workers == 2
     assert ray_run.to_dict(timings=False) == serial_run.to_dict(timings=False)
@@ -234,6 +238,7 @@ def test_local_ray_gives_the_serial_results(serial_run, ray_run):
 
 
 @pytest.mark.slow
+@pytest.mark.export
 def test_a_finished_sweep_resumes_without_redoing_anything(serial_run, tmp_path):
     out = tmp_path / "again"
     shutil.copytree(serial_run.output, out)

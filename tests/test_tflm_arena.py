@@ -19,6 +19,8 @@ import pytest
 pytest.importorskip("tflite_micro")
 
 import tflm_models  # noqa: E402  (tests/ is on sys.path under pytest)
+import artifacts  # noqa: E402
+from artifacts import Net  # noqa: E402
 
 from edgekit.analysis.tflm_arena import (  # noqa: E402
     planned_buffers, predict_tflm_arena, tflm_greedy_plan,
@@ -44,8 +46,8 @@ CASES = [pytest.param(n, d, id=f"{n}-{d}") for n, d in FAST] + \
 # ---- session caches -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def model_cache(tmp_path_factory):
-    return tflm_models.cache_dir_from_env() or tmp_path_factory.mktemp("tflm_models")
+def model_cache():
+    return artifacts.default_cache_dir()  # EDGEKIT_TFLM_CACHE, or one folder for the whole session
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +80,7 @@ def truth(build):
 # ---- accuracy against the real interpreter -------------------------------------------------
 
 @pytest.mark.parametrize("name,dtype", CASES)
+@pytest.mark.export
 def test_prediction_matches_tflite_micro(name, dtype, build, truth):
     path = build(name, dtype)
     true_min, rep = truth(name, dtype)
@@ -93,6 +96,7 @@ def test_prediction_matches_tflite_micro(name, dtype, build, truth):
 
 
 @pytest.mark.parametrize("name,dtype", CASES)
+@pytest.mark.export
 def test_head_and_tail_match_recording_allocator(name, dtype, build, truth):
     """Stricter than the 2 %: the model replays MicroAllocator, so head and tail are exact.
     A failure here after a tflite-micro upgrade means a struct or kernel changed size."""
@@ -102,6 +106,7 @@ def test_head_and_tail_match_recording_allocator(name, dtype, build, truth):
 
 
 @pytest.mark.parametrize("name,dtype", [("conv_stack", "int8"), ("mobilenet_v2_035", "int8")])
+@pytest.mark.export
 def test_recorded_total_is_the_minimum_by_bisection(name, dtype, build, truth):
     """For these models "Arena allocation total" is the true minimum: a bisection on
     arena_size (no use of the report) lands on it: N works and N-16 fails."""
@@ -112,6 +117,7 @@ def test_recorded_total_is_the_minimum_by_bisection(name, dtype, build, truth):
     assert tflm.tflm_min_arena_bisect(path, lo=lo, hi=hi) == rep.total_bytes
 
 
+@pytest.mark.export
 def test_recorded_total_understates_a_small_model(build, truth):
     """The int8 FC autoencoder reports 6,848 B but needs 8,720: per-channel FC weights cost
     temporary quantization arrays while the kernel prepares. The model predicts that phase."""
@@ -125,6 +131,7 @@ def test_recorded_total_understates_a_small_model(build, truth):
     assert est.breakdown["prepare_or_planning_temporaries"] > 0
 
 
+@pytest.mark.export
 def test_predicted_arena_runs_and_gives_the_same_output(build):
     """The number a user writes into the firmware works for Invoke, not just allocation."""
     path = build("residual", "int8")
@@ -138,6 +145,7 @@ def test_predicted_arena_runs_and_gives_the_same_output(build):
 
 # ---- the runner on bad input ------------------------------------------------------------------
 
+@pytest.mark.export
 def test_too_small_arena_is_a_clear_failure(build, truth):
     path = build("conv_stack", "int8")
     true_min, _ = truth("conv_stack", "int8")
@@ -149,6 +157,7 @@ def test_too_small_arena_is_a_clear_failure(build, truth):
     assert "TFLite-Micro" in msg and path.name in msg and "tflm_min_arena" in msg and "\n" not in msg
 
 
+@pytest.mark.export
 def test_corrupt_and_foreign_files(build, tmp_path):
     good = build("conv_stack", "int8").read_bytes()
     truncated = tmp_path / "truncated.tflite"
@@ -165,23 +174,22 @@ def test_corrupt_and_foreign_files(build, tmp_path):
         tflm.tflm_allocations(tmp_path / "missing.tflite")
 
 
+@pytest.mark.export
 def test_wrong_input_is_a_usage_error(build):
     path = build("conv_stack", "int8")
     with pytest.raises(UsageError, match=r"int8\[1, 3, 32, 32\]"):
         tflm.tflm_run(path, [np.zeros((1, 3, 32, 32), np.float32)])
 
 
-def test_unsupported_operator_is_reported(tmp_path):
+@pytest.mark.export
+def test_unsupported_operator_is_reported(artifact):
     torch = pytest.importorskip("torch")
-    pytest.importorskip("litert_torch")
-    from edgekit.export.tflite import convert_fp32
 
     class TopK(torch.nn.Module):
         def forward(self, x):
             return torch.topk(x.flatten(1), 3).values
 
-    path = tmp_path / "topk.tflite"
-    path.write_bytes(convert_fp32(TopK(), torch.rand(1, 4, 4, 4)))
+    path = artifact(Net("tflm_topk", TopK, (1, 4, 4, 4)))
     ops = tflm.tflm_ops(path)
     missing = [k for k, ok in ops.items() if not ok]
     assert missing == ["STABLEHLO_SORT"], ops
@@ -190,11 +198,13 @@ def test_unsupported_operator_is_reported(tmp_path):
     assert err.value.kind == "error"
 
 
+@pytest.mark.export
 def test_supported_operators_of_a_cnn(build):
     ops = tflm.tflm_ops(build("residual", "int8"))
     assert ops and all(ops.values()) and "CONV_2D" in ops
 
 
+@pytest.mark.export
 def test_missing_tflite_micro_names_the_extra(monkeypatch, build):
     path = build("conv_stack", "int8")
     monkeypatch.setitem(sys.modules, "tflite_micro.python.tflite_micro.runtime", None)
@@ -272,6 +282,7 @@ def test_planner_never_overlaps():
     check()
 
 
+@pytest.mark.export
 def test_planned_buffers_follow_tflite_micro_lifetimes(build):
     g = read_tflite(build("residual", "int8"))
     bufs = {b.id: b for b in planned_buffers(g)}
@@ -289,6 +300,7 @@ def test_planned_buffers_follow_tflite_micro_lifetimes(build):
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["int8", "fp32"])
 @pytest.mark.parametrize("op", tflm_models.OP_NAMES)
+@pytest.mark.export
 def test_single_operator_models(op, dtype, model_cache):
     """Each kernel's Init/Prepare data and scratch buffers, checked in isolation (the
     per-op constants of edgekit.analysis.tflm_arena come from these measurements)."""
