@@ -137,6 +137,39 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
 ]}
 
 
+# ---- every registered network at MCU resolution, and the MLPerf Tiny re-implementations ---------
+
+def _registered(name: str):
+    def build():
+        from edgekit.models import create_model
+
+        return create_model(name, resolution=96)
+    return build
+
+
+def _published(spec: str):
+    def build():
+        from edgekit.profile.published import build as build_published
+
+        return build_published(spec)[0]
+    return build
+
+
+# the edgekit registry (``edgekit models``), each at 96x96 (tests/test_emulator.py, benchmarks/emulator.py)
+REGISTERED_NAMES = ["mcu_mobilenet_v1", "mcunet_tiny", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+                    "shufflenet_v2", "squeezenet1_0", "squeezenet1_1"]
+REGISTERED = {f"reg_{n}": ModelSpec(f"reg_{n}", _registered(n), (1, 3, 96, 96)) for n in REGISTERED_NAMES}
+
+# the MLPerf Tiny rows of targets/nucleo-l4r5zi.toml (edgekit.profile.published builds them)
+MLPERF_TINY = {
+    "tiny_ic": ModelSpec("tiny_ic", _published("resnet8:resolution=32,num_classes=10"), (1, 3, 32, 32)),
+    "tiny_vww": ModelSpec("tiny_vww", _published("mobilenet_v1:width=0.25,resolution=96,num_classes=2"),
+                          (1, 3, 96, 96)),
+    "tiny_kws": ModelSpec("tiny_kws", _published("ds_cnn:input=49x10,num_classes=12"), (1, 1, 49, 10)),
+    "tiny_ad": ModelSpec("tiny_ad", _published("fc_autoencoder:input=640"), (1, 640)),
+}
+
+
 # ---- one-operator models: each kernel's persistent data and scratch, one at a time -------------
 
 def _op_model(fn):
@@ -206,7 +239,7 @@ def build(name: str, dtype: str, cache_dir) -> Path:
     """
     if dtype not in ("int8", "fp32"):
         raise ValueError(f"unknown dtype {dtype!r}")
-    spec = SPECS[name] if name in SPECS else _op_specs()[name.removeprefix("op_")]
+    spec = {**SPECS, **REGISTERED, **MLPERF_TINY}.get(name) or _op_specs()[name.removeprefix("op_")]
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{name}.{dtype}.v{FACTORY_VERSION}.tflite"
