@@ -10,10 +10,11 @@ from edgekit.emulator.api import (
     OpCount,
     default_inputs,
     emulate,
+    emulated_allocations,
     emulated_min_arena,
     emulated_op_outputs,
 )
 from edgekit.emulator.toolchain import CORES, KERNELS, EmulatorUnavailable, availability
 
 __all__ = ["CORES", "KERNELS", "EmulationResult", "EmulatorUnavailable", "OpCount", "availability",
-           "default_inputs", "emulate", "emulated_min_arena", "emulated_op_outputs"]
+           "default_inputs", "emulate", "emulated_allocations", "emulated_min_arena", "emulated_op_outputs"]

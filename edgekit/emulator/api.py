@@ -4,7 +4,8 @@
 ``runs`` timed invokes of the same input; instruction counts per invoke and per operator (SysTick
 under ``-icount shift=0``, see ``run.py``), the arena used and the outputs.
 ``emulated_min_arena(path)``: the smallest ``arena_size`` the board's build allocates (bisected
-inside one emulator run). ``emulated_op_outputs(path)``: every operator's output tensors right after
+inside one emulator run). ``emulated_allocations(path)``: RecordingMicroAllocator's report of the
+board's build (32-bit structs, the board's kernels), in the host report's form. ``emulated_op_outputs(path)``: every operator's output tensors right after
 it ran, for comparing a memory-planned model with the unplanned one on the kernels a board runs.
 
 Inputs: a list of arrays in the model's input order (or one array), each with the input tensor's
@@ -199,6 +200,34 @@ def emulated_min_arena(tflite_path, core: str = "cortex-m4", kernels: str = "cms
         raise RuntimeFailure(f"{name}: the emulated {core} stopped during the arena search "
                              f"(last probe {out.probes[-1] if out.probes else None})")
     return out.min_arena
+
+
+def emulated_allocations(tflite_path, core: str = "cortex-m4", kernels: str = "cmsis-nn", *,
+                         arena_size: int | None = None, timeout_s: float = 600.0):
+    """RecordingMicroAllocator's report (total, head, tail and tail categories) from the emulated
+    board, parsed like the host's (``edgekit.runtime.tflm.TflmAllocations``)."""
+    from edgekit.runtime.tflm import parse_allocations
+
+    check_core_kernels(core, kernels)
+    model, name = _model_bytes(tflite_path)
+    elf = build.firmware(core, kernels)
+    out = run_harness(find_toolchain(), core, elf, model, arena=arena_size or 0, mode="record",
+                      timeout_s=timeout_s, artifact=name)
+    if out.alloc_ok is not True:
+        _check(out, name, core, kernels)
+    return parse_allocations(out.stderr, arena_size=arena_size or out.arena_available or 0)
+
+
+def emulated_struct_sizes(core: str = "cortex-m4", kernels: str = "cmsis-nn", *,
+                          timeout_s: float = 120.0) -> dict[str, tuple[int, int]]:
+    """{C++ type: (sizeof, alignof)} of the structs TFLite-Micro puts in the arena, as the board's
+    build compiles them (``harness/main.cc`` Sizes), plus ``planner_per_buffer``."""
+    check_core_kernels(core, kernels)
+    elf = build.firmware(core, kernels)
+    out = run_harness(find_toolchain(), core, elf, b"", mode="sizes", timeout_s=timeout_s, artifact="sizes")
+    if not out.done:
+        _check(out, "sizes", core, kernels)
+    return out.sizes
 
 
 def emulated_op_outputs(tflite_path, inputs=None, arena_size: int | None = None, core: str = "cortex-m4",

@@ -62,6 +62,7 @@ class HarnessOutput:
     dumps: list[TensorRecord] = field(default_factory=list)
     probes: list[tuple[int, bool]] = field(default_factory=list)
     min_arena: int | None = None
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # "sizes" mode: name -> (sizeof, alignof)
     error: str | None = None
     done: bool = False
     outputs_bin: bytes = b""
@@ -103,6 +104,10 @@ def parse_result(text: str) -> HarnessOutput:
                                           tensor=int(f[3])))
         elif k == "probe":
             out.probes.append((int(f[1]), f[2] == "ok"))
+        elif k == "sizeof":
+            out.sizes[f[1]] = (int(f[2]), int(f[3]))
+        elif k == "planner_per_buffer":
+            out.sizes[k] = (int(f[1]), 0)
         elif k == "min_arena":
             out.min_arena = None if f[1] == "none" else int(f[1])
         elif k == "error":

@@ -154,6 +154,13 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
                    "sbc": "pass --ssh USER@HOST to measure on the device",
                    "phone": "pass --adb to measure on the phone"}[tgt.kind]
             result.notes.append(f"{tgt.id}: estimated, not measured ({how})")
+        # ---- emulated MCU: the real TFLite-Micro kernels in QEMU (edgekit/profile/mcu_emulated.py) ----
+        if on_device_target and not emulate and tgt.kind == "mcu":
+            from edgekit.profile.mcu_emulated import add_emulation
+
+            if add_emulation(result, source, tgt, runs=runs, warmup=warmup):
+                return result
+        # ---- end of the emulator hook ----
         _add_estimate(result, source, tgt or _target("host"), threads, required=True)
         return result
 

@@ -221,7 +221,9 @@ def print_profile(result, *, max_layers: int = 60) -> None:
             vers = ", ".join(f"{k} {v}" for k, v in (m.versions or {}).items() if v)
             first = f"; first run {m.first_run_ms:.2f} ms (not timed)" if m.first_run_ms is not None else ""
             c.print(f"  {m.runtime} on {m.where}: delegate {m.delegate or '-'}, {_n(m.threads)} threads; {vers}{first}")
-        if m.estimate and m.layers:
+        if m.estimate and m.layers and "instructions" in m.layers[0]:  # edgekit/profile/mcu_emulated.py
+            _print_emulated_ops(c, m, max_layers)
+        elif m.estimate and m.layers:
             lt = Table(title=f"per-layer estimate ({m.where})", show_edge=False, header_style="bold")
             for col in ("layer", "op", "MACs", "bytes", "ms", "bound"):
                 lt.add_column(col, justify="left" if col in ("layer", "op", "bound") else "right", overflow="fold")
@@ -242,6 +244,27 @@ def print_profile(result, *, max_layers: int = 60) -> None:
             c.print(ot)
         for note in m.notes:
             c.print(f"  note ({m.runtime}): {note}")
+
+
+def _print_emulated_ops(c, m, max_layers: int) -> None:
+    """Per-operator instruction counts of an emulated MCU run, and its time."""
+    from rich.table import Table
+
+    lt = Table(title=f"per-operator instructions, emulated ({m.where})", show_edge=False, header_style="bold")
+    for col in ("#", "op", "MACs", "instructions", "instr/MAC", "ms", "share"):
+        lt.add_column(col, justify="left" if col == "op" else "right")
+    for layer in m.layers[:max_layers]:
+        n, macs = layer["instructions"], layer["macs"]
+        lt.add_row(layer["name"], layer["op"], _macs(macs), f"{n:,d}", f"{n / macs:.2f}" if macs else "-",
+                   f"{layer['ms']:.3f}", layer["bound"])
+    c.print(lt)
+    if len(m.layers) > max_layers:
+        c.print(f"... {len(m.layers) - max_layers} more operators (use --json for all)")
+    s = m.stats
+    when = f" = {s['mean_ms']:.3f} ms" if s.get("mean_ms") is not None else ""
+    c.print(f"[bold]emulated[/] {s['instructions']:,d} instructions per inference{when} on "
+            f"{m.where.split(':', 1)[-1]} (an emulation with a fitted cycles-per-instruction factor, not a "
+            "measurement on the board)")
 
 
 def print_fold(result) -> None:

@@ -2,11 +2,12 @@
 //
 // Everything goes through semihosting files in QEMU's working directory (see edgekit/emulator/run.py):
 //   config.txt   in:  "model FILE BYTES", "input FILE BYTES", "arena BYTES" (0: all free PSRAM),
-//                      "warmup N", "runs N", "dump 0|1", "mode run|min_arena"
+//                      "warmup N", "runs N", "dump 0|1", "mode run|min_arena|record|sizes"
 //   result.txt   out: one fact per line (parsed by run.py; times in SysTick ticks, 40 instructions each)
 //   outputs.bin  out: the model's output tensors after the last invoke, in output order
 //   dump.bin     out: with "dump 1", every operator's output tensors right after that operator ran,
 //                     during one extra (untimed) invoke; result.txt indexes them ("dump" lines)
+//   stderr       out: "mode record": RecordingMicroAllocator's report (as the host tflite_micro prints it)
 // The model and the arena live in the board's 16 MB PSRAM (EDGEKIT_PSRAM_BASE).
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,7 +21,11 @@
 #include "ops.h"
 #include "profiler.h"
 #include "tensorflow/lite/micro/memory_helpers.h"
+#include "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h"
+#include "tensorflow/lite/micro/micro_allocation_info.h"
+#include "tensorflow/lite/micro/micro_allocator.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/recording_micro_interpreter.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 #ifndef EDGEKIT_PSRAM_BASE
@@ -152,13 +157,14 @@ int Run(const Config& cfg, const tflite::Model* model, const edgekit::OpResolver
     return 0;
   }
   fprintf(g_result, "alloc ok\narena_used %lu\n", static_cast<unsigned long>(interp.arena_used_bytes()));
-  if (input != nullptr && !SetInputs(interp, input, cfg.input_bytes)) return Fail("input size mismatch");
   const tflite::SubGraph* subgraph = model->subgraphs()->Get(0);
   const int n_ops = subgraph->operators() ? static_cast<int>(subgraph->operators()->size()) : 0;
   fprintf(g_result, "operators %d\n", n_ops);
   uint64_t* op_ticks = static_cast<uint64_t*>(calloc(n_ops > 0 ? n_ops : 1, sizeof(uint64_t)));
   for (int r = 0; r < cfg.warmup + cfg.runs; ++r) {
     const bool timed = r >= cfg.warmup;
+    // the planner reuses the input tensors' memory once they are consumed: set them before every invoke
+    if (input != nullptr && !SetInputs(interp, input, cfg.input_bytes)) return Fail("input size mismatch");
     profiler.Start(timed ? op_ticks : nullptr, n_ops);
     const uint64_t t0 = edgekit_ticks();
     const TfLiteStatus status = interp.Invoke();
@@ -172,6 +178,7 @@ int Run(const Config& cfg, const tflite::Model* model, const edgekit::OpResolver
   }
   for (int i = 0; i < profiler.count() && i < n_ops; ++i) fprintf(g_result, "op %d %s\n", i, profiler.tag(i));
   if (cfg.dump) {
+    if (input != nullptr && !SetInputs(interp, input, cfg.input_bytes)) return Fail("input size mismatch");
     g_dump = fopen("dump.bin", "wb");
     profiler.SetDump(DumpTensor, nullptr, interp.mutable_context(), subgraph);
     profiler.Start(nullptr, 0);
@@ -231,6 +238,45 @@ int MinArena(const tflite::Model* model, const edgekit::OpResolver& resolver, ui
   return 0;
 }
 
+// RecordingMicroAllocator's report for this build (the same report the host's tflite_micro prints):
+// per-category tail allocations with 32-bit struct sizes and this build's kernels.
+int Record(const tflite::Model* model, const edgekit::OpResolver& resolver, uint8_t* arena, size_t size) {
+  tflite::RecordingMicroInterpreter interp(model, resolver, arena, size);
+  if (interp.AllocateTensors() != kTfLiteOk) {
+    fprintf(g_result, "alloc fail\n");
+    return 0;
+  }
+  fprintf(g_result, "alloc ok\narena_used %lu\n", static_cast<unsigned long>(interp.arena_used_bytes()));
+  interp.GetMicroAllocator().PrintAllocations();
+  fflush(stderr);
+  return 0;
+}
+
+// sizeof/alignof of the structs TFLite-Micro allocates in the arena, as this build compiles them
+// (the 32-bit numbers of edgekit/analysis/tflm_cortex_m.py are checked against these).
+int Sizes() {
+#define EDGEKIT_SIZE(T) fprintf(g_result, "sizeof %s %u %u\n", #T, static_cast<unsigned>(sizeof(T)), \
+                                static_cast<unsigned>(alignof(T)))
+  EDGEKIT_SIZE(tflite::SingleArenaBufferAllocator);
+  EDGEKIT_SIZE(tflite::MicroAllocator);
+  EDGEKIT_SIZE(tflite::GreedyMemoryPlanner);
+  EDGEKIT_SIZE(tflite::SubgraphAllocations);
+  EDGEKIT_SIZE(tflite::NodeAndRegistration);
+  EDGEKIT_SIZE(tflite::ScratchBufferHandle);
+  EDGEKIT_SIZE(tflite::internal::ScratchBufferRequest);
+  EDGEKIT_SIZE(tflite::AllocationInfo);
+  EDGEKIT_SIZE(TfLiteEvalTensor);
+  EDGEKIT_SIZE(TfLiteTensor);
+  EDGEKIT_SIZE(TfLiteAffineQuantization);
+  EDGEKIT_SIZE(TfLiteIntArray);
+  EDGEKIT_SIZE(TfLiteNode);
+  EDGEKIT_SIZE(void*);
+#undef EDGEKIT_SIZE
+  fprintf(g_result, "planner_per_buffer %u\n",
+          static_cast<unsigned>(tflite::GreedyMemoryPlanner::per_buffer_size()));
+  return 0;
+}
+
 }  // namespace
 
 int main() {
@@ -239,6 +285,12 @@ int main() {
   fprintf(g_result, "edgekit-harness 1\n");
   Config cfg;
   if (!ReadConfig(&cfg)) return Fail("cannot read config.txt");
+  if (!strcmp(cfg.mode, "sizes")) {
+    Sizes();
+    fprintf(g_result, "done\n");
+    fclose(g_result);
+    return 0;
+  }
   uint8_t* const psram = reinterpret_cast<uint8_t*>(EDGEKIT_PSRAM_BASE);
   uint8_t* const psram_end = psram + kPsramBytes;
   if (cfg.model_bytes == 0 || cfg.model_bytes + cfg.input_bytes + kAlign * 2 > kPsramBytes) {
@@ -264,6 +316,8 @@ int main() {
   int rc;
   if (!strcmp(cfg.mode, "min_arena")) {
     rc = MinArena(model, resolver, free_mem, avail);
+  } else if (!strcmp(cfg.mode, "record")) {
+    rc = Record(model, resolver, free_mem, cfg.arena ? cfg.arena : avail);
   } else {
     const size_t arena_size = cfg.arena ? cfg.arena : avail;
     if (arena_size > avail) return Fail("arena larger than the board's free PSRAM");
