@@ -167,6 +167,9 @@ MLPERF_TINY = {
                           (1, 3, 96, 96)),
     "tiny_kws": ModelSpec("tiny_kws", _published("ds_cnn:input=49x10,num_classes=12"), (1, 1, 49, 10)),
     "tiny_ad": ModelSpec("tiny_ad", _published("fc_autoencoder:input=640"), (1, 640)),
+    # the calibration row of targets/nucleo-f746zg.toml (TFLite-Micro 2.5 + CMSIS-NN, Cortex-M7)
+    "f746_mbv2": ModelSpec("f746_mbv2", _published("mobilenet_v2:width=0.3,resolution=80,num_classes=1000"),
+                           (1, 3, 80, 80)),
 }
 
 

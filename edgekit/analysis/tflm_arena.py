@@ -37,6 +37,7 @@ buffers the reference kernels do not, which this model does not add.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from edgekit.graph.ir import Graph, Tensor
 
@@ -94,6 +95,51 @@ OP_DATA = {
 NO_OP_DATA = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
               "RESIZE_BILINEAR", "MAXIMUM", "MINIMUM"}
 OP_DATA_DEFAULT = 64  # unknown kernel: a typical OpData
+
+
+# ---- hook: which TFLite-Micro build is modelled (edgekit/analysis/tflm_cortex_m.py) ------------
+
+@dataclass(frozen=True)
+class TflmBuild:
+    """Struct sizes and kernel behaviour of one TFLite-Micro build. :data:`HOST` (the defaults) is
+    the 64-bit ``tflite_micro`` package described above; ``tflm_cortex_m.cortex_m_build()`` gives
+    a 32-bit Cortex-M build with CMSIS-NN kernels. A kernel hook returns None to keep the
+    reference kernel's behaviour for that op."""
+
+    fixed_tail: int = FIXED_TAIL
+    ptr_align: int = 8  # alignof(void*): eval tensors, nodes, TfLiteTensor, quantization, handles
+    eval_tensor: int = EVAL_TENSOR
+    node_and_registration: int = NODE_AND_REGISTRATION
+    tflite_tensor: int = TFLITE_TENSOR
+    affine_quant: int = AFFINE_QUANT
+    scratch_request: int = SCRATCH_REQUEST
+    scratch_handle: int = SCRATCH_HANDLE
+    allocation_info: int = ALLOCATION_INFO
+    pointer: int = POINTER
+    op_data: Callable | None = None  # opcode -> Init's OpData bytes | None
+    prepare_persistent: Callable | None = None  # (graph, op) -> [bytes] | None
+    scratch_requests: Callable | None = None  # (graph, op) -> [bytes] | None
+    prepare_temps: Callable | None = None  # (graph, op) -> [Tensor] | None
+    name: str = "host tflite_micro (64-bit, reference kernels)"
+
+    def _hook(self, fn, default, *args):
+        out = fn(*args) if fn is not None else None
+        return default(*args) if out is None else out
+
+    def opdata(self, code: str) -> int:
+        return self._hook(self.op_data, lambda c: OP_DATA.get(c, OP_DATA_DEFAULT), code)
+
+    def persistent(self, g, op) -> list[int]:
+        return self._hook(self.prepare_persistent, _prepare_persistent, g, op)
+
+    def scratch(self, g, op) -> list[int]:
+        return self._hook(self.scratch_requests, _scratch_requests, g, op)
+
+    def temps(self, g, op) -> list[Tensor]:
+        return self._hook(self.prepare_temps, _prepare_temps, g, op)
+
+
+HOST = TflmBuild()
 
 
 @dataclass
@@ -204,12 +250,12 @@ def _scratch_requests(g: Graph, op) -> list[int]:
     return []
 
 
-def _temp_tensor_bytes(t: Tensor) -> list[tuple[int, int]]:
+def _temp_tensor_bytes(t: Tensor, b: TflmBuild = HOST) -> list[tuple[int, int]]:
     """(size, align) of AllocateTempTfLiteTensor for ``t``: struct + quantization."""
-    allocs = [(TFLITE_TENSOR, 8)]
+    allocs = [(b.tflite_tensor, b.ptr_align)]
     c = _channels(t)
     if c > 0:
-        allocs += [(AFFINE_QUANT, 8), (_int_array_bytes(c), 4)]
+        allocs += [(b.affine_quant, b.ptr_align), (_int_array_bytes(c), 4)]
     return allocs
 
 
@@ -277,7 +323,7 @@ class _PlannedBuffer:
     last: int
 
 
-def planned_buffers(g: Graph) -> list[_PlannedBuffer]:
+def planned_buffers(g: Graph, b: TflmBuild = HOST) -> list[_PlannedBuffer]:
     """The buffers TFLite-Micro plans, in AddBuffer order, with its lifetimes.
 
     Lifetimes follow micro_allocation_info.cc MarkAllocationLifetimes: graph inputs are
@@ -301,7 +347,7 @@ def planned_buffers(g: Graph) -> list[_PlannedBuffer]:
             last[tid] = step
         for tid in op.outputs:
             last[tid] = step
-        for nbytes in _scratch_requests(g, op):
+        for nbytes in b.scratch(g, op):
             scratch.append(_PlannedBuffer(-(len(scratch) + 1), _up(nbytes), step, step))
     end = len(g.ops)
     for tid in g.outputs:
@@ -317,18 +363,20 @@ def planned_buffers(g: Graph) -> list[_PlannedBuffer]:
 
 # ---- the estimate --------------------------------------------------------------------------
 
-def predict_tflm_arena(graph: Graph) -> TflmArenaEstimate:
-    """Predict the minimum TFLite-Micro arena for a graph read from a .tflite."""
-    g = graph
+def predict_tflm_arena(graph: Graph, *, build: TflmBuild = HOST) -> TflmArenaEstimate:
+    """Predict the minimum TFLite-Micro arena for a graph read from a .tflite (``build``: which
+    TFLite-Micro build, see :class:`TflmBuild`)."""
+    g, b = graph, build
     notes: list[str] = []
     if g.meta.get("subgraphs", 1) > 1:
         notes.append(f"{g.meta['subgraphs']} subgraphs: only the first is modelled")
-    unknown = sorted({_opcode(op) for op in g.ops} - set(OP_DATA) - NO_OP_DATA)
+    unknown = sorted(c for c in {_opcode(op) for op in g.ops} - set(OP_DATA) - NO_OP_DATA
+                     if b.op_data is None or b.op_data(c) is None)
     if unknown:
         notes.append(f"no measured kernel data for {', '.join(unknown)}: assumed {OP_DATA_DEFAULT} B each")
 
     # -- head: the static plan
-    bufs = planned_buffers(g)
+    bufs = planned_buffers(g, b)
     offsets, head = tflm_greedy_plan([b.size for b in bufs], [b.first for b in bufs], [b.last for b in bufs])
     act = [b for b in bufs if b.id >= 0]
     _, head_act_only = tflm_greedy_plan([b.size for b in act], [b.first for b in act], [b.last for b in act])
@@ -338,9 +386,9 @@ def predict_tflm_arena(graph: Graph) -> TflmArenaEstimate:
     tail = _Tail()
     parts = dict.fromkeys(["fixed_overhead", "eval_tensors", "node_structs", "builtin_data", "op_data",
                            "per_channel_quant", "scratch_handles", "io_tensors"], 0)
-    parts["fixed_overhead"] += tail.alloc(FIXED_TAIL, 8)
-    parts["eval_tensors"] += tail.alloc(EVAL_TENSOR * len(g.tensors), 8)
-    parts["node_structs"] += tail.alloc(NODE_AND_REGISTRATION * len(g.ops), 8)
+    parts["fixed_overhead"] += tail.alloc(b.fixed_tail, b.ptr_align)
+    parts["eval_tensors"] += tail.alloc(b.eval_tensor * len(g.tensors), b.ptr_align)
+    parts["node_structs"] += tail.alloc(b.node_and_registration * len(g.ops), b.ptr_align)
     for op in g.ops:
         size_align = BUILTIN_DATA.get(_opcode(op))
         if size_align:
@@ -349,39 +397,39 @@ def predict_tflm_arena(graph: Graph) -> TflmArenaEstimate:
         code = _opcode(op)
         if code in NO_OP_DATA:
             continue
-        parts["op_data"] += tail.alloc(OP_DATA.get(code, OP_DATA_DEFAULT))
+        parts["op_data"] += tail.alloc(b.opdata(code))
 
     # Prepare, op by op: persistent allocations and the temporary peak on the head side
     requests = 0
     phase_need = 0
     phase_name = "invoke"
     for i, op in enumerate(g.ops):
-        for nbytes in _prepare_persistent(g, op):
+        for nbytes in b.persistent(g, op):
             parts["per_channel_quant"] += tail.alloc(nbytes)
-        temp = _up(SCRATCH_REQUEST * (requests + MAX_SCRATCH_PER_OP), 8)
-        for t in _prepare_temps(g, op):
-            for size, align in _temp_tensor_bytes(t):
+        temp = _up(b.scratch_request * (requests + MAX_SCRATCH_PER_OP), b.ptr_align)
+        for t in b.temps(g, op):
+            for size, align in _temp_tensor_bytes(t, b):
                 temp = _up(temp, align) + size
         need = _up(temp) + _up(tail.used)
         if need > phase_need:
             phase_need, phase_name = need, f"prepare {_opcode(op)}#{i}"
-        requests += len(_scratch_requests(g, op))
+        requests += len(b.scratch(g, op))
 
     if requests:
-        parts["scratch_handles"] += tail.alloc(SCRATCH_HANDLE * requests, 8)
+        parts["scratch_handles"] += tail.alloc(b.scratch_handle * requests, b.ptr_align)
     # memory planning: scratch-request array, AllocationInfo array, planner working memory
-    temp = _up(SCRATCH_REQUEST * (requests + MAX_SCRATCH_PER_OP), 8)
-    temp = _up(temp + 8 * max(g.meta.get("subgraphs", 1), 1), 8)
-    temp = _up(temp + ALLOCATION_INFO * (len(g.tensors) + requests), 8)
+    temp = _up(b.scratch_request * (requests + MAX_SCRATCH_PER_OP), b.ptr_align)
+    temp = _up(temp + b.pointer * max(g.meta.get("subgraphs", 1), 1), b.ptr_align)
+    temp = _up(temp + b.allocation_info * (len(g.tensors) + requests), b.ptr_align)
     need = _up(temp) + PLANNER_PER_BUFFER * len(bufs) + _up(tail.used)
     if need > phase_need:
         phase_need, phase_name = _up(need), "memory planning"
 
     # after planning: persistent TfLiteTensor structs for inputs and outputs
     for ids in (g.inputs, g.outputs):
-        parts["io_tensors"] += tail.alloc(POINTER * len(ids))
+        parts["io_tensors"] += tail.alloc(b.pointer * len(ids))
         for tid in ids:
-            for size, align in _temp_tensor_bytes(g.tensors[tid]):
+            for size, align in _temp_tensor_bytes(g.tensors[tid], b):
                 parts["io_tensors"] += tail.alloc(size, align)
 
     tail_bytes = tail.used
