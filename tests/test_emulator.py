@@ -16,10 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tflm_models
 
-import tflm_models  # noqa: E402  (tests/ is on sys.path under pytest)
-
-from edgekit.emulator import availability, default_inputs, emulate, emulated_min_arena, emulated_op_outputs
+from edgekit.emulator import (
+    availability,
+    default_inputs,
+    emulate,
+    emulated_min_arena,
+    emulated_op_outputs,
+)
 from edgekit.emulator.toolchain import EmulatorUnavailable, find_sources, find_toolchain
 from edgekit.errors import RuntimeFailure, UsageError
 
@@ -85,7 +90,7 @@ def test_profile_without_emulator_falls_back_with_one_line(tmp_path):
     path = _write_tiny_tflite(tmp_path)
     env = dict(os.environ, EDGEKIT_ARM_GCC="/nonexistent/arm-none-eabi-gcc", PYTHONPATH=str(ROOT))
     res = subprocess.run([sys.executable, "-m", "edgekit", "profile", str(path), "--target", "nucleo-l4r5zi",
-                          "--json"], capture_output=True, text=True, env=env, timeout=300)
+                          "--json"], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
     import json
 
@@ -251,3 +256,45 @@ def test_reference_kernels_equal_host_bit_for_bit(tflite):
     emu = emulate(path, inputs=x, kernels="reference", runs=1)
     for e, h in zip(emu.outputs, tflm_run(path, x)):
         np.testing.assert_array_equal(e, h)
+
+
+# ---- the Cortex-M arena: measured in the emulator, predicted before export --------------------------
+
+@needs_emulator
+def test_cortex_m_struct_sizes_are_the_builds():
+    """The 32-bit constants of tflm_cortex_m against sizeof/alignof as arm-none-eabi-g++ compiled them."""
+    from edgekit.analysis import tflm_cortex_m as cm
+    from edgekit.emulator.api import emulated_struct_sizes
+
+    s = emulated_struct_sizes()
+    assert s["TfLiteEvalTensor"][0] == cm.EVAL_TENSOR_32
+    assert s["tflite::NodeAndRegistration"][0] == cm.NODE_AND_REGISTRATION_32
+    assert s["TfLiteTensor"][0] == cm.TFLITE_TENSOR_32
+    assert s["TfLiteAffineQuantization"][0] == cm.AFFINE_QUANT_32
+    assert s["tflite::internal::ScratchBufferRequest"][0] == cm.SCRATCH_REQUEST_32
+    assert s["tflite::ScratchBufferHandle"][0] == cm.SCRATCH_HANDLE_32
+    assert s["tflite::AllocationInfo"][0] == cm.ALLOCATION_INFO_32
+    assert s["void*"][0] == cm.POINTER_32 and all(a == cm.ALIGN_32 for _, a in
+                                                  (v for k, v in s.items() if k != "planner_per_buffer"))
+    fixed = sum(s[k][0] for k in ("tflite::SingleArenaBufferAllocator", "tflite::GreedyMemoryPlanner",
+                                  "tflite::MicroAllocator", "tflite::SubgraphAllocations"))
+    assert fixed + 8 == cm.FIXED_TAIL_32  # + MicroBuiltinDataAllocator (vtable + pointer, internal to the .cc)
+
+
+ARENA_FAST = ["conv_stack", "residual", "fc_autoencoder", "dw_avgpool"]
+ARENA_SLOW = list(tflm_models.REGISTERED) + ["tiny_ic", "tiny_vww", "tiny_kws", "tiny_ad"]
+
+
+@needs_emulator
+@pytest.mark.parametrize("name", ARENA_FAST + [pytest.param(n, marks=pytest.mark.slow) for n in ARENA_SLOW])
+def test_cortex_m_arena_prediction_within_2_percent(tflite, name):
+    """predict_cortex_m_arena (32-bit structs, CMSIS-NN scratch) against the minimum arena bisected
+    with the CMSIS-NN build in the emulator; and the host's figure is a different number."""
+    from edgekit.analysis.tflm_cortex_m import predict_cortex_m_arena
+    from edgekit.graph.tflite_reader import read_tflite
+
+    path = tflite(name)
+    truth = emulated_min_arena(path)
+    pred = predict_cortex_m_arena(read_tflite(path)).total_bytes
+    assert abs(pred - truth) <= 0.02 * truth, (name, pred, truth)
+    assert pred >= truth - 0.01 * truth, (name, pred, truth)  # never more than 1 % under

@@ -21,7 +21,13 @@ import time
 from dataclasses import dataclass, field
 
 from edgekit.emulator import build
-from edgekit.emulator.run import INSTRUCTIONS_PER_TICK, PSRAM_BYTES, TFLITE_TYPES, HarnessOutput, run_harness
+from edgekit.emulator.run import (
+    INSTRUCTIONS_PER_TICK,
+    PSRAM_BYTES,
+    TFLITE_TYPES,
+    HarnessOutput,
+    run_harness,
+)
 from edgekit.emulator.toolchain import check_core_kernels, find_toolchain
 from edgekit.errors import ArtifactError, RuntimeFailure, UsageError
 

@@ -160,7 +160,7 @@ def _locked(path: Path):
 
 
 def _run_compiler(cmd: list[str], log: Path) -> str | None:
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     if res.returncode != 0:
         with open(log, "a") as fh:
             fh.write(" ".join(cmd) + "\n" + res.stdout + res.stderr + "\n")
@@ -191,7 +191,7 @@ def _build_library(tc: Toolchain, tree: SourceTree, core: str, kernels: str, out
         jobs.append(([exe, *compile_flags(core, kernels, u, tree), "-c", str(tree.tflm / u.rel), "-o", str(obj)], obj))
     _compile_all(jobs, out / "build.log", workers)
     objs = sorted(str(o) for _, o in jobs)
-    res = subprocess.run([tc.ar, "rcs", str(out / "libtflm.a"), *objs], capture_output=True, text=True, timeout=300)
+    res = subprocess.run([tc.ar, "rcs", str(out / "libtflm.a"), *objs], capture_output=True, text=True, timeout=300, check=False)
     if res.returncode != 0:
         raise BuildError(f"ar failed: {res.stderr.strip()[:300]}")
     shutil.rmtree(objdir)

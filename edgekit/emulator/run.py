@@ -137,7 +137,7 @@ def run_harness(tc: Toolchain, core: str, elf: Path, model: bytes, *, inputs: by
         (d / "config.txt").write_text("\n".join(cfg) + "\n")
         try:
             res = subprocess.run(qemu_command(tc, core, elf), cwd=d, capture_output=True, text=True,
-                                 timeout=timeout_s, stdin=subprocess.DEVNULL)
+                                 timeout=timeout_s, stdin=subprocess.DEVNULL, check=False)
         except subprocess.TimeoutExpired:
             raise RuntimeFailure(f"{artifact}: the emulated {core} did not finish in {timeout_s:g} s "
                                  f"(QEMU killed)") from None

@@ -71,7 +71,7 @@ class Toolchain:
         """First lines of ``gcc --version`` and ``qemu --version`` (part of the build cache key)."""
         out = []
         for exe in (self.gxx, self.qemu):
-            res = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+            res = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30, check=False)
             out.append(res.stdout.splitlines()[0] if res.stdout else exe)
         return " | ".join(out)
 
@@ -125,14 +125,14 @@ def find_toolchain() -> Toolchain:
 def _has_cxx_headers(gxx: str) -> bool:
     probe = subprocess.run([gxx, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
                             "-x", "c++", "-E", "-"], input="#include <cstdint>\n", capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=60, check=False)
     return probe.returncode == 0
 
 
 @functools.lru_cache(maxsize=4)
 def _has_newlib(gcc: str) -> bool:
     res = subprocess.run([gcc, "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
-                          "-print-file-name=librdimon.a"], capture_output=True, text=True, timeout=30)
+                          "-print-file-name=librdimon.a"], capture_output=True, text=True, timeout=30, check=False)
     return res.returncode == 0 and os.path.isabs(res.stdout.strip())
 
 

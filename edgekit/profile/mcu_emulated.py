@@ -91,9 +91,10 @@ def emulated_measurement(path, target, *, kernels: str = "cmsis-nn", runs: int =
     ops = sorted(({"name": f"{o.name} #{o.index}", "ms": ms(o.instructions) or 0.0, "share": o.share,
                    "instructions": o.instructions} for o in res.ops), key=lambda r: -r["instructions"])[:top]
     kern = "CMSIS-NN" if kernels == "cmsis-nn" else "reference kernels"
-    notes = [f"emulated, not measured: TFLite-Micro + {kern} on a {target.cpu.core} in QEMU ({res.machine}), "
-             f"{res.instructions:,d} instructions per invoke (identical on every run); time = instructions x "
-             f"{cpi if cpi is None else round(cpi, 3)} cycles/instruction / {target.cpu.freq_mhz:g} MHz ({how})",
+    notes = [(f"emulated, not measured: TFLite-Micro + {kern} on a {target.cpu.core} in QEMU ({res.machine}), "
+              f"{res.instructions:,d} instructions per invoke (the same on each of {warmup} warm-up + {runs} timed "
+              f"invokes); time = instructions x {cpi if cpi is None else round(cpi, 3)} cycles/instruction / "
+              f"{target.cpu.freq_mhz:g} MHz ({how})"),
              f"arena used on the board: {res.arena_used_bytes:,d} B (TFLite-Micro arena_used_bytes, 32-bit build)"]
     if total is None:
         notes.append("no time: " + how)
