@@ -243,6 +243,27 @@ def test_default_model_runs_in_seconds(tflite):
 
 
 @needs_emulator
+def test_profile_cli_runs_the_emulator_on_a_cortex_m_target(tflite):
+    import json
+
+    path = tflite("conv_stack")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, "-m", "edgekit", "profile", str(path), "--target", "nucleo-l4r5zi",
+                          "--json"], capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr
+    (m,) = json.loads(res.stdout)["measurements"]
+    assert m["runtime"].startswith("TFLite-Micro + CMSIS-NN") and m["estimate"] is True
+    assert any("emulated, not measured" in n for n in m["notes"])
+    from edgekit.profile.mcu_emulated import EMULATED_RUNS, EMULATED_WARMUP
+
+    direct = emulate(path, warmup=EMULATED_WARMUP, runs=EMULATED_RUNS)  # the same invokes: the same counts
+    assert m["stats"]["instructions"] == direct.instructions  # deterministic
+    cpi = m["stats"]["cycles_per_instruction"]
+    assert m["stats"]["mean_ms"] == pytest.approx(direct.instructions * cpi / 120e6 * 1e3)
+    assert [row["instructions"] for row in m["layers"]] == [o.instructions for o in direct.ops]
+
+
+@needs_emulator
 def test_reference_kernels_equal_host_bit_for_bit(tflite):
     tree = find_sources()
     if not tree.has_reference_kernels():

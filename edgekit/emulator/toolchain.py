@@ -99,7 +99,14 @@ def _which(name: str, env: str | None = None) -> str | None:
 
 
 def find_toolchain() -> Toolchain:
-    """The cross compiler and QEMU, or EmulatorUnavailable naming the packages to install."""
+    """The cross compiler and QEMU, or EmulatorUnavailable naming the packages to install
+    (looked up once per process and environment)."""
+    return _find_toolchain(os.environ.get("EDGEKIT_ARM_GCC"), os.environ.get("EDGEKIT_QEMU"),
+                           os.environ.get("PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _find_toolchain(gcc_env, qemu_env, path) -> Toolchain:
     gcc = _which("arm-none-eabi-gcc", "EDGEKIT_ARM_GCC")
     if gcc is None:
         where = f" (EDGEKIT_ARM_GCC={os.environ['EDGEKIT_ARM_GCC']!r} is not an executable)" \
