@@ -319,3 +319,23 @@ def test_cortex_m_arena_prediction_within_2_percent(tflite, name):
     pred = predict_cortex_m_arena(read_tflite(path)).total_bytes
     assert abs(pred - truth) <= 0.02 * truth, (name, pred, truth)
     assert pred >= truth - 0.01 * truth, (name, pred, truth)  # never more than 1 % under
+
+
+@needs_emulator
+@pytest.mark.parametrize("name", ["conv_stack", "residual", "dw_avgpool"]
+                         + [pytest.param(n, marks=pytest.mark.slow) for n in tflm_models.REGISTERED])
+def test_pre_export_cortex_m_prediction_within_2_percent(tflite, name):
+    """From the PyTorch module (capture + the converter's lowering), before any .tflite exists, for a
+    Cortex-M target: against the CMSIS-NN minimum arena of the exported model in the emulator."""
+    import torch
+
+    from edgekit.analysis.runtime_models import predict_arena
+    from edgekit.graph.capture import capture
+
+    spec = {**tflm_models.SPECS, **tflm_models.REGISTERED}[name]
+    torch.manual_seed(0)
+    g = capture(spec.build().eval(), spec.input_shape, dtype="int8", name=name)
+    pred, _, notes = predict_arena(g, "tflite-micro", core="cortex-m4")
+    assert any("CMSIS-NN" in n for n in notes)
+    truth = emulated_min_arena(tflite(name))
+    assert abs(pred - truth) <= 0.02 * truth and pred >= 0.99 * truth, (name, pred, truth)

@@ -227,7 +227,7 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
             wt = add_tensor(f"{src}.weight", (cout, cin), w_dtype, const=True, quant=per_channel(cout),
                             nbytes=cout * cin * (1 if w_dtype == "int8" else 4))
             bt = add_tensor(f"{src}.bias", (cout,), "int32" if dtype == "int8" else "float32", const=True,
-                            nbytes=4 * cout)
+                            quant=per_channel(cout), nbytes=4 * cout)  # per-channel like the weights
             out = act_tensor(o.name, g.tensors[final_torch_out].shape)
             add_op("linear", src, [new_id[acts_in[0]], wt, bt], [out], source=op.source, fused_activation=fused,
                    out_channels=cout)
