@@ -48,7 +48,7 @@ def _published(target, spec: str, runtime_prefix: str) -> float | None:
 def _models(which: str) -> list[str]:
     out = []
     for part in which.split(","):
-        out += list(TINY) if part == "tiny" else list(tflm_models.REGISTERED) if part == "registered" else [part]
+        out += list(TINY) if part == "tiny" else tflm_models.REGISTERED if part == "registered" else [part]
     return out
 
 

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError, UsageError, checked_path
+from edgekit.models.catalog import IMAGENET_MEAN as _MEAN
+from edgekit.models.catalog import IMAGENET_STD as _STD
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+IMAGENET_MEAN = np.array(_MEAN, dtype=np.float32)
+IMAGENET_STD = np.array(_STD, dtype=np.float32)
 
 
 def load_calibration(source, input_shape: tuple[int, ...], *, max_samples: int = 128, seed: int = 0):

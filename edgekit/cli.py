@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from edgekit.errors import EdgekitError
+from edgekit.targets import RUNTIMES
 from edgekit.units import SIZE_HELP
 
 EXIT_FITS, EXIT_OVER_BUDGET, EXIT_USAGE = 0, 1, 2
@@ -32,6 +33,13 @@ def _add_budget(p):
     p.add_argument("--target", metavar="NAME|FILE", help="a device from `edgekit targets` or your own TOML file")
     p.add_argument("--sram", metavar="SIZE", help=f"SRAM budget for the arena: {SIZE_HELP}")
     p.add_argument("--flash", metavar="SIZE", help=f"flash budget for the model: {SIZE_HELP}")
+    _add_memory_plan(p)
+
+
+def _add_memory_plan(p):
+    p.add_argument("--memory-plan", choices=["auto", "offline", "tflm"],
+                   help="TFLite-Micro: auto (default: edgekit's offline plan where it lowers the arena, verified "
+                        "tensor by tensor), offline (always edgekit's plan) or tflm (TFLite-Micro's own planner)")
 
 
 def _add_model(p, *, optional=True):
@@ -57,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Exit 0 fits, 1 over budget, 2 input error.")
     _add_model(p)
     _add_budget(p)
-    p.add_argument("--runtime", choices=["tflite-micro", "litert", "executorch"])
+    p.add_argument("--runtime", choices=RUNTIMES)
     p.add_argument("--no-fold", action="store_true", help="analyse without folding BatchNorm")
     p.add_argument("--baseline", metavar="OLD", help="a model spec or a saved --json report to diff against")
     p.add_argument("--json", action="store_true", help="print one JSON object (schema: README)")
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="format (tflite, executorch) or a device from `edgekit targets`")
     p.add_argument("--sram", metavar="SIZE", help=f"SRAM budget: {SIZE_HELP}")
     p.add_argument("--flash", metavar="SIZE", help=f"flash budget: {SIZE_HELP}")
+    _add_memory_plan(p)
     p.add_argument("--calibration", metavar="DIR|FILE.npy|random",
                    help="calibration data for int8: a folder of images, a .npy array, or 'random' (warned)")
     p.add_argument("--backend", choices=["xnnpack", "portable"], help="ExecuTorch backend (default xnnpack)")
@@ -98,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--input-shape", metavar="N,C,H,W")
-    p.add_argument("--runtime", choices=["litert", "executorch", "eager", "tflite-micro"],
+    p.add_argument("--runtime", choices=[*RUNTIMES, "eager"],
                    help="which runtime runs a .tflite/.pte/model on the host")
     p.add_argument("--no-xnnpack", action="store_true", help="LiteRT without the XNNPACK delegate")
     p.add_argument("--compare", action="store_true", help="host: run eager, LiteRT and ExecuTorch side by side")
@@ -146,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "page is written either way), 2 input error.")
     _add_model(p)
     _add_budget(p)
-    p.add_argument("--runtime", choices=["tflite-micro", "litert", "executorch"])
+    p.add_argument("--runtime", choices=RUNTIMES)
     p.add_argument("--no-fold", action="store_true", help="analyse without folding BatchNorm")
     p.add_argument("--baseline", metavar="OLD", help="a model spec or a saved --json report: adds the change table")
     p.add_argument("-o", "--output", metavar="FILE.html", default="report.html", help="default: report.html")
@@ -232,47 +241,46 @@ def _check_output_file(path, example: str) -> None:
         output_file(path, example=example)
 
 
-def cmd_check(args) -> int:
+def _analyze(args):
+    """The analysis `check` and `report` make: the same flags resolved the same way (edgekit.plan)."""
     from edgekit.analysis.api import analyze
-    from edgekit.report import text
 
     _validate_budget(args)
+    return analyze(args.model, input_shape=_shape(args), dtype=args.dtype, runtime=args.runtime,
+                   fold=not args.no_fold, target=args.target, sram=args.sram, flash=args.flash,
+                   memory_plan=args.memory_plan)
+
+
+def _baseline(args, analysis):
+    from edgekit.report.diff import load_baseline
+
+    return load_baseline(args.baseline, like=analysis, target=args.target, sram=args.sram, flash=args.flash)
+
+
+def cmd_check(args) -> int:
+    from edgekit.report import text
+
     _check_output_file(args.plot, "memory.png")
-    target = None
-    if args.target:
-        from edgekit.targets import load_target
-
-        target = load_target(args.target)
-    dtype, runtime = args.dtype, args.runtime
-    if target is None:  # a microcontroller-sized --sram means int8 on TFLite-Micro, as in `build`
-        from edgekit.build import budget_defaults
-
-        dtype, runtime = budget_defaults(args.sram, dtype, runtime)
-    report = analyze(args.model, input_shape=_shape(args), dtype=dtype, runtime=runtime,
-                     fold=not args.no_fold, target=target)
-    verdict = report.check(target, sram=args.sram, flash=args.flash)
-    baseline = None
-    if args.baseline:
-        from edgekit.report.diff import load_baseline
-
-        baseline = load_baseline(args.baseline, like=report, target=target, sram=args.sram, flash=args.flash)
+    analysis = _analyze(args)
+    verdict = analysis.check()
+    baseline = _baseline(args, analysis) if args.baseline else None
     if args.plot:
         from edgekit.report.plots import memory_plot
 
-        memory_plot(report, args.plot)
+        memory_plot(analysis, args.plot)
     if args.json:
         import json
 
-        d = report.to_dict()
+        d = analysis.to_dict()
         if baseline is not None:
             from edgekit.report.diff import diff_reports
 
-            d["baseline"] = diff_reports(baseline, report)
+            d["baseline"] = diff_reports(baseline, analysis)
         print(json.dumps(d, indent=2))
     elif args.markdown:
-        print(text.markdown(report, baseline=baseline))
+        print(text.markdown(analysis, baseline=baseline))
     else:
-        text.print_check(report, baseline=baseline, timeline=args.timeline)
+        text.print_check(analysis, baseline=baseline, timeline=args.timeline)
     return EXIT_FITS if verdict.fits else EXIT_OVER_BUDGET
 
 
@@ -284,11 +292,12 @@ def cmd_build(args) -> int:
     result = build(args.model, target=args.target, sram=args.sram, flash=args.flash, dtype=args.dtype,
                    calibration=args.calibration, input_shape=_shape(args), channels_last_io=args.channels_last_io,
                    backend=args.backend, fold=not args.no_fold, output=args.output, force=args.force,
+                   memory_plan=args.memory_plan,
                    progress=text.stage_printer(quiet=args.json), quant_remedies=tuple(args.quant_remedy))
     if args.json:
         import json
 
-        print(json.dumps(result.report, indent=2))
+        print(json.dumps(result.report.to_dict(), indent=2))
     else:
         text.print_build(result)
     return EXIT_FITS if result.fits else EXIT_OVER_BUDGET
@@ -338,11 +347,12 @@ def cmd_fold(args) -> int:
         raise EdgekitError(f"{args.model} is a built artifact; fold works on PyTorch models")
     import torch
 
-    result = fold_bn(loaded.module, (torch.randn(*loaded.input_shape),))
+    x = torch.randn(*loaded.input_shape, generator=torch.Generator().manual_seed(0))  # reproducible errors
+    result = fold_bn(loaded.module, (x,))
     if args.output:
         from edgekit.export.pt2 import save_pt2
 
-        save_pt2(result.model, (torch.randn(*loaded.input_shape),), args.output)
+        save_pt2(result.model, (x,), args.output)
     if args.json:
         import json
 
@@ -376,7 +386,7 @@ def cmd_targets(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from edgekit.models.catalog import list_model_info
+    from edgekit.models.registry import list_model_info
     from edgekit.report import text
 
     infos = list_model_info()
@@ -404,27 +414,18 @@ def cmd_lint(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from edgekit.analysis.api import analyze
     from edgekit.report.html import default_latency_target, write_html
 
-    _validate_budget(args)
     _check_output_file(args.output, "report.html")
-    target = None
-    if args.target:
-        from edgekit.targets import load_target
-
-        target = load_target(args.target)
-    report = analyze(args.model, input_shape=_shape(args), dtype=args.dtype, runtime=args.runtime,
-                     fold=not args.no_fold, target=target)
-    verdict = report.check(target, sram=args.sram, flash=args.flash)
+    analysis = _analyze(args)
+    verdict = analysis.check()
     diff = None
     if args.baseline:
-        from edgekit.report.diff import diff_reports, load_baseline
+        from edgekit.report.diff import diff_reports
 
-        diff = diff_reports(load_baseline(args.baseline, like=report, target=target, sram=args.sram,
-                                          flash=args.flash), report)
-    path = write_html(report, args.output, target=target, latency_target=default_latency_target(report, target),
-                      diff=diff)
+        diff = diff_reports(_baseline(args, analysis), analysis)
+    path = write_html(analysis, args.output, target=args.target,
+                      latency_target=default_latency_target(analysis, args.target), diff=diff)
     print(f"wrote {path}: {verdict.summary()}")
     return EXIT_FITS if verdict.fits else EXIT_OVER_BUDGET
 

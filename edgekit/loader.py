@@ -41,18 +41,22 @@ class ModelSpec:
         return self.kind in ("tflite", "pte")
 
 
-def _parse_kwargs(text: str, spec: str) -> dict:
+def parse_options(text: str, spec: str) -> dict:
+    """``k=v,k2=v2`` -> {"k": v, ...} for torchvision and other free-form options (values become
+    bool, int, float or str). A registered model's options go through
+    ``edgekit.models.parse_model_spec``, which also checks the names. Repeated keys and empty
+    parts (a trailing comma) are refused, as there."""
     out = {}
     if not text:
         return out
     for part in text.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
+        if "=" not in part or not part.strip():
             raise UsageError(f"bad model option {part!r} in {spec!r}: expected key=value, e.g. width=0.35")
         k, v = (s.strip() for s in part.split("=", 1))
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
             raise UsageError(f"bad model option name {k!r} in {spec!r}")
+        if k in out:
+            raise UsageError(f"model option {k!r} given twice in {spec!r}")
         out[k] = _value(v)
     return out
 
@@ -115,7 +119,7 @@ def parse_spec(text: str | None) -> ModelSpec:
         name, _, opts = rest.partition(":")
         if not re.fullmatch(r"[a-z0-9_]+", name):
             raise UsageError(f"bad torchvision model name {name!r}; e.g. torchvision:mobilenet_v2")
-        return ModelSpec(text=text, kind="torchvision", name=name, kwargs=_parse_kwargs(opts, text))
+        return ModelSpec(text=text, kind="torchvision", name=name, kwargs=parse_options(opts, text))
     if ":" in text and (suffix == ".py" or text.split(":")[0].endswith(".py")):
         file, _, factory = text.rpartition(":")
         if not factory.isidentifier():
@@ -125,10 +129,13 @@ def parse_spec(text: str | None) -> ModelSpec:
             raise UsageError(f"no such file: {file}")
         return ModelSpec(text=text, kind="python", name=factory, path=p)
     name, _, opts = text.partition(":")
-    from edgekit.models.catalog import model_names
+    from edgekit.models.registry import model_names
 
     if name in model_names():
-        return ModelSpec(text=text, kind="registered", name=name, kwargs=_parse_kwargs(opts, text))
+        from edgekit.models.registry import parse_model_spec
+
+        _, kwargs = parse_model_spec(text)
+        return ModelSpec(text=text, kind="registered", name=name, kwargs=kwargs)
     if re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", name) and opts and opts.isidentifier():
         return ModelSpec(text=text, kind="python", name=opts, kwargs={"module": name})
     import difflib
@@ -148,6 +155,16 @@ class LoadedModel:
     input_shape: tuple[int, ...] | None
     exported: object | None = None  # ExportedProgram for .pt2
     calibration: object | None = None  # a shipped calibration tensor, if the model has one
+
+
+def from_module(module, input_shape=None, *, what: str = "this") -> LoadedModel:
+    """A LoadedModel for an nn.Module the caller already has (``input_shape`` or the module's
+    ``default_input_shape``)."""
+    shape = tuple(input_shape) if input_shape else getattr(module, "default_input_shape", None)
+    if shape is None:
+        raise UsageError(f"{what} needs input_shape=..., e.g. (1, 3, 96, 96)")
+    name = type(module).__name__
+    return LoadedModel(ModelSpec(text=name, kind="module", name=name), module, tuple(shape))
 
 
 def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel:

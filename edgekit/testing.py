@@ -33,12 +33,11 @@ def assert_fits(model, target=None, sram=None, flash=None, input_shape=None, dty
 
     if target is None and sram is None and flash is None:
         raise UsageError("assert_fits needs a budget: target=..., sram=... and/or flash=...")
-    if target is None:  # sram="256kB" alone means a microcontroller: int8 on TFLite-Micro, as `edgekit check`
-        from edgekit.build import budget_defaults
-
-        dtype, runtime = budget_defaults(sram, dtype, runtime)
-    report = analyze(model, input_shape=input_shape, dtype=dtype, runtime=runtime, fold=fold, target=target)
-    verdict = report.check(target, sram=sram, flash=flash, suggest=suggest)
+    # the flags resolved as `edgekit check` resolves them (edgekit.plan): sram="256kB" alone means
+    # a microcontroller, int8 on TFLite-Micro
+    report = analyze(model, input_shape=input_shape, dtype=dtype, runtime=runtime, fold=fold, target=target,
+                     sram=sram, flash=flash)
+    verdict = report.check(suggest=suggest)
     if not verdict.fits:
         raise AssertionError(fits_message(report, verdict))
     return report

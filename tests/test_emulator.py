@@ -236,10 +236,10 @@ def test_timeout_and_bad_inputs_are_one_line_errors(tflite):
 def test_default_model_runs_in_seconds(tflite):
     """The issue's bar (seconds, not minutes) is a benchmark number; here only that it runs and the
     counts are plausible for 7.5 M MACs (CMSIS-NN: 1.5-6 instructions per MAC)."""
-    res = emulate(tflite("reg_mcu_mobilenet_v1"), runs=1)
+    res = emulate(tflite("ek_mcu_mobilenet_v1"), runs=1)
     from edgekit.graph.tflite_reader import read_tflite
 
-    macs = sum(op.macs for op in read_tflite(tflite("reg_mcu_mobilenet_v1")).ops)
+    macs = sum(op.macs for op in read_tflite(tflite("ek_mcu_mobilenet_v1")).ops)
     assert 1.5 * macs < res.instructions < 6 * macs
 
 
@@ -306,8 +306,8 @@ def test_cortex_m_struct_sizes_are_the_builds():
 ARENA_FAST = ["conv_stack", "residual", "fc_autoencoder", "dw_avgpool"]
 # registered networks whose conversion takes under a minute (all of them, and the MLPerf Tiny nets, are
 # in benchmarks/emulator.py)
-REGISTERED_SLOW = ["reg_mcu_mobilenet_v1", "reg_mcunet_tiny", "reg_mobilenet_v3_small", "reg_shufflenet_v2",
-                   "reg_squeezenet1_1"]
+REGISTERED_SLOW = ["ek_mcu_mobilenet_v1", "ek_mcunet_tiny", "ek_mobilenet_v3_small", "ek_shufflenet_v2_05",
+                   "ek_squeezenet1_1"]
 ARENA_SLOW = REGISTERED_SLOW + ["tiny_kws", "tiny_ad"]
 
 
@@ -334,13 +334,13 @@ def test_pre_export_cortex_m_prediction_within_2_percent(tflite, name):
     Cortex-M target: against the CMSIS-NN minimum arena of the exported model in the emulator."""
     import torch
 
-    from edgekit.analysis.runtime_models import predict_arena
+    from edgekit.analysis.lowering import lower_for_tflite
+    from edgekit.analysis.tflm_cortex_m import predict_cortex_m_arena
     from edgekit.graph.capture import capture
 
-    spec = {**tflm_models.SPECS, **tflm_models.REGISTERED}[name]
+    spec = tflm_models.SPECS[name]
     torch.manual_seed(0)
     g = capture(spec.build().eval(), spec.input_shape, dtype="int8", name=name)
-    pred, _, notes = predict_arena(g, "tflite-micro", core="cortex-m4")
-    assert any("CMSIS-NN" in n for n in notes)
+    pred = predict_cortex_m_arena(lower_for_tflite(g)).total_bytes
     truth = emulated_min_arena(tflite(name))
     assert abs(pred - truth) <= 0.02 * truth and pred >= 0.99 * truth, (name, pred, truth)

@@ -12,12 +12,12 @@ import json
 import os
 import random
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error as assert_clean_error
+from helpers import run_cli as run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,11 +25,6 @@ from edgekit.errors import EdgekitError
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = "x" * 300  # longer than a file name may be (ENAMETOOLONG, not "no such file")
-
-
-def run(*args, cwd, timeout=240):
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def snapshot(root: Path) -> dict:
@@ -42,20 +37,6 @@ def snapshot(root: Path) -> dict:
             p = os.path.join(dirpath, f)
             out[os.path.relpath(p, root)] = os.path.getsize(p)
     return out
-
-
-def assert_clean_error(p, *fragments):
-    """Exit 2, exactly one non-empty stderr line, no traceback, the fragments in that line, and not
-    the CLI's catch-all for an unhandled exception ("unexpected ...")."""
-    assert p.returncode == 2, (p.returncode, p.stderr[-3000:])
-    assert "Traceback" not in p.stderr, p.stderr[-3000:]
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, p.stderr[-3000:]
-    line = lines[0]
-    assert line.startswith("edgekit: error: ") and len(line) > len("edgekit: error: ") + 10, line
-    assert "unexpected" not in line.lower(), line
-    for f in fragments:
-        assert f.lower() in line.lower(), (f, line)
 
 
 # ---------------------------------------------------------------- seed artifacts (real, tiny)

@@ -122,6 +122,29 @@ def _dw_avgpool():
                          nn.AvgPool2d(4), nn.Flatten(), nn.Linear(64 * 2 * 2, 10), nn.Softmax(-1))
 
 
+def _ds_cnn():
+    """A DS-CNN keyword spotter (Zhang et al. 2017, "Hello Edge", DS-CNN-S): 49x10 MFCC in,
+    a 10x4 stride-2 conv, four depthwise-separable blocks of 64 channels, average pool, 12 classes."""
+    from torch import nn
+
+    def dws(c):
+        return [nn.Conv2d(c, c, 3, padding=1, groups=c), nn.BatchNorm2d(c), nn.ReLU(),
+                nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU()]
+
+    return nn.Sequential(nn.Conv2d(1, 64, (10, 4), stride=2, padding=(5, 1)), nn.BatchNorm2d(64), nn.ReLU(),
+                         *dws(64), *dws(64), *dws(64), *dws(64),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 12))
+
+
+def _registered(name: str, **kw):
+    """A network of edgekit's own registry (``edgekit.models.create_model``)."""
+    def build():
+        from edgekit.models import create_model
+
+        return create_model(name, **kw)
+    return build
+
+
 SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("conv_stack", _conv_stack, (1, 3, 32, 32), fp32=True),
     ModelSpec("residual", _residual, (1, 3, 32, 32), fp32=True),
@@ -134,18 +157,24 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("squeezenet1_1", _tv("squeezenet1_1", num_classes=10), (1, 3, 96, 96)),
     ModelSpec("shufflenet_v2_x0_5", _tv("shufflenet_v2_x0_5", num_classes=10), (1, 3, 96, 96), slow=True),
     ModelSpec("resnet18", _tv("resnet18", num_classes=10), (1, 3, 64, 64), slow=True),
+    ModelSpec("ds_cnn", _ds_cnn, (1, 1, 49, 10)),
+    # edgekit's registered networks at microcontroller resolution (the offline-plan benchmark)
+    ModelSpec("ek_mobilenet_v2_035", _registered("mobilenet_v2", width=0.35, num_classes=10), (1, 3, 96, 96)),
+    ModelSpec("ek_mobilenet_v2", _registered("mobilenet_v2", num_classes=10), (1, 3, 96, 96), slow=True),
+    ModelSpec("ek_mobilenet_v3_small", _registered("mobilenet_v3_small", num_classes=10), (1, 3, 96, 96),
+              slow=True),
+    ModelSpec("ek_mobilenet_v3_large", _registered("mobilenet_v3_large", num_classes=10), (1, 3, 96, 96),
+              slow=True),
+    ModelSpec("ek_shufflenet_v2_05", _registered("shufflenet_v2", width=0.5, num_classes=10), (1, 3, 96, 96),
+              slow=True),
+    ModelSpec("ek_squeezenet1_0", _registered("squeezenet1_0", num_classes=10), (1, 3, 96, 96), slow=True),
+    ModelSpec("ek_squeezenet1_1", _registered("squeezenet1_1", num_classes=10), (1, 3, 96, 96), slow=True),
+    ModelSpec("ek_mcu_mobilenet_v1", _registered("mcu_mobilenet_v1", num_classes=10), (1, 3, 96, 96)),
+    ModelSpec("ek_mcunet_tiny", _registered("mcunet_tiny", num_classes=10), (1, 3, 96, 96)),
 ]}
 
 
 # ---- every registered network at MCU resolution, and the MLPerf Tiny re-implementations ---------
-
-def _registered(name: str):
-    def build():
-        from edgekit.models import create_model
-
-        return create_model(name, resolution=96)
-    return build
-
 
 def _published(spec: str):
     def build():
@@ -155,10 +184,9 @@ def _published(spec: str):
     return build
 
 
-# the edgekit registry (``edgekit models``), each at 96x96 (tests/test_emulator.py, benchmarks/emulator.py)
-REGISTERED_NAMES = ["mcu_mobilenet_v1", "mcunet_tiny", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
-                    "shufflenet_v2", "squeezenet1_0", "squeezenet1_1"]
-REGISTERED = {f"reg_{n}": ModelSpec(f"reg_{n}", _registered(n), (1, 3, 96, 96)) for n in REGISTERED_NAMES}
+# every network of the edgekit registry (``edgekit models``) at 96x96: the ek_* specs above
+# (tests/test_emulator.py, benchmarks/emulator.py)
+REGISTERED = [n for n in SPECS if n.startswith("ek_")]
 
 # the MLPerf Tiny rows of targets/nucleo-l4r5zi.toml (edgekit.profile.published builds them)
 MLPERF_TINY = {
@@ -242,7 +270,7 @@ def build(name: str, dtype: str, cache_dir) -> Path:
     """
     if dtype not in ("int8", "fp32"):
         raise ValueError(f"unknown dtype {dtype!r}")
-    spec = {**SPECS, **REGISTERED, **MLPERF_TINY}.get(name) or _op_specs()[name.removeprefix("op_")]
+    spec = {**SPECS, **MLPERF_TINY}.get(name) or _op_specs()[name.removeprefix("op_")]
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{name}.{dtype}.v{FACTORY_VERSION}.tflite"

@@ -1,7 +1,7 @@
 """Lower a captured PyTorch graph the way the TFLite converter (litert-torch) does, so the
 TFLite-Micro arena model can predict the arena of the .tflite before it exists.
 
-What the converter does, as measured on this machine (see DESIGN.md and the tests):
+What the converter does, as measured on this machine (see the tests):
 - a rank-4 NCHW graph input gets a leading TRANSPOSE to NHWC (a full copy of the input);
 - BatchNorm is folded into the conv; ReLU/ReLU6 after a conv, linear or add is fused;
 - a conv whose symmetric PyTorch padding differs from TFLite's SAME padding (stride-2
@@ -97,7 +97,7 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
             raw = act_tensor(t.name, t.shape)
             perm = add_tensor(f"{t.name}_perm", (4,), "int32", const=True, nbytes=16)
             out = act_tensor(f"{t.name}_nhwc", _nhwc(t.shape))
-            add_op("transpose", "input_transpose", [raw, perm], [out])
+            add_op("transpose", "input_transpose", [raw, perm], [out], perm=(0, 2, 3, 1))
             g_inputs.append(raw)
             new_id[tid] = out
         else:
@@ -154,7 +154,7 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
             if op.attrs.get("transposes"):
                 nid = act_tensor(o.name, o.shape)
                 perm = add_tensor(f"{o.name}_perm", (len(o.shape),), "int32", const=True, nbytes=4 * len(o.shape))
-                add_op("transpose", src, [new_id[src_t], perm], [nid], source=op.source)
+                add_op("transpose", src, [new_id[src_t], perm], [nid], source=op.source, perm=op.attrs.get("perm"))
                 new_id[o.id] = nid
                 continue
             if tuple(o.shape) == tuple(g.tensors[src_t].shape):
@@ -204,7 +204,8 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
                     n, c, h, wd = x.shape
                     padded = act_tensor(f"{src}_pad", (n, h + 2 * pad[0], wd + 2 * pad[1], c))
                     pads = shared_const(("pad", pad), f"{src}_paddings", (4, 2), 32)
-                    add_op("pad", f"{src}/pad", [cur, pads], [padded], source=op.source)
+                    add_op("pad", f"{src}/pad", [cur, pads], [padded], source=op.source,
+                           paddings=((0, 0), (pad[0], pad[0]), (pad[1], pad[1]), (0, 0)))
                     cur = padded
             cout = int(op.attrs.get("out_channels", w.shape[0]))
             if kind == "depthwise_conv2d":
@@ -241,7 +242,8 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
             padded = act_tensor(f"{src}_pad", (n, h + 2 * pad[0], wd + 2 * pad[1], c))
             pads = shared_const(("pad", pad), f"{src}_paddings", (4, 2), 32)
             extra = [add_tensor(f"{src}_padvalue", (), act_dtype, const=True, nbytes=1 if dtype == "int8" else 4)]
-            add_op("pad", f"{src}/pad", [new_id[acts_in[0]], pads, *extra], [padded], source=op.source)
+            add_op("pad", f"{src}/pad", [new_id[acts_in[0]], pads, *extra], [padded], source=op.source,
+                   paddings=((0, 0), (pad[0], pad[0]), (pad[1], pad[1]), (0, 0)))
             ops[-1].attrs["opcode"] = "PADV2"
             new_id[acts_in[0]] = padded
             acts_in = [acts_in[0]]
@@ -264,7 +266,10 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
             out_ids.append(nid)
         if out_ids:
             new_id.update({t: out_ids[0] for t in absorbed})
-        add_op(kind, src, in_ids, out_ids, source=op.source, fused_activation=fused)
+        pool = {}
+        if kind in ("max_pool", "avg_pool") and op.attrs.get("kernel"):
+            pool = {"kernel": _pair(op.attrs["kernel"]), "stride": _pair(op.attrs.get("stride") or op.attrs["kernel"])}
+        add_op(kind, src, in_ids, out_ids, source=op.source, fused_activation=fused, **pool)
     g_outputs = []
     for t in g.outputs:
         if new_id.get(t) is None:
@@ -273,7 +278,7 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
         if len(out.shape) == 4:  # back to NCHW for the caller: a trailing TRANSPOSE
             perm = shared_const(("perm", 0, 3, 1, 2), f"{out.name}_perm", (4,), 16)
             nchw = act_tensor(f"{out.name}_nchw", g.tensors[t].shape)
-            add_op("transpose", "output_transpose", [new_id[t], perm], [nchw])
+            add_op("transpose", "output_transpose", [new_id[t], perm], [nchw], perm=(0, 3, 1, 2))
             g_outputs.append(nchw)
         else:
             g_outputs.append(new_id[t])

@@ -1,7 +1,9 @@
-"""TFLite-Micro's arena on a Cortex-M with CMSIS-NN kernels: the 32-bit build's struct sizes and the
-scratch buffers CMSIS-NN asks for, as a :class:`edgekit.analysis.tflm_arena.TflmBuild`.
+"""TFLite-Micro's arena on a Cortex-M with CMSIS-NN kernels: the 32-bit build's struct sizes
+(:data:`CORTEX_M_32`, a ``tflm_arena.TflmStructs``) and the CMSIS-NN kernels' OpData and scratch
+buffers (:func:`cmsis_nn_kernels`, a ``tflm_kernels`` table).
 
-``predict_tflm_arena(graph, build=cortex_m_build())`` predicts the ``arena_size`` a board running
+``predict_tflm_arena(graph, structs=CORTEX_M_32, kernels=cmsis_nn_kernels())`` (or
+:func:`predict_cortex_m_arena`) predicts the ``arena_size`` a board running
 TFLite-Micro with ``OPTIMIZED_KERNEL_DIR=cmsis_nn`` (and the plain ``MicroAllocator``) needs; the
 measured counterpart is ``edgekit.emulator.emulated_min_arena``. Sources: TFLite-Micro @ 90b983c2
 and CMSIS-NN @ 4ab83cc3 (the pins of ``edgekit/emulator/tflm_sources.txt``); struct sizes for
@@ -19,10 +21,10 @@ What differs from the host model (``tflite_micro``, 64-bit, reference kernels, c
 2. **Fixed tail** of the plain ``MicroAllocator`` (micro_allocator.cc ``Create`` and
    ``StartModelAllocation``, ``GetDefaultTailUsage``): ``SingleArenaBufferAllocator`` 36 +
    ``GreedyMemoryPlanner`` 44 + ``MicroAllocator`` 36 + ``MicroBuiltinDataAllocator`` 8 (vtable
-   pointer + allocator pointer) + ``SubgraphAllocations`` 8 per subgraph = 132 B. The host's 488 B
-   is the ``RecordingMicroAllocator`` the Python package always uses.
+   pointer + allocator pointer) + ``SubgraphAllocations`` 8 per subgraph (no compression pointer)
+   = 132 B. The host's 488 B is the ``RecordingMicroAllocator`` the Python package always uses.
 3. **Kernel OpData** (``Init``'s ``AllocatePersistentBuffer``, 32-bit, no ``USE_TFLM_COMPRESSION``),
-   :data:`OP_DATA_32`; kernels without pointers keep the host's size.
+   :data:`OP_DATA_32`; kernels without pointers keep the host's size (``tflm_kernels.KERNELS``).
 4. **CMSIS-NN scratch buffers** (``Prepare``'s ``RequestScratchBufferInArena``; Armv7E-M with the
    DSP extension, i.e. ``ARM_MATH_DSP`` without ``ARM_MATH_MVEI``), :func:`cmsis_nn_scratch`:
 
@@ -43,17 +45,21 @@ What differs from the host model (``tflite_micro``, 64-bit, reference kernels, c
    * MEAN and the other ops without a CMSIS-NN kernel keep the reference kernels' requests.
 
 Limits: TRANSPOSE_CONV, SVDF, UNIDIRECTIONAL_SEQUENCE_LSTM and BATCH_MATMUL keep the host
-model's (reference-kernel) figures; int16 and int4 CMSIS-NN paths are not modelled.
+model's (reference-kernel) figures, and so do the OpData of reference kernels not listed in
+:data:`OP_DATA_32` (a few pointer bytes too many where they hold pointers); int16 and int4
+CMSIS-NN paths are not modelled. The struct alignment of the replay stays the host's 8 (32-bit:
+4), which can add a few bytes.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from edgekit.analysis.tflm_arena import HOST, TflmBuild
+from edgekit.analysis import tflm_kernels as K
+from edgekit.analysis.tflm_arena import TflmStructs, predict_tflm_arena
 from edgekit.graph.ir import Graph
 
-# ---- 1. struct sizes, arm-none-eabi (ILP32) -------------------------------------------------
+# ---- 1. and 2. struct sizes, arm-none-eabi (ILP32), and the plain MicroAllocator's fixed tail -----
 EVAL_TENSOR_32 = 12  # TfLiteEvalTensor {TfLitePtrUnion data; TfLiteIntArray* dims; TfLiteType type} (common.h)
 NODE_AND_REGISTRATION_32 = 32  # NodeAndRegistration: TfLiteNode (7 x 4 B) + const TFLMRegistration* (micro_allocator.h)
 TFLITE_TENSOR_32 = 32  # TfLiteTensor under TF_LITE_STATIC_MEMORY (common.h)
@@ -63,13 +69,22 @@ SCRATCH_HANDLE_32 = 4  # ScratchBufferHandle {uint8_t* data} (micro_allocator.h)
 ALLOCATION_INFO_32 = 24  # AllocationInfo {size_t; void**; int first, last; int32_t offline; bool} (micro_allocation_info.h)
 POINTER_32 = 4
 ALIGN_32 = 4  # alignof(void*), alignof of every struct above
+ALLOCATOR_OBJECTS_32 = (36  # SingleArenaBufferAllocator (single_arena_buffer_allocator.h)
+                        + 44  # GreedyMemoryPlanner (greedy_memory_planner.h)
+                        + 36)  # MicroAllocator (micro_allocator.h)
+BUILTIN_DATA_ALLOCATOR_32 = 8  # MicroBuiltinDataAllocator: vtable pointer + IPersistentBufferAllocator* (micro_allocator.cc)
+SUBGRAPH_ALLOCATIONS_32 = 8  # SubgraphAllocations {NodeAndRegistration*; TfLiteEvalTensor*} (no compression)
+FIXED_TAIL_32 = ALLOCATOR_OBJECTS_32 + BUILTIN_DATA_ALLOCATOR_32 + SUBGRAPH_ALLOCATIONS_32  # 132 B, one subgraph
 
-# ---- 2. the plain MicroAllocator's fixed tail ------------------------------------------------
-FIXED_TAIL_32 = (36  # SingleArenaBufferAllocator (single_arena_buffer_allocator.h)
-                 + 44  # GreedyMemoryPlanner (greedy_memory_planner.h)
-                 + 36  # MicroAllocator (micro_allocator.h)
-                 + 8  # MicroBuiltinDataAllocator: vtable pointer + IPersistentBufferAllocator* (micro_allocator.cc)
-                 + 8)  # SubgraphAllocations {NodeAndRegistration*; TfLiteEvalTensor*}, one subgraph
+CORTEX_M_32 = TflmStructs(
+    name="32-bit Cortex-M build (arm-none-eabi, plain MicroAllocator, no compression)",
+    allocator_objects=ALLOCATOR_OBJECTS_32, builtin_data_allocator=BUILTIN_DATA_ALLOCATOR_32,
+    subgraph_allocations=SUBGRAPH_ALLOCATIONS_32, eval_tensor=EVAL_TENSOR_32,
+    node_and_registration=NODE_AND_REGISTRATION_32, tflite_tensor=TFLITE_TENSOR_32, affine_quant=AFFINE_QUANT_32,
+    scratch_request=SCRATCH_REQUEST_32, max_scratch_per_op=12, scratch_handle=SCRATCH_HANDLE_32,
+    allocation_info=ALLOCATION_INFO_32, planner_per_buffer=40, pointer=POINTER_32,
+    resource_variables=12,  # MicroResourceVariables {MicroResourceVariable*; int max; int count}
+    resource_variable=20)  # MicroResourceVariable {2 char*; void*; size_t; int8_t} (micro_resource_variable.h)
 
 # ---- 3. kernel OpData, 32-bit, CMSIS-NN where it has a kernel ---------------------------------
 OP_DATA_32 = {
@@ -85,7 +100,7 @@ OP_DATA_32 = {
     "AVERAGE_POOL_2D": 36, "MAX_POOL_2D": 36,
     # kernels/cmsis_nn/softmax.cc CMSISNNSoftmaxParams {SoftmaxParams (types.h: double, 7 x 4 B,
     # 5 pointers -> 56); int32 num_rows, row_size}
-    "SOFTMAX": 64, "LOG_SOFTMAX": 56,
+    "SOFTMAX": 64,
     # concatenation.cc OpData {ConcatenationParams (types.h: int32, 2 pointers, int32, int32, float)};
     # the host's 80 includes USE_TFLM_COMPRESSION's scratch_indices[10]
     "CONCATENATION": 24,
@@ -157,44 +172,66 @@ def cmsis_nn_scratch(g: Graph, op, *, compiler: str = "gcc") -> list[int] | None
     return []
 
 
-def _conv_temps(g: Graph, op):
-    """cmsis_nn/conv.cc Prepare holds input, filter and output while CalculateOpDataConv
-    (conv_common.cc) takes input, filter, bias and output again; its bias temp is requested as an
-    *output* tensor (kConvBiasTensor) and is null for a one-output op. depthwise_conv.cc: the same."""
-    code = op.attrs.get("opcode") or op.kind.upper()
-    if code not in ("CONV_2D", "DEPTHWISE_CONV_2D") or len(op.inputs) < 2:
-        return None
-    ins = [g.tensors[i] for i in op.inputs]
-    outs = [g.tensors[i] for i in op.outputs]
-    return ins[:2] + outs[:1] + ins[:3] + outs[:1]
+_CMSIS_CONV = "i0 i1 o0 P i0 i1 i2 o0"
+"""cmsis_nn/conv.cc and depthwise_conv.cc Prepare: input, filter and output temporaries (the bias one is
+requested as an *output* tensor, kConvBiasTensor, and is null for a one-output op), the per-channel
+arrays, then CalculateOpDataConv / CalculateOpDataDepthwiseConv (conv_common.cc,
+depthwise_conv_common.cc) take input, filter, bias and output again."""
 
 
-def cortex_m_build(kernels: str = "cmsis-nn", *, compiler: str = "gcc") -> TflmBuild:
-    """The TflmBuild of a 32-bit Cortex-M TFLite-Micro (CMSIS-NN kernels, or the reference ones)."""
-    if kernels not in ("cmsis-nn", "reference"):
-        raise ValueError(f"unknown kernels {kernels!r}: cmsis-nn or reference")
-    base = replace(HOST, fixed_tail=FIXED_TAIL_32, ptr_align=ALIGN_32, eval_tensor=EVAL_TENSOR_32,
-                   node_and_registration=NODE_AND_REGISTRATION_32, tflite_tensor=TFLITE_TENSOR_32,
-                   affine_quant=AFFINE_QUANT_32, scratch_request=SCRATCH_REQUEST_32,
-                   scratch_handle=SCRATCH_HANDLE_32, allocation_info=ALLOCATION_INFO_32, pointer=POINTER_32)
-    if kernels == "reference":
-        return replace(base, name="Cortex-M TFLite-Micro, reference kernels (32-bit)",
-                       op_data=lambda code: REFERENCE_OP_DATA_32.get(code))
-    return replace(base, name=f"Cortex-M TFLite-Micro + CMSIS-NN (32-bit, {compiler})",
-                   op_data=lambda code: OP_DATA_32.get(code),
-                   scratch_requests=lambda g, op: cmsis_nn_scratch(g, op, compiler=compiler),
-                   prepare_temps=_conv_temps)
+def _scratch_fn(compiler: str):
+    """CMSIS-NN's requests, or (an op or type CMSIS-NN leaves to the reference code) the reference kernel's."""
+    def scratch(g: Graph, op) -> list[int]:
+        got = cmsis_nn_scratch(g, op, compiler=compiler)
+        if got is not None:
+            return got
+        ref = K.KERNELS.get(op.attrs.get("opcode") or op.kind.upper())
+        return ref.scratch(g, op) if ref is not None and ref.scratch is not None else []
+    return scratch
+
+
+def cmsis_nn_kernels(*, compiler: str = "gcc") -> dict:
+    """``tflm_kernels.KERNELS`` as a 32-bit Cortex-M build with CMSIS-NN kernels allocates: the CMSIS-NN
+    kernels' OpData, Prepare order and scratch buffers, and 32-bit OpData for the reference kernels of
+    :data:`OP_DATA_32`."""
+    table = dict(K.KERNELS)
+    for code, size in OP_DATA_32.items():
+        if code in table:
+            table[code] = replace(table[code], op_data=size)
+    scratch = _scratch_fn(compiler)
+    src = "kernels/cmsis_nn/"
+    table["CONV_2D"] = replace(table["CONV_2D"], prepare=_CMSIS_CONV, scratch=scratch, source=src + "conv.cc")
+    table["DEPTHWISE_CONV_2D"] = replace(table["DEPTHWISE_CONV_2D"], prepare=_CMSIS_CONV, scratch=scratch,
+                                         source=src + "depthwise_conv.cc")
+    table["FULLY_CONNECTED"] = replace(table["FULLY_CONNECTED"], scratch=scratch, source=src + "fully_connected.cc")
+    # pooling.cc AveragePrepare: PoolingPrepare's input and output, then its own
+    table["AVERAGE_POOL_2D"] = replace(table["AVERAGE_POOL_2D"], prepare="i0 o0 i0 o0", scratch=scratch,
+                                       source=src + "pooling.cc")
+    table["MAX_POOL_2D"] = replace(table["MAX_POOL_2D"], source=src + "pooling.cc")
+    table["SOFTMAX"] = replace(table["SOFTMAX"], source=src + "softmax.cc")
+    table["ADD"] = replace(table["ADD"], source=src + "add.cc")
+    return table
+
+
+def reference_kernels_32() -> dict:
+    """The reference kernels as a 32-bit build without compression allocates them (OpData only)."""
+    table = dict(K.KERNELS)
+    for code, size in REFERENCE_OP_DATA_32.items():
+        if code in table:
+            table[code] = replace(table[code], op_data=size)
+    return table
 
 
 # the reference kernels' OpData on 32-bit without compression (conv.h OpDataConv 56, fully_connected.h
 # OpDataFullyConnected 48, pooling.h OpDataPooling 32, SoftmaxParams 56, ConcatenationParams 24)
-REFERENCE_OP_DATA_32 = {"CONV_2D": 56, "DEPTHWISE_CONV_2D": 56, "TRANSPOSE_CONV": 56, "FULLY_CONNECTED": 48,
-                        "AVERAGE_POOL_2D": 32, "MAX_POOL_2D": 32, "SOFTMAX": 56, "LOG_SOFTMAX": 56,
-                        "CONCATENATION": 24}
+REFERENCE_OP_DATA_32 = {"CONV_2D": 56, "DEPTHWISE_CONV_2D": 56, "FULLY_CONNECTED": 48, "AVERAGE_POOL_2D": 32,
+                        "MAX_POOL_2D": 32, "SOFTMAX": 56, "CONCATENATION": 24}
 
 
-def predict_cortex_m_arena(graph: Graph, kernels: str = "cmsis-nn", *, compiler: str = "gcc"):
-    """``predict_tflm_arena`` for a Cortex-M board (see the module docstring)."""
-    from edgekit.analysis.tflm_arena import predict_tflm_arena
-
-    return predict_tflm_arena(graph, build=cortex_m_build(kernels, compiler=compiler))
+def predict_cortex_m_arena(graph: Graph, kernels: str = "cmsis-nn", *, compiler: str = "gcc", **kw):
+    """``predict_tflm_arena`` for a Cortex-M board (``kernels``: "cmsis-nn" or "reference"); other
+    keywords (``offline_offsets``) pass through."""
+    if kernels not in ("cmsis-nn", "reference"):
+        raise ValueError(f"unknown kernels {kernels!r}: cmsis-nn or reference")
+    table = cmsis_nn_kernels(compiler=compiler) if kernels == "cmsis-nn" else reference_kernels_32()
+    return predict_tflm_arena(graph, structs=CORTEX_M_32, kernels=table, **kw)

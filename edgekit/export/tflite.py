@@ -1,6 +1,6 @@
 """Export to .tflite with litert-torch, and full-integer int8 with ai-edge-quantizer.
 
-Why ai-edge-quantizer and not litert-torch's PT2E quantizer: measured here (DESIGN.md),
+Why ai-edge-quantizer and not litert-torch's PT2E quantizer: measured here (see the README, "How fast int8 is"),
 PT2E leaves QUANTIZE/DEQUANTIZE float islands (residual adds, SE mul/add), while the
 static wi8/ai8 recipe applied to the fp32 .tflite gives a fully int8 graph with int8
 input and output on all reference networks. The output is re-serialized with inline

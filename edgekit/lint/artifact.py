@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit.graph.ir import Graph, Op, Tensor
-from edgekit.graph.tflite_reader import _schema, read_tflite, read_tflite_bytes
+from edgekit.graph.tflite_reader import read_tflite, read_tflite_bytes, schema
 from edgekit.lint.names import Location, ModuleTable, locations, primary
 
 _NP = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "int64": np.int64, "int8": np.int8,
@@ -31,7 +31,7 @@ class Artifact:
 
     def _fb(self):
         if self._model is None:
-            self._model = _schema().Model.GetRootAsModel(self.data, 0)
+            self._model = schema().Model.GetRootAsModel(self.data, 0)
         return self._model
 
     def const(self, tid: int) -> np.ndarray | None:

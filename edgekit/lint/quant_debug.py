@@ -47,10 +47,9 @@ import numpy as np
 
 from edgekit.errors import UsageError
 from edgekit.lint.findings import Finding
+from edgekit.models.catalog import IMAGENET_MEAN, IMAGENET_STD
 from edgekit.runtime.isolate import run_isolated
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # requantizing producers: an op that computes a new int8 value from a wider accumulator can
 # write any output scale, so a concat input can take the concat's scale there for free
 _REQUANTIZING = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MEAN",

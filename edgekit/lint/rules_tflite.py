@@ -460,17 +460,15 @@ def rule_rank(ctx: Ctx) -> list[Finding]:
                          {c for t in tids for c in ctx.g.tensors[t].consumers})
         ops = [ctx.g.ops[i] for i in ops_idx]
         refusing = []
-        if ctx.runtime == "tflite-micro":
+        if ctx.runtime == "tflite-micro":  # the rank limits of edgekit.analysis.runtime_support
+            from edgekit.analysis.runtime_support import op_problems
+
+            kernels = "cmsis-nn" if ctx.cmsis_nn else "reference"
             for op in ops:
-                ranks = [len(ctx.g.tensors[t].shape) for t in op.inputs + op.outputs]
-                if max(ranks) <= 4:
-                    continue
-                if ctx.opc(op) == "CONCATENATION":
-                    refusing.append(f"{op.name}: TFLite-Micro's CONCATENATION refuses more than 4 dimensions")
-                elif ctx.opc(op) == "TRANSPOSE" and ctx.cmsis_nn and any(
-                        ctx.g.tensors[t].dtype == "int8" for t in op.outputs):
-                    refusing.append(f"{op.name}: the CMSIS-NN int8 TRANSPOSE used on Cortex-M accepts at most 4 "
-                                    f"dimensions (the Python interpreter's reference kernel runs it)")
+                for why, src, _silent in op_problems(op, ctx.g, "tflite-micro", kernels=kernels):
+                    if "rank-" in why:
+                        lib = "CMSIS-NN (Cortex-M)" if "cmsis_nn" in src else "TFLite-Micro"
+                        refusing.append(f"{op.name}: {lib} refuses {ctx.opc(op)} {why}")
         shapes = sorted({tuple(ctx.g.tensors[t].shape) for t in tids})
         sev = "error" if refusing else "warning"
         msg = (f"{len(tids)} tensor(s) of rank {max(len(s) for s in shapes)} ({', '.join(map(str, shapes[:2]))}"

@@ -1,7 +1,8 @@
 """The built-in model names, without importing torch.
 
-`edgekit --help` and `edgekit models` read this table; the builders (which import torch)
-are named as "module:function" strings and imported only by `create_model`.
+Data only: `edgekit.models.registry` reads this table (and `edgekit models` lists it through
+the registry); the builders (which import torch) are named as "module:function" strings and
+imported only by `create_model`.
 """
 
 from __future__ import annotations
@@ -59,30 +60,3 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "MobileNetV2-style net with small widths at 96x96, 10 classes",
     ),
 )
-
-
-def default_model_name() -> str:
-    """The model the microcontroller demo builds when none is given."""
-    return DEFAULT_MODEL
-
-
-def model_names() -> list[str]:
-    """Every registered model name (built-ins and `register_model` additions), sorted."""
-    from edgekit.models.registry import list_models  # torch-free, imported late: no cycle
-
-    return [info.name for info in list_models()]
-
-
-def list_model_info() -> list[dict]:
-    """JSON-ready rows for `edgekit models`: name, default_resolution, description, default."""
-    from edgekit.models.registry import list_models
-
-    return [
-        {
-            "name": info.name,
-            "default_resolution": info.default_resolution,
-            "description": info.description,
-            "default": info.name == DEFAULT_MODEL,
-        }
-        for info in list_models()
-    ]

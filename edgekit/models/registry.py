@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Union
 
 from edgekit.errors import UsageError
-from edgekit.models.catalog import CATALOG, MODEL_KWARGS
+from edgekit.models.catalog import CATALOG, DEFAULT_MODEL, MODEL_KWARGS
 
 Builder = Union[Callable[..., Any], str]
 
@@ -160,3 +160,21 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, int | float]]:
         kwargs[key] = _number(key, value)
     _check_kwargs(kwargs)
     return name, kwargs
+
+
+def model_names() -> list[str]:
+    """Every registered model name (built-ins and `register_model` additions), sorted."""
+    return [info.name for info in list_models()]
+
+
+def list_model_info() -> list[dict]:
+    """JSON-ready rows for `edgekit models`: name, default_resolution, description, default."""
+    return [
+        {
+            "name": info.name,
+            "default_resolution": info.default_resolution,
+            "description": info.description,
+            "default": info.name == DEFAULT_MODEL,
+        }
+        for info in list_models()
+    ]

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.plan import RUNTIMES, device
 from edgekit.profile import protocol
 
 SCHEMA = "edgekit.profile/1"
@@ -116,9 +117,9 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
         raise UsageError(str(exc)) from None
     if ssh is not None and adb is not None:
         raise UsageError("choose one of --ssh and --adb")
-    if runtime not in (None, "litert", "executorch", "eager", "tflite-micro"):
+    if runtime not in (None, "eager", *RUNTIMES):
         raise UsageError(f"unknown runtime {runtime!r}: choose litert, executorch or eager")
-    tgt = _target(target)
+    tgt = device(target)
     source, name = _source(model_or_artifact, input_shape)
     proto = {"warmup": warmup, "runs": runs, "batch": batch, "threads": threads, "first_run_timed": False,
              "load_timed": False}
@@ -161,7 +162,7 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
             if add_emulation(result, source, tgt, runs=runs, warmup=warmup):
                 return result
         # ---- end of the emulator hook ----
-        _add_estimate(result, source, tgt or _target("host"), threads, required=True)
+        _add_estimate(result, source, tgt or device("host"), threads, required=True)
         return result
 
     # ---- host ----
@@ -204,19 +205,11 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
                 result.measurements.append(measurement_from(res, where="host", artifact=path.name))
     if not xnnpack and not any(m.runtime == "LiteRT" for m in result.measurements):
         result.notes.append("--no-xnnpack only applies to LiteRT")
-    _add_estimate(result, source, tgt or _target("host"), threads, required=False)
+    _add_estimate(result, source, tgt or device("host"), threads, required=False)
     return result
 
 
 # ---- helpers ------------------------------------------------------------------------------
-
-def _target(target):
-    if target is None:
-        return None
-    from edgekit.targets import Target, load_target
-
-    return target if isinstance(target, Target) else load_target(target)
-
 
 def _source(model_or_artifact, input_shape) -> tuple[dict, str]:
     """Classify without building: {"kind": "artifact", "path"} or {"kind": "model", "spec"/"module"}."""

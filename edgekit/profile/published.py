@@ -118,7 +118,7 @@ def fc_autoencoder(*, input: int = 640):
 
 def build(spec: str, input_shape=None):
     """(module in eval mode, input shape) for a published row's model spec."""
-    from edgekit.loader import _parse_kwargs
+    from edgekit.loader import parse_options
 
     name, _, opts = spec.partition(":")
     if name in _SKIP:
@@ -129,7 +129,7 @@ def build(spec: str, input_shape=None):
 
         lm = load_model(spec, input_shape=tuple(input_shape) if input_shape else None)
         return lm.module.eval(), tuple(lm.input_shape)
-    kw = _parse_kwargs(opts, spec)
+    kw = parse_options(opts, spec)
     if name == "squeezenet":  # the TFLite hosted SqueezeNet: taken as SqueezeNet 1.0 (uncertain)
         from edgekit.loader import load_model
 

@@ -18,6 +18,7 @@ import html as _html
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
+from edgekit.plan import device
 
 _E = _html.escape
 
@@ -70,11 +71,8 @@ def latency_estimate(report, target):
     """(Estimate, None) from edgekit's emulator on the report's per-layer table, or (None, why).
 
     Uses the same layer rows as the table below, so every row gets its own estimated ms."""
-    try:
-        from edgekit.profile.emulate import estimate_graph
-    except ImportError:
-        return None, ("latency breakdown not available: edgekit.profile.emulate is missing from this edgekit "
-                      "(estimates need the target cost models)")
+    from edgekit.profile.emulate import estimate_graph
+
     if report.source_format == "pte":
         return None, "latency breakdown not available for a .pte: its XNNPACK delegate hides the operators"
     from edgekit.report.diff import graph_from_layers, load_baseline
@@ -209,8 +207,8 @@ def render(report, *, target=None, latency_target=None, estimate=None, latency_n
     from edgekit import __version__
 
     v = report.verdict
-    tgt = _target(target)
-    lat_tgt = _target(latency_target) if latency_target is not None else tgt
+    tgt = device(target)
+    lat_tgt = device(latency_target) if latency_target is not None else tgt
     if estimate is None and lat_tgt is not None and latency_note is None:
         estimate, latency_note = latency_estimate(report, lat_tgt)
     sram = v.sram_bytes if v is not None else None
@@ -234,6 +232,12 @@ def render(report, *, target=None, latency_target=None, estimate=None, latency_n
              ("peak activations", _n(report.peak_activation_bytes), f"at {_short(report.peak_layer or '-', 40)}"),
              (f"arena ({report.runtime})", _n(report.arena_bytes), _kib(report.arena_bytes)
               + (f" of {_kib(sram)} SRAM" if sram else ""))]
+    mp = report.memory_plans or {}
+    if mp.get("used") == "offline":
+        cards[-1] = (f"arena ({report.runtime}, offline plan)", _n(report.arena_bytes), _kib(report.arena_bytes)
+                     + (f" of {_kib(sram)} SRAM" if sram else ""))
+        cards.append(("TFLite-Micro's own plan", _n(mp["tflm_arena_bytes"]),
+                      f"{len(mp.get('in_place') or [])} ops write over their input with edgekit's plan"))
     if estimate is not None:
         cards.append((f"est. latency ({estimate.target})", f"{estimate.total_ms:,.3f} ms",
                       f"{estimate.cost_model} model, {estimate.dtype}; an estimate"))
@@ -335,21 +339,13 @@ def _diff_html(diff: dict) -> str:
             f"<p class=\"note\">regression: an increase of more than {diff['threshold_pct']:g} %.</p>{notes}")
 
 
-def _target(target):
-    if target is None:
-        return None
-    from edgekit.targets import Target, load_target
-
-    return target if isinstance(target, Target) else load_target(target)
-
-
 def default_latency_target(report, target=None):
     """The target the page estimates latency for: the given one, else a typical device for the runtime."""
     if target is not None:
-        return _target(target)
+        return device(target)
     from edgekit.report.diff import DEFAULT_LATENCY_TARGETS
 
-    return _target(DEFAULT_LATENCY_TARGETS.get(report.runtime, DEFAULT_LATENCY_TARGETS["litert"])[0])
+    return device(DEFAULT_LATENCY_TARGETS.get(report.runtime, DEFAULT_LATENCY_TARGETS["litert"])[0])
 
 
 def write_html(report, path, **kwargs) -> Path:

@@ -52,8 +52,10 @@ def print_check(report, *, baseline=None, timeline: bool = False, max_rows: int 
             + (f"  = {bd}" if len(report.arena_breakdown) > 1 else ""))
     for note in report.notes:
         c.print(f"  note: {note}")
-    if timeline and report._timeline is not None:
-        c.print(report._timeline(), markup=False)
+    if timeline and report.memory_plan is not None:
+        from edgekit.analysis.planners import ascii_timeline
+
+        c.print(ascii_timeline(report.memory_plan), markup=False)
     if v is not None:
         colour = "green" if v.fits else "red"
         c.print(f"[bold {colour}]{v.summary()}[/]")
@@ -106,6 +108,9 @@ def markdown(report, *, baseline=None) -> str:
                   f"| model bytes | {report.model_bytes:,} |",
                   f"| peak activations | {report.peak_activation_bytes:,} |",
                   f"| arena ({report.runtime}) | {report.arena_bytes:,} |"]
+        mp = report.memory_plans or {}
+        if mp.get("used") == "offline":
+            lines.append(f"| arena with TFLite-Micro's own plan | {mp['tflm_arena_bytes']:,} |")
     if v is not None:
         lines += ["", ("**fits**" if v.fits else "**does not fit**") + ": " + v.summary().split(": ", 1)[-1]]
     return "\n".join(lines)
@@ -135,7 +140,7 @@ def _db(x) -> str:
 
 def print_build(result) -> None:
     c = _console()
-    r = result.report
+    r = result.report.to_dict()
     c.print(f"[bold]built[/] {r.get('model')} -> {result.output}   format {r.get('format')}   dtype {r.get('dtype')}")
     for name, path in result.artifacts.items():
         c.print(f"  {name}: {path}")
@@ -144,7 +149,8 @@ def print_build(result) -> None:
         c.print(f"  verified in {rt}: cosine {m.get('cosine', float('nan')):.5f}, max abs err "
                 f"{m.get('max_abs_error', float('nan')):.3g}, top-1 agreement {m.get('top1_agreement', float('nan')):.2f}")
     arena = r.get("arena_bytes") or {}
-    labels = (("measured", "measured in TFLite-Micro"), ("planned_by_executorch", "planned in the .pte"),
+    labels = (("measured", "measured in TFLite-Micro"),
+              ("measured_tflm_plan", "with TFLite-Micro's own plan"), ("planned_by_executorch", "planned in the .pte"),
               ("predicted_pre_export", "predicted before export"), ("predicted", "predicted from the artifact"),
               ("c_constant", "kTensorArenaSize"))
     if (r.get("executorch") or {}).get("delegates"):
@@ -154,6 +160,19 @@ def print_build(result) -> None:
     if parts:
         c.print("  arena: " + ", ".join(parts))
     c.print(f"  model bytes {_n(r.get('model_bytes'))}, params {_n(r.get('params'))}, MACs {_n(r.get('macs'))}")
+    mem = r.get("runtime_memory")
+    if mem:
+        c.print(f"  runtime memory outside the plan ({mem['runtime']}): {_n(mem['load_bytes'])} B at load + "
+                f"{_n(mem['first_run_bytes'])} B at the first run (packed weights, delegate workspace; measured as "
+                "RSS growth in a child process)")
+    mp = r.get("memory_plan") or {}
+    if mp.get("used"):
+        n = len((mp.get("plan") or {}).get("inplace") or [])
+        c.print(f"  offline memory plan: {_n(mp['arena_bytes'])} B measured, {_n(mp['saving_bytes'])} B below "
+                f"TFLite-Micro's own plan; {n} op(s) write over their input; verified: {mp['verified']}"
+                + (f"; derived: {mp['derived']}" if mp.get("derived") else ""))
+    elif mp:
+        c.print(f"  offline memory plan not used: {mp.get('reason', '')}")
     mo = r.get("memory_options") or {}
     cl, pad = mo.get("channels_last_io") or {}, mo.get("explicit_pad") or {}
     if cl.get("applies") and cl.get("saves_bytes"):

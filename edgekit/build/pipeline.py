@@ -1,0 +1,115 @@
+"""The build as a list of stages, chosen once per runtime.
+
+Each stage is a function ``(BuildContext) -> None`` that reads what earlier stages left in
+the context and adds its own part; ``STAGES[runtime]`` lists them in order, each with the
+line the user sees and an optional condition (int8 only, fp16 only, ...). Adding a stage to
+the build is one function and one entry here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from edgekit.build import stages_artifact as ar
+from edgekit.build import stages_export as ex
+from edgekit.build import stages_lint as li
+from edgekit.build import stages_model as mo
+from edgekit.build import stages_verify as ve
+from edgekit.build.context import BuildContext
+
+Condition = Callable[[BuildContext], bool]
+
+
+def _int8(ctx: BuildContext) -> bool:
+    return ctx.plan.dtype == "int8"
+
+
+def _fp16(ctx: BuildContext) -> bool:
+    return ctx.plan.dtype == "fp16"
+
+
+@dataclass(frozen=True)
+class Stage:
+    title: str | Callable[[BuildContext], str]  # the progress line
+    run: Callable[[BuildContext], None]
+    when: Condition | None = None
+    detail: str = ""  # shown while it runs ("~10-20 s")
+
+    def label(self, ctx: BuildContext) -> str:
+        return self.title(ctx) if callable(self.title) else self.title
+
+
+_FRONT = [
+    Stage("load model", mo.load),
+    Stage("fold BatchNorm", mo.fold),
+    Stage("predict and check budget", mo.predict),
+    Stage("calibration data", mo.calibrate, when=_int8),
+]
+_TFLITE = [
+    Stage("export .tflite (litert-torch)", ex.export_tflite, detail="~10-20 s"),
+    Stage("quantize int8 (ai-edge-quantizer)", ex.quantize_int8, when=_int8),
+    Stage("fp16 weights (ai-edge-quantizer)", ex.quantize_fp16, when=_fp16),
+]
+_QUANT_DEBUG = Stage("per-layer int8 error (quantization debugger)", li.quant_debug, when=_int8)
+_LINT = Stage("lint the artifact", li.lint)
+
+_MEASURE_AND_PLAN = [
+    Stage("measure arena in TFLite-Micro", ve.measure_tflm),
+    Stage("offline memory plan (every tensor verified in TFLite-Micro)", ve.memory_plan,
+          when=lambda ctx: ctx.plan.memory_plan != "tflm"),
+]
+_MCU_FILES = [
+    Stage("C array (model_data.h/.cc)", ve.c_source),
+    Stage("op resolver (checked against TFLite-Micro)", ve.op_resolver),
+]
+
+# keyed by BuildContext.pipeline: the runtime, or "<runtime>:<source>" for sources other than PyTorch
+STAGES: dict[str, list[Stage]] = {
+    "tflite-micro": _FRONT + _TFLITE + _MEASURE_AND_PLAN + [        Stage("verify in TFLite-Micro (arena as on the device)", ve.verify_tflm),
+        Stage("compare with LiteRT's reference kernels", ve.cross_check_litert),
+        *_MCU_FILES, _QUANT_DEBUG, _LINT,
+    ],
+    "tflite-micro:tflite": [
+        Stage("read the .tflite and check the budget", ar.read_artifact),
+        *_MEASURE_AND_PLAN,
+        Stage("verify against the original .tflite in TFLite-Micro", ar.verify_against_original),
+        *_MCU_FILES, _LINT,
+    ],
+    "litert": _FRONT + _TFLITE + [
+        Stage("verify in LiteRT", ve.verify_litert),
+        Stage("measure runtime memory (LiteRT + XNNPACK)", ve.runtime_memory),
+        _QUANT_DEBUG, _LINT,
+    ],
+    "executorch": _FRONT + [
+        Stage(lambda ctx: f"export .pte (ExecuTorch, {ctx.plan.backend})", ex.export_pte, detail="~10-30 s"),
+        Stage("verify in ExecuTorch", ve.verify_executorch),
+        Stage("measure runtime memory (ExecuTorch)", ve.runtime_memory),
+        _LINT,
+    ],
+}
+# Not a progress line of their own: verification inputs are prepared as soon as the artifact exists.
+_AFTER_EXPORT = ve.prepare_samples
+
+
+def run_stages(ctx: BuildContext) -> dict[str, float]:
+    """Run the runtime's stages in order; returns seconds per stage (``BuildStop`` propagates)."""
+    timings: dict[str, float] = {}
+    prepared = False
+    for stage in STAGES[ctx.pipeline]:
+        if stage.when is not None and not stage.when(ctx):
+            continue
+        if ctx.artifact is not None and not prepared and ctx.loaded is not None:
+            _AFTER_EXPORT(ctx)
+            prepared = True
+        name = stage.label(ctx)
+        ctx.progress(name, None, stage.detail)
+        t0 = time.perf_counter()
+        try:
+            stage.run(ctx)
+        finally:
+            timings[name] = round(time.perf_counter() - t0, 3)
+            ctx.report.timings_s = dict(timings)
+        ctx.progress(name, timings[name], "")
+    return timings
