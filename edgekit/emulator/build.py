@@ -189,12 +189,18 @@ def _build_library(tc: Toolchain, tree: SourceTree, core: str, kernels: str, out
         obj = objdir / (u.rel.replace("/", "__") + ".o")
         exe = tc.gcc if u.rel.endswith(".c") else tc.gxx
         jobs.append(([exe, *compile_flags(core, kernels, u, tree), "-c", str(tree.tflm / u.rel), "-o", str(obj)], obj))
-    _compile_all(jobs, out / "build.log", workers)
+    _compile_all(jobs, _log(out), workers)
     objs = sorted(str(o) for _, o in jobs)
     res = subprocess.run([tc.ar, "rcs", str(out / "libtflm.a"), *objs], capture_output=True, text=True, timeout=300, check=False)
     if res.returncode != 0:
         raise BuildError(f"ar failed: {res.stderr.strip()[:300]}")
     shutil.rmtree(objdir)
+
+
+def _log(tmp: Path) -> Path:
+    """The compiler log of a build in ``tmp`` (``<final>.tmp-XXXX``): next to it, ``<final>.log``, so
+    that it survives the removal of a failed build's directory."""
+    return tmp.parent / (tmp.name.rsplit(".tmp-", 1)[0] + ".log")
 
 
 def _cached(final: Path, lock: Path, make) -> Path:
@@ -242,16 +248,16 @@ def _build_firmware(tc: Toolchain, tree: SourceTree, core: str, kernels: str, li
         exe = tc.gcc if src.suffix == ".c" else tc.gxx
         cmd = [exe, *compile_flags(core, kernels, unit, tree), f"-I{HARNESS}",
                f"-DEDGEKIT_PSRAM_BASE=0x{c.psram_base:08x}u", "-c", str(src), "-o", str(obj)]
-        err = _run_compiler(cmd, out / "build.log")
+        err = _run_compiler(cmd, _log(out))
         if err is not None:
-            raise BuildError(f"compiling the emulator harness failed: {err} (full log: {out / 'build.log'})")
+            raise BuildError(f"compiling the emulator harness failed: {err} (full log: {_log(out)})")
         objs.append(str(obj))
     # gcc, not g++, drives the link: g++ would add -lstdc++, which runtime.cc replaces
     cmd = [tc.gcc, *c.cpu_flags, "-mthumb", "-nostartfiles", "--specs=rdimon.specs", f"-T{HARNESS / 'mps2.ld'}",
            "-Wl,--gc-sections", *objs, str(lib), "-lm", "-o", str(out / "harness.elf")]
-    err = _run_compiler(cmd, out / "build.log")
+    err = _run_compiler(cmd, _log(out))
     if err is not None:
-        raise BuildError(f"linking the emulator harness failed: {err} (full log: {out / 'build.log'})")
+        raise BuildError(f"linking the emulator harness failed: {err} (full log: {_log(out)})")
 
 
 def firmware(core: str = "cortex-m4", kernels: str = "cmsis-nn", *, workers: int | None = None) -> Path:
