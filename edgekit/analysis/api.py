@@ -14,11 +14,13 @@ from edgekit.errors import UsageError
 from edgekit.graph.ir import Graph
 from edgekit.loader import LoadedModel, ModelSpec, from_module, load_model, parse_spec
 from edgekit.plan import Plan, resolve
+from edgekit.types import ModelLike, Shape, Size, TargetLike
 from edgekit.units import parse_dtype
 
 
-def analyze(model_or_path=None, *, input_shape=None, dtype: str | None = None, runtime: str | None = None,
-            fold: bool = True, target=None, sram=None, flash=None, memory_plan: str | None = None) -> Analysis:
+def analyze(model_or_path: ModelLike = None, *, input_shape: Shape | None = None, dtype: str | None = None,
+            runtime: str | None = None, fold: bool = True, target: TargetLike | None = None, sram: Size | None = None,
+            flash: Size | None = None, memory_plan: str | None = None) -> Analysis:
     """Analyse a model spec string, an nn.Module, a LoadedModel, or a .tflite/.pte/.pt2 path.
 
     ``target`` (a device name, path or Target), ``runtime``, ``dtype``, ``sram``, ``flash`` and
