@@ -344,3 +344,29 @@ def test_pre_export_cortex_m_prediction_within_2_percent(tflite, name):
     pred = predict_cortex_m_arena(lower_for_tflite(g)).total_bytes
     truth = emulated_min_arena(tflite(name))
     assert abs(pred - truth) <= 0.02 * truth and pred >= 0.99 * truth, (name, pred, truth)
+
+
+def test_build_cache_lock_builds_a_key_once(tmp_path):
+    """Two processes asking for the same cache entry at once: one builds, the other waits and reuses
+    (edgekit/emulator/build.py _cached, the fcntl lock around every library/firmware build)."""
+    code = f"""
+import os, sys, time
+from pathlib import Path
+from edgekit.emulator.build import _cached
+root = Path({str(tmp_path)!r})
+def make(tmp):
+    with open(root / "builds.log", "a") as fh:
+        fh.write(f"{{os.getpid()}}\\n")
+    time.sleep(2)
+    (tmp / "lib.a").write_text("built")
+print(_cached(root / "lib" / "key", root / "locks" / "key.lock", make))
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outs[0] == outs[1] == str(tmp_path / "lib" / "key")
+    assert len((tmp_path / "builds.log").read_text().split()) == 1
+    assert (tmp_path / "lib" / "key" / "lib.a").read_text() == "built"
+    assert not [p for p in (tmp_path / "lib").iterdir() if ".tmp-" in p.name]

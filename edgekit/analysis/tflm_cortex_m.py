@@ -66,13 +66,15 @@ TFLITE_TENSOR_32 = 32  # TfLiteTensor under TF_LITE_STATIC_MEMORY (common.h)
 AFFINE_QUANT_32 = 12  # TfLiteAffineQuantization {TfLiteFloatArray*; TfLiteIntArray*; int32_t} (common.h)
 SCRATCH_REQUEST_32 = 12  # internal::ScratchBufferRequest {size_t bytes; int node_idx; int subgraph_idx}
 SCRATCH_HANDLE_32 = 4  # ScratchBufferHandle {uint8_t* data} (micro_allocator.h)
-ALLOCATION_INFO_32 = 24  # AllocationInfo {size_t; void**; int first, last; int32_t offline; bool} (micro_allocation_info.h)
+# AllocationInfo {size_t; void**; int first, last; int32_t offline; bool} (micro_allocation_info.h)
+ALLOCATION_INFO_32 = 24
 POINTER_32 = 4
 ALIGN_32 = 4  # alignof(void*), alignof of every struct above
 ALLOCATOR_OBJECTS_32 = (36  # SingleArenaBufferAllocator (single_arena_buffer_allocator.h)
                         + 44  # GreedyMemoryPlanner (greedy_memory_planner.h)
                         + 36)  # MicroAllocator (micro_allocator.h)
-BUILTIN_DATA_ALLOCATOR_32 = 8  # MicroBuiltinDataAllocator: vtable pointer + IPersistentBufferAllocator* (micro_allocator.cc)
+# MicroBuiltinDataAllocator: vtable pointer + IPersistentBufferAllocator* (micro_allocator.cc)
+BUILTIN_DATA_ALLOCATOR_32 = 8
 SUBGRAPH_ALLOCATIONS_32 = 8  # SubgraphAllocations {NodeAndRegistration*; TfLiteEvalTensor*} (no compression)
 FIXED_TAIL_32 = ALLOCATOR_OBJECTS_32 + BUILTIN_DATA_ALLOCATOR_32 + SUBGRAPH_ALLOCATIONS_32  # 132 B, one subgraph
 

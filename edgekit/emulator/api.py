@@ -5,7 +5,8 @@
 under ``-icount shift=0``, see ``run.py``), the arena used and the outputs.
 ``emulated_min_arena(path)``: the smallest ``arena_size`` the board's build allocates (bisected
 inside one emulator run). ``emulated_allocations(path)``: RecordingMicroAllocator's report of the
-board's build (32-bit structs, the board's kernels), in the host report's form. ``emulated_op_outputs(path)``: every operator's output tensors right after
+board's build (32-bit structs, the board's kernels), in the host report's form.
+``emulated_op_outputs(path)``: every operator's output tensors right after
 it ran, for comparing a memory-planned model with the unplanned one on the kernels a board runs.
 
 Inputs: a list of arrays in the model's input order (or one array), each with the input tensor's

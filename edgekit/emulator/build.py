@@ -191,7 +191,8 @@ def _build_library(tc: Toolchain, tree: SourceTree, core: str, kernels: str, out
         jobs.append(([exe, *compile_flags(core, kernels, u, tree), "-c", str(tree.tflm / u.rel), "-o", str(obj)], obj))
     _compile_all(jobs, _log(out), workers)
     objs = sorted(str(o) for _, o in jobs)
-    res = subprocess.run([tc.ar, "rcs", str(out / "libtflm.a"), *objs], capture_output=True, text=True, timeout=300, check=False)
+    res = subprocess.run([tc.ar, "rcs", str(out / "libtflm.a"), *objs], capture_output=True, text=True,
+                         timeout=300, check=False)
     if res.returncode != 0:
         raise BuildError(f"ar failed: {res.stderr.strip()[:300]}")
     shutil.rmtree(objdir)
