@@ -652,10 +652,13 @@ def parse_grid(grid) -> tuple[int, int]:
 
 
 def layer_path(g: Graph, op: Op) -> str:
-    """The module path an op belongs to (``graph.names.primary`` of its output's name: the conv for a
-    conv with its fused BatchNorm and activation), "" when the name says none."""
+    """The module path an op belongs to: its ``source`` (pre-export graphs), else ``graph.names.primary``
+    of its output's name (a .tflite: the conv for a conv with its fused BatchNorm and activation), ""
+    when the name says none."""
     from edgekit.graph.names import locations, primary
 
+    if op.source:  # a captured or lowered PyTorch graph knows the module
+        return op.source
     loc = primary(locations(g.tensors[op.outputs[0]].name), op.kind) if op.outputs else None
     return loc.path if loc is not None else ""
 
