@@ -63,7 +63,7 @@ class PatchCandidate:
     @property
     def spec(self) -> str:
         """The ``--patch`` value that builds it: ``2x2@features.5``."""
-        return f"{self.grid[0]}x{self.grid[1]}@{self.label if not self.label.startswith('tensor ') else self.split}"
+        return f"{self.grid[0]}x{self.grid[1]}@{self.label if not self.label.startswith('tensor ') else f'#{self.split}'}"
 
     def best_arena(self) -> int:
         """The planned arena when there is one, else TFLite-Micro's own."""
@@ -87,6 +87,17 @@ class PatchSearch:
     kernels: str = "reference"
     search_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+
+    def suggestion(self) -> str | None:
+        """The what-if line for ``edgekit check``: ``fits with 2x2 patches up to features.2 (+1.8 % MACs):
+        arena 135,408 B`` (None without a pick)."""
+        c = self.pick
+        if c is None:
+            return None
+        fits = self.budget_bytes is not None and c.best_arena() <= self.budget_bytes
+        plan = " with the offline plan" if c.planned_arena_bytes is not None else ""
+        return (f"{'fits' if fits else 'smallest'} with {c.grid[0]}x{c.grid[1]} patches up to {c.label} "
+                f"(+{100 * c.mac_overhead:.1f} % MACs): arena {c.best_arena():,d} B{plan}")
 
     @property
     def base_arena(self) -> int:

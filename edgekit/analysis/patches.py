@@ -334,7 +334,11 @@ def regions(g: Graph, st: Stage, tile: Box) -> dict[int, Box]:
             continue
         req = requirement(g, op, out)
         for x in dict.fromkeys(_acts(g, op)):
-            need[x] = req.clip(*_extent(g, st.layout, x)).union(need.get(x))
+            inside = req.clip(*_extent(g, st.layout, x))
+            if inside.h <= 0 or inside.w <= 0:
+                raise PatchError(f"the patch {tile} of the split would read only the padding of "
+                                 f"{_opcode(op)} #{i}: use fewer patches")
+            need[x] = inside.union(need.get(x))
     return need
 
 
@@ -664,16 +668,18 @@ def layer_path(g: Graph, op: Op) -> str:
 
 
 def resolve_split(g: Graph, split) -> int:
-    """The tensor id a split names: an id, a tensor name, or a layer (module path): the output of the
-    last op (in graph order) that belongs to that layer or to one of its sub-layers."""
+    """The tensor id a split names: an int or ``"#N"`` (a tensor id), a tensor name, or a layer (module
+    path, ``"features.5"``): the output of the last op (in graph order) that belongs to that layer or to
+    one of its sub-layers."""
     from edgekit.errors import UsageError
 
-    if isinstance(split, int) or (isinstance(split, str) and split.isdigit()):
-        tid = int(split)
+    text = str(split).strip()
+    m = re.fullmatch(r"(?:#|tensor\s+)(\d+)", text)
+    if isinstance(split, int) or m:
+        tid = int(split) if isinstance(split, int) else int(m.group(1))
         if not 0 <= tid < len(g.tensors):
             raise UsageError(f"no tensor {tid} in the model ({len(g.tensors)} tensors)")
         return tid
-    text = str(split)
     named = [t.id for t in g.tensors if t.name == text and t.producer is not None]
     if named:
         return named[-1]
