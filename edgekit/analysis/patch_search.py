@@ -34,7 +34,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from edgekit.analysis.patches import PatchError, find_stage, patch_rewrite, patched_graph, split_label
+from edgekit.analysis.patches import (
+    WINDOW_OPS, PatchError, find_stage, patch_rewrite, patched_graph, split_label,
+)
 from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.graph.ir import Graph
 
@@ -120,7 +122,8 @@ class PatchSearch:
 
 def candidate_splits(g: Graph) -> list[int]:
     """Tensors that end a layer (the next op belongs to another one), cut the graph and can be patched
-    (at least 2 rows)."""
+    (at least 2 rows and columns, and a conv or pool in the stage: a stage of layout ops only, such as
+    the input's TRANSPOSE, holds nothing patches could shrink)."""
     out = []
     for k, op in enumerate(g.ops):
         if len(op.outputs) != 1:
@@ -134,7 +137,8 @@ def candidate_splits(g: Graph) -> list[int]:
         except PatchError:
             continue
         lay = st.layout[tid]
-        if g.tensors[tid].shape[lay[0]] >= 2 and g.tensors[tid].shape[lay[1]] >= 2:
+        windows = any(g.ops[i].attrs.get("opcode") in WINDOW_OPS for i in st.ops)
+        if windows and g.tensors[tid].shape[lay[0]] >= 2 and g.tensors[tid].shape[lay[1]] >= 2:
             out.append(tid)
     return out
 
