@@ -46,7 +46,8 @@ ROWS = [("ek_mobilenet_v2_035", "MobileNetV2-0.35", 96), ("ek_mobilenet_v2_035_1
         ("ek_mcunet_tiny_160", "mcunet_tiny", 160), ("ek_shufflenet_v2_05", "ShuffleNetV2-0.5", 96),
         ("ek_shufflenet_v2_05_144", "ShuffleNetV2-0.5", 144), ("ek_mcu_mobilenet_v1", "mcu_mobilenet_v1*", 96),
         ("ek_mcu_mobilenet_v1_160", "mcu_mobilenet_v1*", 160)]
-MCUNETV2 = "MCUNetV2 (arXiv 2110.15352): 4-8x lower peak memory on existing networks, 8x on MobileNetV2 with 4x4 patches"
+MCUNETV2 = ("MCUNetV2 (arXiv 2110.15352): 4-8x lower peak memory on existing networks, 8x on MobileNetV2 "
+            "with 4x4 patches")
 
 
 def host_median_ms(data: bytes, runs: int) -> float:
@@ -165,7 +166,8 @@ def print_summary(rows: list[dict]) -> None:
     arenas = [r["orig"].arena_bytes / (r["out"].planned_measured or r["out"].measured).arena_bytes for r in picked]
     macs = [100 * r["pick"].mac_overhead for r in picked]
     print("-" * len(_HDR))
-    print(f"{len(picked)} of {len(rows)} models patched: head (activation area) {statistics.median(heads):.2f}x smaller "
+    print(f"{len(picked)} of {len(rows)} models patched: head (activation area) "
+          f"{statistics.median(heads):.2f}x smaller "
           f"(median; {min(heads):.2f}-{max(heads):.2f}x), whole arena {statistics.median(arenas):.2f}x "
           f"({min(arenas):.2f}-{max(arenas):.2f}x), MACs +{statistics.median(macs):.1f} % (median)")
     print(f"input image counted (resident through the patch stage); {MCUNETV2}")

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from edgekit.analysis.patches import (
-    Box, PatchError, find_stage, parse_patch_name, patch_rewrite, patched_graph, regions, tiles,
+    Box,
+    PatchError,
+    find_stage,
+    parse_patch_name,
+    patch_rewrite,
+    patched_graph,
+    regions,
+    tiles,
 )
 from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.errors import UsageError
@@ -175,7 +182,8 @@ def test_what_cannot_run_on_patches_is_refused():
     # a SAME average pool averages only the image taps: no PAD reproduces it at the border
     avg = Graph([_t(0, (1, 8, 8, 4)), _t(1, (1, 8, 8, 4))],
                 [Op(0, "avg_pool", "p", [0], [1], attrs={"opcode": "AVERAGE_POOL_2D", "kernel": (3, 3),
-                                                         "stride": (1, 1), "padding": "same"})], [0], [1], "tflite").link()
+                                                         "stride": (1, 1), "padding": "same"})],
+                [0], [1], "tflite").link()
     with pytest.raises(PatchError, match="averages only the image taps"):
         patch_rewrite(avg, 1, (2, 2))
     for grid, why in (((1, 1), "at least 2"), ((11, 11), "at most 10"), ((9, 9), "cannot cut")):
@@ -261,7 +269,8 @@ def test_patched_models_compute_the_same_bytes(tflite, name, where, grid):
     # a PAD pads only the sides where its patch's region touches the border of the tensor it is a region of
     n_pads = 0
     for op in pg.ops:
-        if op.attrs["opcode"] not in ("PAD", "PADV2") or not pg.tensors[op.outputs[0]].name.startswith("edgekit.patch/"):
+        if op.attrs["opcode"] not in ("PAD", "PADV2") or \
+                not pg.tensors[op.outputs[0]].name.startswith("edgekit.patch/"):
             continue
         parsed = parse_patch_name(pg.tensors[op.inputs[0]].name)
         assert parsed is not None, op.name
@@ -397,7 +406,8 @@ def test_mobilenet_v2_035_at_96_three_times_smaller(tflite):
     assert out.planned_measured.head_bytes * 3 <= out.original.head_bytes, out.planned_measured
     assert out.planned_measured.arena_bytes < out.original.arena_bytes
     print(f"\n{res.pick.spec}: head {out.original.head_bytes:,d} -> {out.planned_measured.head_bytes:,d} B, arena "
-          f"{out.original.arena_bytes:,d} -> {out.planned_measured.arena_bytes:,d} B, MACs +{100 * out.mac_overhead:.1f} %")
+          f"{out.original.arena_bytes:,d} -> {out.planned_measured.arena_bytes:,d} B, "
+          f"MACs +{100 * out.mac_overhead:.1f} %")
 
 
 @pytest.mark.slow

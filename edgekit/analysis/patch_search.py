@@ -31,11 +31,16 @@ Without a budget: the smallest arena (then fewer MACs).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from edgekit.analysis.patches import (
-    WINDOW_OPS, PatchError, find_stage, patch_rewrite, patched_graph, split_label,
+    WINDOW_OPS,
+    PatchError,
+    find_stage,
+    patch_rewrite,
+    patched_graph,
+    split_label,
 )
 from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.graph.ir import Graph
@@ -65,7 +70,8 @@ class PatchCandidate:
     @property
     def spec(self) -> str:
         """The ``--patch`` value that builds it: ``2x2@features.5``."""
-        return f"{self.grid[0]}x{self.grid[1]}@{self.label if not self.label.startswith('tensor ') else f'#{self.split}'}"
+        layer = f"#{self.split}" if self.label.startswith("tensor ") else self.label
+        return f"{self.grid[0]}x{self.grid[1]}@{layer}"
 
     def best_arena(self) -> int:
         """The planned arena when there is one, else TFLite-Micro's own."""

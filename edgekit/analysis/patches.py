@@ -54,7 +54,7 @@ import re
 import struct
 from dataclasses import dataclass, field, replace
 
-from edgekit.graph.ir import Graph, Op, QuantParams, Tensor
+from edgekit.graph.ir import Graph, Op, Tensor
 
 PREFIX = "edgekit.patch/"
 MAX_GRID = 10  # TFLite-Micro CONCATENATION: kMaxInputNum inputs
@@ -92,15 +92,15 @@ class Box:
     def w(self) -> int:
         return self.x1 - self.x0
 
-    def union(self, o: "Box | None") -> "Box":
+    def union(self, o: Box | None) -> Box:
         if o is None:
             return self
         return Box(min(self.y0, o.y0), max(self.y1, o.y1), min(self.x0, o.x0), max(self.x1, o.x1))
 
-    def clip(self, h: int, w: int) -> "Box":
+    def clip(self, h: int, w: int) -> Box:
         return Box(max(self.y0, 0), min(self.y1, h), max(self.x0, 0), min(self.x1, w))
 
-    def contains(self, o: "Box") -> bool:
+    def contains(self, o: Box) -> bool:
         return self.y0 <= o.y0 and o.y1 <= self.y1 and self.x0 <= o.x0 and o.x1 <= self.x1
 
 
@@ -295,9 +295,10 @@ def _span_window(lo: int, hi: int, w: _Win) -> tuple[int, int]:
     return lo * w.s - w.pad, (hi - 1) * w.s - w.pad + (w.k - 1) * w.d + 1
 
 
-def requirement(g: Graph, op: Op, out_box: Box) -> Box:
+def requirement(g: Graph, op: Op, out_box: Box, layout: tuple[int, int] = (1, 2)) -> Box:
     """The box of the op's (first) activation input that produces ``out_box`` of its output, before
-    clipping to the input (rows/columns past the border are the op's padding)."""
+    clipping to the input (rows/columns past the border are the op's padding). ``layout``: the row and
+    column axes of the op's output (PAD's paddings are per axis)."""
     code = _opcode(op)
     if code in WINDOW_OPS:
         wy, wx = window(g, op)
@@ -305,15 +306,10 @@ def requirement(g: Graph, op: Op, out_box: Box) -> Box:
         x0, x1 = _span_window(out_box.x0, out_box.x1, wx)
         return Box(y0, y1, x0, x1)
     if code in PAD_OPS:
-        ly = _pad_axes(g, op)
         pads = op.attrs["paddings"]
-        py, px = pads[ly[0]][0], pads[ly[1]][0]
+        py, px = pads[layout[0]][0], pads[layout[1]][0]
         return Box(out_box.y0 - py, out_box.y1 - py, out_box.x0 - px, out_box.x1 - px)
     return out_box
-
-
-def _pad_axes(g: Graph, op: Op) -> tuple[int, int]:
-    return g.meta["_patch_layout"][op.outputs[0]]
 
 
 def _extent(g: Graph, lay: dict, tid: int) -> tuple[int, int]:
@@ -326,13 +322,12 @@ def regions(g: Graph, st: Stage, tile: Box) -> dict[int, Box]:
     """{stage tensor id: the box of it one patch needs} for the tile ``tile`` of the split (clipped;
     the union over the tensor's readers)."""
     need: dict[int, Box] = {st.split: tile}
-    g.meta["_patch_layout"] = st.layout
     for i in reversed(st.ops):
         op = g.ops[i]
         out = need.get(op.outputs[0])
         if out is None:
             continue
-        req = requirement(g, op, out)
+        req = requirement(g, op, out, st.layout[op.outputs[0]])
         for x in dict.fromkeys(_acts(g, op)):
             inside = req.clip(*_extent(g, st.layout, x))
             if inside.h <= 0 or inside.w <= 0:
@@ -478,7 +473,7 @@ def _emit_patch(b: _Builder, patch: str, tile: Box) -> int:
         op = g.ops[i]
         code, y = _opcode(op), op.outputs[0]
         out_box = need[y]
-        req = requirement(g, op, out_box)
+        req = requirement(g, op, out_box, st.layout[y])
         ins = []
         for x in op.inputs:
             if g.tensors[x].is_const:
@@ -601,7 +596,7 @@ def patched_graph(g: Graph, rw: PatchRewrite) -> Graph:
             continue
         ops.append(replace(op, index=len(ops), name=f"{_opcode(op)}_{len(ops)}", inputs=[ref(t) for t in op.inputs],
                            outputs=[ref(t) for t in op.outputs], attrs=dict(op.attrs)))
-    meta = {k: v for k, v in g.meta.items() if not k.startswith("_")}
+    meta = dict(g.meta)
     meta["patches"] = {"split": rw.split, "grid": list(rw.grid)}
     return Graph(tensors=tensors, ops=ops, inputs=[ref(t) for t in g.inputs], outputs=[ref(t) for t in g.outputs],
                  source_format=g.source_format, name=g.name, meta=meta).link()

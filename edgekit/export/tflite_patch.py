@@ -26,7 +26,11 @@ import copy
 import numpy as np
 
 from edgekit.analysis.patches import (
-    WINDOW_OPS, PatchError, PatchRewrite, patch_rewrite, patched_graph,
+    WINDOW_OPS,
+    PatchError,
+    PatchRewrite,
+    patch_rewrite,
+    patched_graph,
 )
 from edgekit.errors import ArtifactError, UsageError
 from edgekit.export.tflite_plan import OFFLINE_METADATA, pack_model
