@@ -444,3 +444,14 @@ def test_pre_export_search_equals_the_tflite_search(tflite):
     row = lambda c: (c.label, c.grid, c.arena_bytes, c.head_bytes, c.planned_arena_bytes, c.extra_macs, c.status)  # noqa: E731
     assert [row(c) for c in pre.candidates] == [row(c) for c in post.candidates]
     assert pre.pick.spec == post.pick.spec
+
+
+def test_patch_option_parsing():
+    from edgekit.analysis.patches import parse_patch_option
+
+    assert parse_patch_option("auto") == "auto" and parse_patch_option(" None ") == "none"
+    assert parse_patch_option("2x3@features.5") == ((2, 3), "features.5")
+    assert parse_patch_option("4X4@#24") == ((4, 4), "#24")
+    for bad in ("2x2", "2x2@", "x2@features.1", "2by2@a"):
+        with pytest.raises(UsageError, match="patch"):
+            parse_patch_option(bad)

@@ -698,3 +698,17 @@ def split_label(g: Graph, tid: int) -> str:
     parts = path.split(".")
     # a block's last op (the residual add, the projection) names the block: "features.5"
     return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else path
+
+
+def parse_patch_option(text: str) -> str | tuple[tuple[int, int], str]:
+    """``--patch`` value: ``"auto"``, ``"none"``, or ``((rows, columns), layer)`` from ``"2x2@features.5"``
+    (the layer as ``resolve_split`` takes it: a module path, a tensor name or ``#N``)."""
+    from edgekit.errors import UsageError
+
+    t = str(text).strip()
+    if t.lower() in ("auto", "none"):
+        return t.lower()
+    grid, sep, layer = t.partition("@")
+    if not sep or not layer.strip():
+        raise UsageError(f"bad --patch value {text!r}: expected auto, none or GRIDxGRID@LAYER, e.g. 2x2@features.5")
+    return parse_grid(grid), layer.strip()
