@@ -2,9 +2,11 @@
 
 For a graph (a .tflite read by ``graph.tflite_reader``, or the lowered pre-export graph), each *split*
 — the output of a layer (``analysis.patches.split_label`` changes after it) that cuts the graph and
-whose stage can run on patches — is tried with square grids 2x2 .. ``max_grid`` x ``max_grid`` (no more
-patches per side than the split has rows). For each candidate ``analysis.patches`` builds the patched
+whose stage can run on patches — is tried with square grids 2x2 .. ``max_grid`` x ``max_grid`` and
+stripes 2x1 .. ``max_grid`` x 1 (no more patches per side than the split has rows). For each candidate ``analysis.patches`` builds the patched
 graph and the arena models predict what TFLite-Micro will need:
+
+Grids: square ones, then horizontal stripes (n x 1), whose assembly is cheaper.
 
 - ``arena_bytes``: TFLite-Micro's own plan (``tflm_arena.predict_tflm_arena``), exact to the byte on
   the models tried: the patch ops' persistent data (node structs, per-channel quantization, ...) grows
@@ -46,7 +48,7 @@ from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.graph.ir import Graph
 
 MAX_GRID = 6
-FULL_PLANS = 4  # candidates planned fully after the quick plans (the best ones, and the cheapest ones)
+FULL_PLANS = 6  # candidates planned fully after the quick plans (the best ones, and the cheapest ones)
 
 
 @dataclass
@@ -206,32 +208,46 @@ def search_graph(g: Graph, *, budget_bytes: int | None = None, max_mac_overhead:
                       float(latency(g)) if latency is not None else None, budget_bytes=budget_bytes,
                       max_mac_overhead=max_mac_overhead, kernels=kernels)
     for tid in (candidate_splits(g) if splits is None else splits):
-        for n in range(2, max_grid + 1):
+        first = None
+        for grid in _grids(max_grid):
+            if first is not None and grid[0] > 2 and _over(res, tid, grid):
+                continue  # a smaller grid of the same shape was already over the MAC bound
             try:
-                c = evaluate(g, tid, (n, n), plan=False, latency=latency)
+                c = evaluate(g, tid, grid, plan=False, latency=latency)
             except PatchError:
-                break  # a larger grid will not fit either
+                continue  # the split has fewer rows or columns than the grid
             res.candidates.append(c)
-            if c.mac_overhead > max_mac_overhead:
-                break  # more patches only add halo MACs
-            if plan:
+            first = c if grid == (2, 2) else first
+            if plan and c.mac_overhead <= max_mac_overhead:
                 _plan(g, c, kernels)
-        if splits is None and res.candidates and res.candidates[-1].split == tid and \
-                res.candidates[-1].grid == (2, 2) and res.candidates[-1].mac_overhead > max_mac_overhead:
-            res.notes.append(f"splits after {res.candidates[-1].label} not tried: 2x2 patches there already "
-                             f"recompute {100 * res.candidates[-1].mac_overhead:.0f} % of the MACs")
+        if splits is None and first is not None and first.mac_overhead > max_mac_overhead:
+            res.notes.append(f"splits after {first.label} not tried: 2x2 patches there already "
+                             f"recompute {100 * first.mac_overhead:.0f} % of the MACs")
             break  # a later split has larger halos still
-    if plan and full_plans:
-        _pick(res)
-        ok = [c for c in res.candidates if c.status in ("ok", "picked")]
-        best = sorted(ok, key=lambda c: c.best_arena())[:full_plans]
-        cheap = sorted(ok, key=lambda c: c.extra_macs)[:max(1, full_plans // 2)]
+    if plan and full_plans:  # the quick plans rank; the best (whatever they beat) and cheapest get the full one
+        within = [c for c in res.candidates if c.planned_arena_bytes is not None]
+        best = sorted(within, key=lambda c: c.planned_arena_bytes)[:full_plans]
+        helping = [c for c in within if c.planned_arena_bytes < res.base_arena]
+        cheap = sorted(helping, key=lambda c: c.extra_macs)[:max(1, full_plans // 2)]
         for c in {id(c): c for c in best + cheap}.values():
             _plan(g, c, kernels, full=True)
     _pick(res)
     res.search_s = time.perf_counter() - t0
     res.notes.append("every arena counts the whole input image, resident through the patch stage")
     return res
+
+
+def _grids(max_grid: int) -> list[tuple[int, int]]:
+    """Square grids, then horizontal stripes (n x 1): a stripe spans whole rows, so the CONCATENATION
+    that assembles the split copies contiguous blocks (the offline plan lets its output overlap them)."""
+    return [(n, n) for n in range(2, max_grid + 1)] + [(n, 1) for n in range(2, max_grid + 1)]
+
+
+def _over(res: PatchSearch, tid: int, grid: tuple[int, int]) -> bool:
+    """A smaller grid of the same family at this split is over the MAC bound (more patches, more halos)."""
+    smaller = (grid[0] - 1, grid[1] - 1 if grid[1] > 1 else 1)
+    return any(c.split == tid and c.grid == smaller and c.mac_overhead > res.max_mac_overhead
+               for c in res.candidates)
 
 
 def _pick(res: PatchSearch) -> None:
