@@ -455,3 +455,21 @@ def test_patch_option_parsing():
     for bad in ("2x2", "2x2@", "x2@features.1", "2by2@a"):
         with pytest.raises(UsageError, match="patch"):
             parse_patch_option(bad)
+
+
+def test_an_offline_plan_is_dropped_by_the_rewrite_and_made_again_after(tflite):
+    """Patches first, then the plan: a model that already carries an OfflineMemoryAllocation entry loses
+    it in the rewrite (its offsets are for the old tensors), and the patched model is planned anew."""
+    from edgekit.export.tflite_patch import apply_patches
+    from edgekit.export.tflite_plan import apply_plan, plan_tflite, read_offline_plan
+    from edgekit.runtime.patch_verify import verify_patched
+
+    data = tflite("fire")
+    planned = apply_plan(data, plan_tflite(data))
+    assert read_offline_plan(planned) is not None
+    g = parse_tflite(planned)
+    patched = apply_patches(planned, _op_output(g, "CONCATENATION", 0), (2, 2), force=True)
+    assert read_offline_plan(patched) is None
+    assert verify_patched(data, patched).ok
+    again = apply_plan(patched, plan_tflite(patched))
+    assert read_offline_plan(again).entries == 1

@@ -178,7 +178,7 @@ def apply_patches(data: bytes, split, grid, *, force: bool = False) -> bytes:
     or ``"3x3"``. Raises UsageError when the split is not a patchable cut or the grid does not fit it,
     and, unless ``force``, when the patched model is predicted to need no less arena than the original
     (TFLite-Micro's own plan) — a patched model that is worse is never written."""
-    from edgekit.analysis.patches import parse_grid, resolve_split
+    from edgekit.analysis.patches import parse_grid, resolve_split, split_label
     from edgekit.analysis.tflm_arena import predict_tflm_arena
 
     g = parse_tflite(data)
@@ -191,7 +191,7 @@ def apply_patches(data: bytes, split, grid, *, force: bool = False) -> bytes:
         before = predict_tflm_arena(g).total_bytes
         after = predict_tflm_arena(patched_graph(g, rw)).total_bytes
         if after >= before:
-            raise UsageError(f"{rw.grid[0]}x{rw.grid[1]} patches up to {split!r} do not help: predicted arena "
-                             f"{after:,d} B >= {before:,d} B unpatched (the per-patch ops' persistent data "
+            raise UsageError(f"{rw.grid[0]}x{rw.grid[1]} patches up to {split_label(g, tid)} do not help: "
+                             f"predicted arena {after:,d} B >= {before:,d} B unpatched (the per-patch ops' persistent data "
                              f"outweighs the smaller activations)")
     return write_rewrite(data, g, rw)
