@@ -192,6 +192,6 @@ def apply_patches(data: bytes, split, grid, *, force: bool = False) -> bytes:
         after = predict_tflm_arena(patched_graph(g, rw)).total_bytes
         if after >= before:
             raise UsageError(f"{rw.grid[0]}x{rw.grid[1]} patches up to {split_label(g, tid)} do not help: "
-                             f"predicted arena {after:,d} B >= {before:,d} B unpatched (the per-patch ops' persistent data "
-                             f"outweighs the smaller activations)")
+                             f"predicted arena {after:,d} B >= {before:,d} B unpatched (the per-patch ops' "
+                             f"persistent data outweighs the smaller activations)")
     return write_rewrite(data, g, rw)
