@@ -367,6 +367,12 @@ def test_search_pick_is_built_verified_and_measured(tflite):
         grid, layer = c.spec.split("@", 1)
         assert (resolve_split(g, layer), parse_grid(grid)) == (c.split, c.grid), c.spec
     assert res.suggestion().startswith(f"smallest with {pick.grid[0]}x{pick.grid[1]} patches up to {pick.label}")
+    # --patch auto: a budget the unpatched model fits needs no patches; one only the pick fits says so
+    roomy = search_patches(data, budget_bytes=res.base_arena, plan=True)
+    assert roomy.pick is None and "fits without patches" in roomy.reason
+    tight = search_patches(data, budget_bytes=pick.best_arena())
+    assert tight.pick.spec == pick.spec and "it fits" in tight.reason
+    assert tight.suggestion().startswith("fits with")
 
 
 @pytest.mark.parametrize("name", ["fire", "residual"])

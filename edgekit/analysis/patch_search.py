@@ -24,10 +24,11 @@ The full input image stays resident during the stage in every figure (it is a te
 until the last patch's SLICE), unlike MCUNetV2's published figures, which leave it out.
 
 **The pick.** Candidates over ``max_mac_overhead`` or that do not lower the arena below the unpatched
-model's (with the same plan) are never picked; they stay in the table with the reason. With a budget:
-if the unpatched model fits, no patches (``pick`` None, ``reason`` says so); else the candidate that fits
-with the fewest MACs (then the smaller arena); if none fits, the smallest arena, flagged as not fitting.
-Without a budget: the smallest arena (then fewer MACs).
+model's (with the same plan) are never picked; they stay in the table with the reason. Of the others, the
+smallest arena (then fewer MACs): the MAC bound already caps the cost, and the smallest arena leaves the
+most room for what the arena model does not see on a board (CMSIS-NN's scratch buffers). When the
+unpatched model fits the budget, no patches (``pick`` None, ``reason`` says so: ``--patch auto``); else
+the reason says whether the pick fits.
 """
 
 from __future__ import annotations
@@ -245,9 +246,8 @@ def _grids(max_grid: int) -> list[tuple[int, int]]:
 
 def _over(res: PatchSearch, tid: int, grid: tuple[int, int]) -> bool:
     """A smaller grid of the same family at this split is over the MAC bound (more patches, more halos)."""
-    smaller = (grid[0] - 1, grid[1] - 1 if grid[1] > 1 else 1)
-    return any(c.split == tid and c.grid == smaller and c.mac_overhead > res.max_mac_overhead
-               for c in res.candidates)
+    return any(c.split == tid and c.grid[0] < grid[0] and (c.grid[1] == 1) == (grid[1] == 1)
+               and c.mac_overhead > res.max_mac_overhead for c in res.candidates)
 
 
 def _pick(res: PatchSearch) -> None:
@@ -272,14 +272,10 @@ def _pick(res: PatchSearch) -> None:
         res.reason = ("no split and grid lowers the arena within the MAC bound" if res.candidates
                       else "no layer of the model can run on patches")
         return
-    fitting = [c for c in ok if res.budget_bytes is not None and pair(c)[0] <= res.budget_bytes]
-    if fitting:
-        pick = min(fitting, key=lambda c: (c.extra_macs, pair(c)[0]))
-        res.reason = f"fits {res.budget_bytes:,d} B with the fewest recomputed MACs"
-    else:
-        pick = min(ok, key=lambda c: (pair(c)[0], c.extra_macs))
-        res.reason = ("the smallest arena" if res.budget_bytes is None else
-                      f"the smallest arena, but it does not fit {res.budget_bytes:,d} B")
+    pick = min(ok, key=lambda c: (pair(c)[0], c.extra_macs))
+    res.reason = ("the smallest arena" if res.budget_bytes is None else
+                  f"the smallest arena; it fits {res.budget_bytes:,d} B" if pair(pick)[0] <= res.budget_bytes else
+                  f"the smallest arena, but it does not fit {res.budget_bytes:,d} B")
     pick.status = "picked"
     res.pick = pick
 
