@@ -3,10 +3,9 @@
 For a graph (a .tflite read by ``graph.tflite_reader``, or the lowered pre-export graph), each *split*
 — the output of a layer (``analysis.patches.split_label`` changes after it) that cuts the graph and
 whose stage can run on patches — is tried with square grids 2x2 .. ``max_grid`` x ``max_grid`` and
-stripes 2x1 .. ``max_grid`` x 1 (no more patches per side than the split has rows). For each candidate ``analysis.patches`` builds the patched
-graph and the arena models predict what TFLite-Micro will need:
-
-Grids: square ones, then horizontal stripes (n x 1), whose assembly is cheaper.
+horizontal stripes 2x1 .. ``max_grid`` x 1 (no more patches per side than the split has rows). For each
+candidate ``analysis.patches`` builds the patched graph and the arena models predict what TFLite-Micro
+will need:
 
 - ``arena_bytes``: TFLite-Micro's own plan (``tflm_arena.predict_tflm_arena``), exact to the byte on
   the models tried: the patch ops' persistent data (node structs, per-channel quantization, ...) grows
