@@ -51,7 +51,7 @@ def resolve_target(target) -> tuple[str | None, object | None]:
 
 
 def _module_table(model):
-    from edgekit.lint.names import ModuleTable
+    from edgekit.graph.names import ModuleTable
 
     if model is None:
         return None

@@ -229,7 +229,7 @@ def _cos(dot: float, a: float, b: float) -> float:
 
 
 def _report_from(raw: dict, int8_path, n: int) -> QuantDebugReport:
-    from edgekit.lint.names import locations, primary
+    from edgekit.graph.names import locations, primary
 
     layers = []
     for st in raw["layers"]:
