@@ -139,7 +139,8 @@ def analyze_graph(g: Graph, name: str, *, plan: Plan, fold: bool = False) -> Ana
                     notes=pred.notes, memory_plans=pred.memory_plan.to_dict() if pred.memory_plan else None,
                     runnability=cannot_run,
                     sram_bytes=plan.sram_bytes, flash_bytes=plan.flash_bytes,
-                    target=plan.target.id if plan.target is not None else None, memory_plan=greedy)
+                    target=plan.target.id if plan.target is not None else None, memory_plan=greedy,
+                    runtime_graph=rg)
 
 
 def _layer_rows(g: Graph, lv) -> list[LayerRow]:

@@ -26,7 +26,6 @@ target) and the module path recovered from litert-torch's tensor names (``featur
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 from edgekit.errors import ArtifactError, UsageError, checked_path
 from edgekit.lint.findings import Cost, Finding, LintResult
