@@ -386,7 +386,7 @@ def _quantize(fp32_path: Path, cal, *, weight_granularity: str = "CHANNELWISE", 
     from ai_edge_quantizer import recipe
 
     from edgekit.export.quiet import quiet_native
-    from edgekit.export.tflite import _floor_ranges, inline_buffers, signature_input
+    from edgekit.export.tflite import calibrate_min_max, inline_buffers
 
     fp32 = fp32_path.read_bytes()
     rcp = recipe.static_wi8_ai8()
@@ -404,11 +404,9 @@ def _quantize(fp32_path: Path, cal, *, weight_granularity: str = "CHANNELWISE", 
             e["op_config"]["activation_tensor_config"]["num_bits"] = 16
             e["op_config"]["activation_tensor_config"]["symmetric"] = True
             rcp.append(e)
-    key, in_name = signature_input(fp32)
-    samples = [{in_name: np.asarray(s, dtype=np.float32)} for s in cal]
     q = aeq.Quantizer(bytearray(fp32), rcp)
     with quiet_native():
-        calib = _floor_ranges(q.calibrate({key: samples}, num_threads=1))
+        calib = calibrate_min_max(fp32, rcp, cal)
         res = q.quantize(calib, enable_progress_report=False)
     return inline_buffers(bytes(res.quantized_model))
 

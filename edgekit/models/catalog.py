@@ -14,6 +14,10 @@ DEFAULT_MODEL = "mcu_mobilenet_v1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+# Built-ins that ship trained weights: name -> what they were trained on, and with which options
+# (edgekit.models.digits; any other option set is an untrained architecture).
+TRAINED = {DEFAULT_MODEL: "scikit-learn load_digits (width=0.25, num_classes=10, resolution=96 only)"}
+
 # Keyword arguments `create_model` accepts for every model.
 MODEL_KWARGS = ("width", "resolution", "num_classes")
 
@@ -52,7 +56,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
     ),
     CatalogEntry(
         "mcu_mobilenet_v1", "edgekit.models.mcu:mcu_mobilenet_v1", 96,
-        "MobileNetV1 0.25 at 96x96, 10 classes (the TFLM person-detection shape)",
+        "MobileNetV1 0.25 at 96x96, 10 classes (the TFLM person-detection shape); trained on scikit-learn "
+        "digits with these defaults, untrained with other options",
     ),
     CatalogEntry(
         "mcunet_tiny", "edgekit.models.mcu:mcunet_tiny", 96,
@@ -74,7 +79,7 @@ def model_names() -> list[str]:
 
 
 def list_model_info() -> list[dict]:
-    """JSON-ready rows for `edgekit models`: name, default_resolution, description, default."""
+    """JSON-ready rows for `edgekit models`: name, default_resolution, description, default, trained."""
     from edgekit.models.registry import list_models
 
     return [
@@ -83,6 +88,8 @@ def list_model_info() -> list[dict]:
             "default_resolution": info.default_resolution,
             "description": info.description,
             "default": info.name == DEFAULT_MODEL,
+            # which options load trained weights (None: every option is an untrained architecture)
+            "trained": TRAINED.get(info.name),
         }
         for info in list_models()
     ]

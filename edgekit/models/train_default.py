@@ -36,12 +36,13 @@ import argparse
 import json
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
 SEED = 0
 HELDOUT_FRACTION = 0.25
-EPOCHS = 12
+EPOCHS = 8
 BATCH = 32
 LR = 0.05
 WEIGHT_DECAY = 4e-5
@@ -98,20 +99,42 @@ def _model():
 
     from edgekit.models import create_model
 
-    torch.manual_seed(SEED)
-    return create_model("mcu_mobilenet_v1")
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left alone
+        torch.manual_seed(SEED)
+        return create_model("mcu_mobilenet_v1")
+
+
+@contextmanager
+def _deterministic():
+    """Deterministic kernels on THREADS threads for the duration, then the caller's settings back."""
+    import torch
+
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.utils.deterministic.fill_uninitialized_memory, torch.get_num_threads())
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling new tensors cost 30 % here
+    torch.set_num_threads(THREADS)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.utils.deterministic.fill_uninitialized_memory = saved[2]
+        torch.set_num_threads(saved[3])
 
 
 def train(x_train: np.ndarray, y_train: np.ndarray, *, epochs: int = EPOCHS, log=None):
-    """Train from the uint8 pictures; returns the eval-mode model."""
+    """Train from the uint8 pictures (deterministically, see the module docstring); returns the
+    eval-mode model."""
+    with _deterministic():
+        return _train(x_train, y_train, epochs, log)
+
+
+def _train(x_train, y_train, epochs, log):
     import torch
     import torch.nn.functional as F
 
     from edgekit.images import pixel_samples
 
-    torch.use_deterministic_algorithms(True)
-    torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling new tensors cost 30 % here
-    torch.set_num_threads(THREADS)
     cl = torch.channels_last  # MKLDNN's depthwise and 1x1 kernels are faster in NHWC on this CPU
     model = _model().train().to(memory_format=cl)
     x = torch.from_numpy(pixel_samples(x_train, (1, 3, 96, 96))[:, 0])
@@ -148,15 +171,39 @@ def _final_bn(model, x):
     return reestimate_bn_stats(model.eval(), [x[i:i + 64] for i in range(0, len(x), 64)], inplace=True).eval()
 
 
-def accuracy(model, x_pictures: np.ndarray, y: np.ndarray) -> float:
+def _logits(model, x_pictures: np.ndarray):
     import torch
 
     from edgekit.images import pixel_samples
 
     x = torch.from_numpy(pixel_samples(x_pictures, (1, 3, 96, 96))[:, 0])
     with torch.no_grad():
-        pred = torch.cat([model(x[i:i + 128]).argmax(1) for i in range(0, len(x), 128)])
-    return float((pred.numpy() == y).mean())
+        return torch.cat([model(x[i:i + 128]) for i in range(0, len(x), 128)]).numpy()
+
+
+def accuracy(model, x_pictures: np.ndarray, y: np.ndarray) -> float:
+    return float((_logits(model, x_pictures).argmax(1) == y).mean())
+
+
+def describe(model, split: dict, *, epochs: int, seconds: float, cpu_seconds: float, weights_bytes: int) -> dict:
+    """What goes into data/mcu_mobilenet_v1_digits.json: the recipe, the time it took, the scores,
+    the architecture's fingerprint and the logits of the first 4 held-out images (a change of the
+    network's computation, e.g. its padding, changes them: the weights must then be re-trained)."""
+    import torch
+
+    from edgekit.models import digits
+
+    cal_n = CALIBRATION_PER_CLASS * len(np.unique(split["y_train"]))
+    return {"model": "mcu_mobilenet_v1", "options": digits.TRAINED_OPTIONS,
+            "dataset": "sklearn.datasets.load_digits", "seed": SEED, "heldout_fraction": HELDOUT_FRACTION,
+            "train_samples": int(len(split["y_train"])), "heldout_samples": int(len(split["y_heldout"])),
+            "calibration_samples": cal_n, "epochs": epochs, "batch": BATCH, "lr": LR,
+            "weight_decay": WEIGHT_DECAY, "shift_px": SHIFT_PX, "threads": THREADS, "torch": torch.__version__,
+            "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
+            "fp32_heldout_accuracy": accuracy(model, split["x_heldout"], split["y_heldout"]),
+            "fp32_train_accuracy": accuracy(model, split["x_train"], split["y_train"]),
+            "architecture": digits.architecture_fingerprint(model), "weights_bytes": int(weights_bytes),
+            "reference_logits": np.round(_logits(model, split["x_heldout"][:4]), 4).tolist()}
 
 
 def main(argv=None) -> int:
@@ -171,21 +218,15 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true", help="train and compare with the shipped files; write nothing")
     args = p.parse_args(argv)
     split = split_digits()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = train(split["x_train"], split["y_train"], epochs=args.epochs, log=lambda s: print(s, flush=True))
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     buf = io.BytesIO()
     torch.save(state, buf)
     cal_x, cal_y = calibration_subset(split["x_train"], split["y_train"])
-    info = {"model": "mcu_mobilenet_v1", "options": digits.TRAINED_OPTIONS, "dataset": "sklearn.datasets.load_digits",
-            "seed": SEED, "heldout_fraction": HELDOUT_FRACTION, "train_samples": int(len(split["y_train"])),
-            "heldout_samples": int(len(split["y_heldout"])), "calibration_samples": int(len(cal_y)),
-            "epochs": args.epochs, "batch": BATCH, "lr": LR, "weight_decay": WEIGHT_DECAY, "shift_px": SHIFT_PX,
-            "threads": THREADS, "torch": torch.__version__, "train_seconds": round(seconds, 1),
-            "fp32_heldout_accuracy": accuracy(model, split["x_heldout"], split["y_heldout"]),
-            "fp32_train_accuracy": accuracy(model, split["x_train"], split["y_train"]),
-            "architecture": digits.architecture_fingerprint(model), "weights_bytes": len(buf.getvalue())}
+    info = describe(model, split, epochs=args.epochs, seconds=seconds, cpu_seconds=cpu_seconds,
+                    weights_bytes=len(buf.getvalue()))
     print(json.dumps(info, indent=2))
     if args.check:
         return _check(state, split, cal_x)
@@ -206,8 +247,10 @@ def _check(state, split, cal_x) -> int:
     same_w = shipped.keys() == state.keys() and all(torch.equal(shipped[k], state[k]) for k in state)
     x, y = digits.heldout_pictures()
     same_d = np.array_equal(x, split["x_heldout"]) and np.array_equal(y, split["y_heldout"])
-    print(f"weights identical: {same_w}; held-out split identical: {same_d}")
-    return 0 if same_w and same_d else 1
+    with np.load(digits.CALIBRATION) as z:
+        same_c = np.array_equal(z["x"], cal_x)
+    print(f"weights identical: {same_w}; held-out split identical: {same_d}; calibration identical: {same_c}")
+    return 0 if same_w and same_d and same_c else 1
 
 
 if __name__ == "__main__":
