@@ -6,8 +6,6 @@ sample can be fed to the model as is.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from edgekit.errors import UsageError, checked_path

@@ -13,11 +13,11 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import default_build  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 import torch
 
-import default_build  # noqa: E402  (tests/ is on sys.path under pytest)
 from edgekit.loader import load_model
 from edgekit.models import DEFAULT_MODEL, create_model, digits
 from edgekit.models.catalog import list_model_info

@@ -8,13 +8,22 @@ from __future__ import annotations
 import json
 import math
 
+import default_build  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 
-import default_build  # noqa: E402  (tests/ is on sys.path under pytest)
 from edgekit.errors import UsageError
-from edgekit.evaluation import (EvalData, evaluate_build, evaluate_executorch, evaluate_litert, evaluate_tflm,
-                                evaluate_torch, load_eval_data, score, wilson_interval)
+from edgekit.evaluation import (
+    EvalData,
+    evaluate_build,
+    evaluate_executorch,
+    evaluate_litert,
+    evaluate_tflm,
+    evaluate_torch,
+    load_eval_data,
+    score,
+    wilson_interval,
+)
 from edgekit.models import digits
 
 SHAPE = (1, 3, 96, 96)

@@ -48,7 +48,7 @@ class EvalData:
 
     def describe(self) -> dict:
         counts = np.bincount(self.y, minlength=self.num_classes)
-        return {"source": self.source, "samples": int(len(self)), "classes": self.num_classes,
+        return {"source": self.source, "samples": len(self), "classes": self.num_classes,
                 "class_names": list(self.class_names), "samples_per_class": [int(c) for c in counts]}
 
 

@@ -51,8 +51,8 @@ class Accuracy:
     ci_high: float
 
     @classmethod
-    def of(cls, hits: np.ndarray) -> "Accuracy":
-        k, n = int(np.sum(hits)), int(len(hits))
+    def of(cls, hits: np.ndarray) -> Accuracy:
+        k, n = int(np.sum(hits)), len(hits)
         lo, hi = wilson_interval(k, n)
         return cls(k, n, k / n if n else 0.0, lo, hi)
 
@@ -128,7 +128,7 @@ def topk_hits(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return np.any(order == np.asarray(labels)[:, None], axis=1)
 
 
-def agreement(reference: "EvalResult", outputs: np.ndarray, hits: np.ndarray) -> Agreement:
+def agreement(reference: EvalResult, outputs: np.ndarray, hits: np.ndarray) -> Agreement:
     r = _as_logits(reference.outputs)
     p = _as_logits(outputs)
     if r.shape != p.shape:

@@ -196,7 +196,7 @@ def describe(model, split: dict, *, epochs: int, seconds: float, cpu_seconds: fl
     cal_n = CALIBRATION_PER_CLASS * len(np.unique(split["y_train"]))
     return {"model": "mcu_mobilenet_v1", "options": digits.TRAINED_OPTIONS,
             "dataset": "sklearn.datasets.load_digits", "seed": SEED, "heldout_fraction": HELDOUT_FRACTION,
-            "train_samples": int(len(split["y_train"])), "heldout_samples": int(len(split["y_heldout"])),
+            "train_samples": len(split["y_train"]), "heldout_samples": len(split["y_heldout"]),
             "calibration_samples": cal_n, "epochs": epochs, "batch": BATCH, "lr": LR,
             "weight_decay": WEIGHT_DECAY, "shift_px": SHIFT_PX, "threads": THREADS, "torch": torch.__version__,
             "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
