@@ -155,6 +155,8 @@ class LoadedModel:
     input_shape: tuple[int, ...] | None
     exported: object | None = None  # ExportedProgram for .pt2
     calibration: object | None = None  # a shipped calibration tensor, if the model has one
+    evaluation: Path | None = None  # a shipped labelled evaluation set (.npz), if the model has one
+    weights: Path | None = None  # the trained weights loaded (the user's, or the shipped default's)
 
 
 def from_module(module, input_shape=None, *, what: str = "this") -> LoadedModel:
@@ -196,30 +198,46 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
     shape = tuple(input_shape) if input_shape else getattr(module, "default_input_shape", None)
     if shape is None:
         shape = (1, 3, 224, 224)
-    if spec.weights is not None:
-        _load_weights(module, spec)
+    weights = spec.weights
+    if weights is None and spec.kind == "registered":
+        from edgekit.models.digits import WEIGHTS, is_trained
+
+        if is_trained(spec.name, spec.kwargs):  # the default model with its default options ships trained
+            weights = WEIGHTS
+    if weights is not None:
+        _load_weights(module, spec, weights)
     module.eval()
-    calibration = None
+    calibration = evaluation = None
     if spec.kind == "registered":
         from edgekit.models.catalog import DEFAULT_MODEL
 
         default_shape = getattr(module, "default_input_shape", None)
         if spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape):
-            # The embedded default ships its calibration set (synthetic images). Its untrained
-            # architecture gets BN statistics estimated on that set, so activations have the ranges
-            # of a trained network and int8 scales are meaningful; trained weights keep their own.
-            from edgekit.models.calibration import calibration_data
+            if weights is not None and spec.weights is None:
+                # trained on scikit-learn's digits: calibrate on its training split, evaluate on its held-out split
+                from edgekit.models.digits import HELDOUT, calibration_samples
 
-            cal = calibration_data(spec.name, resolution=int(shape[-1]))
-            if spec.weights is None:
-                from edgekit.passes.bn_stats import reestimate_bn_stats
-
-                module = reestimate_bn_stats(module, [cal[i:i + 8] for i in range(0, len(cal), 8)], inplace=True)
-            calibration = cal[:, None].numpy()
-    return LoadedModel(spec, module, shape, calibration=calibration)
+                calibration, evaluation = calibration_samples(shape), HELDOUT
+            else:
+                calibration = _synthetic_calibration(spec, module, shape, trained=weights is not None)
+    return LoadedModel(spec, module, shape, calibration=calibration, evaluation=evaluation, weights=weights)
 
 
-def _load_weights(module, spec: ModelSpec) -> None:
+def _synthetic_calibration(spec: ModelSpec, module, shape, *, trained: bool):
+    """The default architecture's synthetic calibration images. An untrained architecture
+    (another width, class count) gets BN statistics estimated on that set, so activations have
+    the ranges of a trained network and int8 scales are meaningful; trained weights keep their own."""
+    from edgekit.models.calibration import calibration_data
+
+    cal = calibration_data(spec.name, resolution=int(shape[-1]))
+    if not trained:
+        from edgekit.passes.bn_stats import reestimate_bn_stats
+
+        reestimate_bn_stats(module, [cal[i:i + 8] for i in range(0, len(cal), 8)], inplace=True)
+    return cal[:, None].numpy()
+
+
+def _load_weights(module, spec: ModelSpec, path: Path) -> None:
     """torch.load(weights_only=True) + load_state_dict(strict=True), with one-line errors."""
     import pickle
     import re
@@ -230,20 +248,20 @@ def _load_weights(module, spec: ModelSpec) -> None:
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing or loading
             warnings.simplefilter("ignore")
-            state = torch.load(spec.weights, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         m = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
         why = (m.group(1) if m else str(exc).strip().splitlines()[0] if str(exc).strip() else "")[:160]
-        raise UsageError(f"{spec.weights} is not a plain state dict: torch.load(weights_only=True) refused it "
+        raise UsageError(f"{path} is not a plain state dict: torch.load(weights_only=True) refused it "
                          f"({why}); save weights with torch.save(model.state_dict(), path)") from None
     except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise UsageError(f"cannot read weights {spec.weights}: {type(exc).__name__}: {str(exc)[:160]}") from None
+        raise UsageError(f"cannot read weights {path}: {type(exc).__name__}: {str(exc)[:160]}") from None
     for key in ("state_dict", "model_state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
             break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UsageError(f"{spec.weights} does not hold a state dict of tensors; save weights with "
+        raise UsageError(f"{path} does not hold a state dict of tensors; save weights with "
                          "torch.save(model.state_dict(), path)")
     own = module.state_dict()
     if state and not (set(state) & set(own)) and all(k.startswith("module.") for k in state):
@@ -256,7 +274,7 @@ def _load_weights(module, spec: ModelSpec) -> None:
                  f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
                  f"{len(wrong)} of another shape (e.g. {wrong[0]}: {tuple(state[wrong[0]].shape)} vs "
                  f"{tuple(own[wrong[0]].shape)})" if wrong else ""]
-        raise UsageError(f"the weights in {spec.weights} do not match {spec.text.rpartition('@')[0]}: "
+        raise UsageError(f"the weights in {path} do not match {spec.text.rpartition('@')[0] if spec.weights else spec.text}: "
                          + ", ".join(p for p in parts if p) + "; check the model name and its options")
     module.load_state_dict(state, strict=True)
 
