@@ -215,9 +215,10 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
         if spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape):
             if weights is not None and spec.weights is None:
                 # trained on scikit-learn's digits: calibrate on its training split, evaluate on its held-out split
-                from edgekit.models.digits import HELDOUT, calibration_samples
+                from edgekit.images import pixel_samples
+                from edgekit.models.digits import HELDOUT, calibration_pictures
 
-                calibration, evaluation = calibration_samples(shape), HELDOUT
+                calibration, evaluation = pixel_samples(calibration_pictures(), shape), HELDOUT
             else:
                 calibration = _synthetic_calibration(spec, module, shape, trained=weights is not None)
     return LoadedModel(spec, module, shape, calibration=calibration, evaluation=evaluation, weights=weights)

@@ -237,10 +237,10 @@ def _ones(shape, dtype):
 
 
 def _run_tflm(path: str) -> dict:
-    from edgekit.runtime.tflm import _CaptureFd2
+    from edgekit.runtime.tflm import CaptureFd2
     from tflite_micro import runtime as rt
 
-    with _CaptureFd2() as cap:
+    with CaptureFd2() as cap:
         try:
             it = rt.Interpreter.from_file(path, arena_size=1 << 20)
         except Exception as exc:
@@ -249,7 +249,7 @@ def _run_tflm(path: str) -> dict:
             err = None
     if err is not None:
         return {"ok": False, "stage": "load", "log": (err + " " + cap.text)[:600]}
-    with _CaptureFd2() as cap:
+    with CaptureFd2() as cap:
         try:
             i = 0
             while True:

@@ -21,7 +21,7 @@ import torch
 from edgekit.loader import load_model
 from edgekit.models import DEFAULT_MODEL, create_model, digits
 from edgekit.models.registry import list_model_info
-from edgekit.models.train_default import calibration_subset, split_digits, train
+from edgekit.training import calibration_subset, split_digits, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_FILES = (digits.WEIGHTS, digits.HELDOUT, digits.CALIBRATION, digits.INFO)
@@ -90,7 +90,7 @@ def test_the_weights_were_trained_for_this_architecture():
     info = digits.training_info()
     assert info["architecture"] == digits.architecture_fingerprint(create_model(DEFAULT_MODEL)), (
         "the architecture of mcu_mobilenet_v1 changed since its weights were trained: "
-        "re-run `python -m edgekit.models.train_default`")
+        "re-run `python -m edgekit.training`")
     assert info["weights_bytes"] == digits.WEIGHTS.stat().st_size
 
 
@@ -143,9 +143,9 @@ def test_int8_in_tflite_micro_keeps_the_accuracy_of_fp32(int8):
 def test_the_network_computes_what_it_computed_when_trained():
     """The logits recorded at training time for 4 held-out images: a change in the network's
     computation (a padding, an activation) that keeps every weight's shape still changes them."""
-    from edgekit.models.train_default import _logits
+    from edgekit.training import _logits
 
     x, _ = digits.heldout_pictures()
     got = _logits(load_model(None).module, x[:4])
     np.testing.assert_allclose(got, np.array(digits.training_info()["reference_logits"]), atol=2e-3,
-                               err_msg="re-run `python -m edgekit.models.train_default`")
+                               err_msg="re-run `python -m edgekit.training`")

@@ -192,9 +192,9 @@ def evaluate_build(data: EvalData, *, module, artifact=None, runtime: str | None
 # ---- child side ---------------------------------------------------------------------------------
 
 def _child_litert(path: str, x, kernels: str = "xnnpack", threads=None):
-    from edgekit.runtime.litert import _interpreter
+    from edgekit.runtime.litert import interpreter
 
-    it = _interpreter(path, threads, kernels=kernels)
+    it = interpreter(path, threads, kernels=kernels)
     ind, outd = it.get_input_details()[0], it.get_output_details()[0]
     out = []
     for s in x:
@@ -205,9 +205,9 @@ def _child_litert(path: str, x, kernels: str = "xnnpack", threads=None):
 
 
 def _child_tflm(path: str, x, arena_size: int):
-    from edgekit.runtime.tflm import _load
+    from edgekit.runtime.tflm import load_interpreter
 
-    interp = _load(path, arena_size)
+    interp = load_interpreter(path, arena_size)
     out = []
     for s in x:
         interp.set_input(np.ascontiguousarray(s), 0)

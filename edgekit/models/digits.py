@@ -2,9 +2,9 @@
 
 ``load_digits`` holds 1,797 labelled 8×8 grey images of handwritten digits (values 0..16) inside
 the scikit-learn wheel (no download). edgekit stores them as uint8 pictures (``round(v * 255 /
-16)``, 0..255) and turns them into model inputs with ``edgekit.images.pixel_samples`` (bicubic
+16)``, 0..255); the loader turns them into model inputs with ``edgekit.images.pixel_samples`` (bicubic
 resize to 96×96, grey replicated to RGB, /255, ImageNet mean/std), the preprocessing the build
-applies to a folder of images. Files (package data, written by ``edgekit.models.train_default``):
+applies to a folder of images. Files (package data, written by ``edgekit.training``):
 
 - ``data/mcu_mobilenet_v1_digits.pt``: the state dict of ``mcu_mobilenet_v1`` (width 0.25,
   10 classes, 96×96) trained on the training split;
@@ -60,11 +60,9 @@ def heldout_pictures() -> tuple[np.ndarray, np.ndarray]:
     return _npz(HELDOUT)
 
 
-def calibration_samples(input_shape) -> np.ndarray:
-    """The calibration pictures as model inputs (N, 1, C, H, W), float32."""
-    from edgekit.images import pixel_samples
-
-    return pixel_samples(_npz(CALIBRATION)[0], input_shape)
+def calibration_pictures() -> np.ndarray:
+    """The calibration pictures, uint8 (N, 8, 8) (``edgekit.images.pixel_samples`` makes them inputs)."""
+    return _npz(CALIBRATION)[0]
 
 
 def training_info() -> dict:

@@ -5,8 +5,8 @@ Re-run it whenever the architecture changes (a padding, a stride, a layer; the t
 ``tests/test_default_model.py`` compares the architecture's fingerprint with the one recorded
 next to the weights), from the repository root::
 
-    python -m edgekit.models.train_default            # writes edgekit/models/data/*
-    python -m edgekit.models.train_default --check    # trains, compares with the shipped files
+    python -m edgekit.training            # writes edgekit/models/data/*
+    python -m edgekit.training --check    # trains, compares with the shipped files
 
 Recipe (fixed; nothing is tuned on the held-out split):
 
@@ -213,7 +213,7 @@ def main(argv=None) -> int:
 
     from edgekit.models import digits
 
-    p = argparse.ArgumentParser(prog="python -m edgekit.models.train_default", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m edgekit.training", description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--check", action="store_true", help="train and compare with the shipped files; write nothing")
     args = p.parse_args(argv)
