@@ -36,6 +36,11 @@ def _add_budget(p):
     _add_memory_plan(p)
 
 
+def _add_eval(p):
+    p.add_argument("--eval", metavar="DATA", help="labelled data to measure accuracy on: a folder of class folders of "
+                                                  "images, or an .npz with x and y (the default model ships its own)")
+
+
 def _add_memory_plan(p):
     p.add_argument("--memory-plan", choices=["auto", "offline", "tflm"],
                    help="TFLite-Micro: auto (default: edgekit's offline plan where it lowers the arena, verified "
@@ -85,6 +90,7 @@ def _parser_check(sub) -> None:
     p.add_argument("--markdown", action="store_true", help="print Markdown (for a PR comment)")
     p.add_argument("--plot", metavar="FILE.png", help="bar chart of live bytes per layer with the SRAM line")
     p.add_argument("--timeline", action="store_true", help="print the planned arena as an ASCII timeline")
+    _add_eval(p)
     p.set_defaults(func=cmd_check)
 
 
@@ -99,6 +105,10 @@ def _parser_build(sub) -> None:
     p.add_argument("--sram", metavar="SIZE", help=f"SRAM budget: {SIZE_HELP}")
     p.add_argument("--flash", metavar="SIZE", help=f"flash budget: {SIZE_HELP}")
     _add_memory_plan(p)
+    p.add_argument("--patch", metavar="auto|none|GRIDxGRID@LAYER", default="auto",
+                   help="int8 TFLite-Micro: patch-based inference for the first stages (auto: only when the model "
+                        "would not fit otherwise; 2x2@features.5 forces a grid and split)")
+    _add_eval(p)
     p.add_argument("--calibration", metavar="DIR|FILE.npy|random",
                    help="calibration data for int8: a folder of images, a .npy array, or 'random' (warned)")
     p.add_argument("--backend", choices=["xnnpack", "portable"], help="ExecuTorch backend (default xnnpack)")
@@ -185,6 +195,7 @@ def _parser_report(sub) -> None:
     p.add_argument("--runtime", choices=RUNTIMES)
     p.add_argument("--no-fold", action="store_true", help="analyse without folding BatchNorm")
     p.add_argument("--baseline", metavar="OLD", help="a model spec or a saved --json report: adds the change table")
+    _add_eval(p)
     p.add_argument("-o", "--output", metavar="FILE.html", default="report.html", help="default: report.html")
     p.set_defaults(func=cmd_report)
 
@@ -239,6 +250,7 @@ def _parser_recipe(sub) -> None:
     rp.add_argument("--adb", nargs="?", const="", metavar="SERIAL", help="phone: profile on the device over adb")
     rp.add_argument("--runs", type=int, help="timed runs on the device (default: the recipe's)")
     rp.add_argument("--json", action="store_true", help="print the summary (recipe.json) as JSON")
+    _add_eval(rp)
     rp.set_defaults(func=cmd_recipe)
     p.set_defaults(func=cmd_recipe)
 
@@ -315,11 +327,21 @@ def _baseline(args, analysis):
     return load_baseline(args.baseline, like=analysis, target=args.target, sram=args.sram, flash=args.flash)
 
 
+def _evaluate(args, analysis) -> None:
+    """`check --eval`: PyTorch fp32 accuracy beside the analysis (fast: no export)."""
+    if getattr(args, "eval", None) is None:
+        return
+    from edgekit.evaluation.runners import evaluate_model
+
+    analysis.evaluation = evaluate_model(args.model, args.eval, input_shape=_shape(args)).to_dict()
+
+
 def cmd_check(args) -> int:
     from edgekit.report import text
 
     _check_output_file(args.plot, "memory.png")
     analysis = _analyze(args)
+    _evaluate(args, analysis)
     verdict = analysis.check()
     baseline = _baseline(args, analysis) if args.baseline else None
     if args.plot:
@@ -350,7 +372,7 @@ def cmd_build(args) -> int:
     result = build(args.model, target=args.target, sram=args.sram, flash=args.flash, dtype=args.dtype,
                    calibration=args.calibration, input_shape=_shape(args), channels_last_io=args.channels_last_io,
                    backend=args.backend, fold=not args.no_fold, output=args.output, force=args.force,
-                   memory_plan=args.memory_plan,
+                   memory_plan=args.memory_plan, eval_data=args.eval, patch=args.patch,
                    progress=text.stage_printer(quiet=args.json), quant_remedies=tuple(args.quant_remedy))
     if args.json:
         import json
@@ -476,6 +498,7 @@ def cmd_report(args) -> int:
 
     _check_output_file(args.output, "report.html")
     analysis = _analyze(args)
+    _evaluate(args, analysis)
     verdict = analysis.check()
     diff = None
     if args.baseline:
@@ -499,7 +522,7 @@ def cmd_recipe(args) -> int:
     result = run_recipe(args.recipe, output=args.output, ssh=args.ssh, adb=args.adb, port=args.port,
                         identity=args.identity, accept_new_host_key=args.accept_new_host_key,
                         known_hosts=args.known_hosts, remote_python=args.remote_python, runs=args.runs,
-                        progress=text.stage_printer(quiet=args.json))
+                        progress=text.stage_printer(quiet=args.json), eval_data=args.eval)
     if args.json:
         import json
 

@@ -110,6 +110,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     runnability: list[Unrunnable] = field(default_factory=list)
     memory_plans: dict | None = None  # TFLite-Micro: its own plan and edgekit's offline plan, and which is used
+    evaluation: dict | None = None  # `check --eval`: PyTorch accuracy on labelled data (evaluation.EvalReport)
     verdict: Verdict | None = None
     # the budget the command was given (check() without arguments uses it)
     sram_bytes: int | None = field(default=None, repr=False)

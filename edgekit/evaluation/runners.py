@@ -227,3 +227,25 @@ def _child_executorch(path: str, x):
         (y, *_) = method.execute([torch.from_numpy(np.ascontiguousarray(s))])
         out.append(np.array(y.detach().numpy()))
     return np.stack(out)
+
+
+def evaluate_model(model, source, *, input_shape=None) -> EvalReport:
+    """PyTorch fp32 accuracy of a model (a MODEL spec or LoadedModel) on labelled data (a folder of
+    class folders, an .npz), or on the model's own labelled set when ``source`` is None
+    (``edgekit check --eval``)."""
+    import torch
+
+    from edgekit.evaluation.data import load_eval_data
+    from edgekit.loader import LoadedModel, load_model
+
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, input_shape=input_shape)
+    if loaded.module is None:
+        raise UsageError(f"{loaded.spec.text} is a built artifact: score it with edgekit build --eval")
+    source = source if source is not None else loaded.evaluation
+    if source is None:
+        raise UsageError(f"{loaded.spec.text} ships no labelled data: pass --eval DATA (a folder of class folders "
+                         "of images, or an .npz with x and y)")
+    with torch.no_grad():
+        out = loaded.module(torch.zeros(loaded.input_shape))
+    data = load_eval_data(source, loaded.input_shape, num_classes=int(out.shape[-1]) if out.ndim == 2 else None)
+    return evaluate_build(data, module=loaded.module)

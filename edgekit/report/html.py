@@ -254,6 +254,8 @@ def render(report, *, target=None, latency_target=None, estimate=None, latency_n
     if diff is not None:
         parts.append(_diff_html(diff))
     # memory chart
+    if report.evaluation:
+        parts.append(accuracy_html(report.evaluation))
     parts.append("<h2>Memory per layer</h2>")
     parts.append(memory_svg(report, sram_bytes=sram))
     parts.append('<p class="note">Bars: activation bytes alive while each layer runs (its inputs, its output and '
@@ -322,6 +324,42 @@ def _latency_html(est) -> str:
             f'<div class="two"><div>{latency_kind_svg(est)}</div><div><table id="latency-top"><tr>'
             "<th class=\"l\">slowest layers</th><th class=\"l\">op</th><th>MACs</th><th>ms</th><th>share</th>"
             f"<th class=\"l\">bound</th></tr>{rows}</table></div></div>{notes}")
+
+
+def accuracy_html(evaluation: dict) -> str:
+    """The accuracy section: one row per runtime and the confusion matrix (rows: true class, columns:
+    predicted), coloured by the share of each true class, as an inline SVG (no image files)."""
+    d = evaluation["data"]
+    rows = []
+    for r in evaluation["results"]:
+        t1, ref, t5 = r["top1"], r.get("vs_reference"), r.get("top5")
+        top5 = f"{100 * t5['accuracy']:.2f} %" if t5 else ""
+        delta = f"{ref['accuracy_delta_pp']:+.2f} pp" if ref else ""
+        rows.append(f"<tr><td class=\"l\">{_E(r['name'])}</td><td>{100 * t1['accuracy']:.2f} %</td>"
+                    f"<td>{100 * t1['ci_low']:.2f}-{100 * t1['ci_high']:.2f} %</td><td>{top5}</td><td>{delta}</td></tr>")
+    cm = evaluation["results"][0]["confusion"]
+    return (f"<h2>Accuracy on {_E(d['source'])}</h2><p class=\"note\">{d['samples']:,} samples, {d['classes']} classes; "
+            "95 % Wilson intervals; deltas against the first row</p><div class=\"two\"><table id=\"accuracy\">"
+            "<tr><th class=\"l\">model</th><th>top-1</th><th>95 % interval</th><th>top-5</th><th>delta</th></tr>"
+            + "".join(rows) + "</table>" + confusion_svg(cm, title=evaluation["results"][-1]["name"]) + "</div>")
+
+
+def confusion_svg(matrix: list[list[int]], *, title: str = "", cell: int = 18) -> str:
+    """A confusion matrix as SVG: each cell's colour is its share of the true class (row)."""
+    k = len(matrix)
+    size = 40 + cell * k
+    out = [f'<svg id="confusion" xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size + 20}" '
+           f'role="img" aria-label="confusion matrix"><text x="40" y="12" font-size="11">{_E(title)}: '
+           "true (rows) vs predicted</text>"]
+    for i, row in enumerate(matrix):
+        total = max(sum(row), 1)
+        for j, n in enumerate(row):
+            share = n / total
+            shade = int(255 - 200 * share)
+            out.append(f'<rect x="{40 + j * cell}" y="{20 + i * cell}" width="{cell - 1}" height="{cell - 1}" '
+                       f'fill="rgb({shade},{shade},255)"><title>true {i}, predicted {j}: {n}</title></rect>')
+    out.append("</svg>")
+    return "".join(out)
 
 
 def _diff_html(diff: dict) -> str:
