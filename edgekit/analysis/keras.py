@@ -15,7 +15,8 @@ from edgekit.analysis.api import analyze_graph
 from edgekit.analysis.result import Analysis, runnability_reason
 from edgekit.analysis.runtime_support import unrunnable
 from edgekit.errors import UnmodelledError, UsageError
-from edgekit.keras.capture import KerasConversion, convert_keras
+from edgekit.graph.ir import Graph
+from edgekit.keras.capture import convert_keras
 from edgekit.plan import Plan, resolve
 
 STRUCTURE_SAMPLES = 4  # random calibration samples for an int8 analysis (structure only)
@@ -27,17 +28,17 @@ def analyze_keras(spec, *, input_shape=None, dtype: str | None = None, runtime: 
     plan = resolve(target=target, runtime=runtime, dtype=dtype, sram=sram, flash=flash)
     conv = convert_keras(spec.path, spec.kwargs["format"], plan.dtype, input_shape=input_shape,
                          calibration=STRUCTURE_SAMPLES if plan.dtype == "int8" else None)
-    analysis = analyze_conversion(conv, spec.text, plan)
+    analysis = analyze_conversion(conv.graph, spec.text, plan)
     if not fold:
         analysis.notes.append("--no-fold does not apply to a Keras model: TensorFlow's converter folds BatchNorm "
                               "itself (see edgekit fold MODEL for what it folded)")
     return analysis
 
 
-def analyze_conversion(conv: KerasConversion, name: str, plan: Plan) -> Analysis:
-    """The Analysis of a converted Keras model; a model with ops ``plan.runtime`` cannot run whose
-    memory the arena model cannot size either is refused with the reason (UsageError)."""
-    g = conv.graph
+def analyze_conversion(g: Graph, name: str, plan: Plan) -> Analysis:
+    """The Analysis of a converted Keras model (``KerasConversion.graph``); a model with ops
+    ``plan.runtime`` cannot run whose memory the arena model cannot size either is refused with the
+    reason (UsageError)."""
     try:
         analysis = analyze_graph(g, name, plan=plan, fold=True)
     except UnmodelledError:
@@ -46,7 +47,8 @@ def analyze_conversion(conv: KerasConversion, name: str, plan: Plan) -> Analysis
             raise
         raise UsageError(f"{name}: " + "; ".join(runnability_reason(problems))
                          + " (Keras layers; change or remove them, or pick another --runtime)") from None
-    how = f"tf.lite.TFLiteConverter.{conv.converter}" if conv.converter else "tf.lite.TFLiteConverter"
+    converter = g.meta.get("keras_converter")
+    how = f"tf.lite.TFLiteConverter.{converter}" if converter else "tf.lite.TFLiteConverter"
     analysis.notes.insert(0, f"Keras model: the {plan.dtype} graph {how} makes of it (converted in a TensorFlow "
                              "child process, not written), with Keras layer names")
     if plan.dtype == "int8":

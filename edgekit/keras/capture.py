@@ -91,9 +91,11 @@ def convert_keras(path, kind: str, dtype: str, *, input_shape=None, calibration=
     model = _model(path, kind, d)
     data = bytes(np.asarray(d["tflite"], np.uint8).tobytes())
     fp32 = d.get("fp32_tflite")
-    return KerasConversion(model=model, dtype=dtype, tflite=data, graph=keras_graph(data, model),
+    graph = keras_graph(data, model)
+    graph.meta["keras_converter"] = str(d.get("converter") or "")
+    return KerasConversion(model=model, dtype=dtype, tflite=data, graph=graph,
                            fp32_tflite=None if fp32 is None else bytes(np.asarray(fp32, np.uint8).tobytes()),
-                           outputs=list(d.get("outputs") or []), converter=str(d.get("converter") or ""))
+                           outputs=list(d.get("outputs") or []), converter=graph.meta["keras_converter"])
 
 
 def keras_outputs(path, kind: str, samples, *, input_shape=None) -> list:
