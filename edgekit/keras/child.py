@@ -68,13 +68,16 @@ class Source:
         """The converter must be given the shape: free dimensions, or --input-shape set them."""
         return any(d is None for d in self.declared[1:])
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        tf = self.tf
+    def raw(self, x):
+        """One inference in TensorFlow eager mode (Keras inference mode), TensorFlow's output."""
         if self.model is not None:
-            y = self.model(tf.constant(x), training=False)
-        else:
-            out = self.signature(**{self.input_name: tf.constant(x)})
-            y = out[sorted(out)[0]]
+            return self.model(x, training=False)
+        return self.signature(**{self.input_name: x})
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = self.raw(self.tf.constant(x))
+        if isinstance(y, dict) and self.model is None:
+            y = y[sorted(y)[0]]
         if isinstance(y, dict):
             y = y[sorted(y)[0]]
         if isinstance(y, (list, tuple)):

@@ -102,3 +102,13 @@ def _fate(layer, g: Graph, table: LayerTable) -> KerasBNFate:
     return KerasBNFate(layer.name, layer.cls, NOT_FOUND, None,
                        f"no op of the .tflite carries its name and it follows {what}: edgekit cannot tell what the "
                        "converter did with it")
+
+
+def fold_keras(path, kind: str, *, input_shape=None) -> KerasFoldResult:
+    """``edgekit fold model.keras``: convert to fp32 in the TensorFlow child and report the fates."""
+    from edgekit.keras.capture import convert_keras
+
+    conv = convert_keras(path, kind, "fp32", input_shape=input_shape)
+    res = keras_bn_fates(conv.graph, conv.model.table)
+    res.method = f"tf.lite.TFLiteConverter.{conv.converter}"
+    return res
