@@ -33,6 +33,13 @@ def _add_budget(p):
     p.add_argument("--target", metavar="NAME|FILE", help="a device from `edgekit targets` or your own TOML file")
     p.add_argument("--sram", metavar="SIZE", help=f"SRAM budget for the arena: {SIZE_HELP}")
     p.add_argument("--flash", metavar="SIZE", help=f"flash budget for the model: {SIZE_HELP}")
+    _add_memory_plan(p)
+
+
+def _add_memory_plan(p):
+    p.add_argument("--memory-plan", choices=["auto", "offline", "tflm"],
+                   help="TFLite-Micro: auto (default: edgekit's offline plan where it lowers the arena, verified "
+                        "tensor by tensor), offline (always edgekit's plan) or tflm (TFLite-Micro's own planner)")
 
 
 def _add_model(p, *, optional=True):
@@ -76,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="format (tflite, executorch) or a device from `edgekit targets`")
     p.add_argument("--sram", metavar="SIZE", help=f"SRAM budget: {SIZE_HELP}")
     p.add_argument("--flash", metavar="SIZE", help=f"flash budget: {SIZE_HELP}")
+    _add_memory_plan(p)
     p.add_argument("--calibration", metavar="DIR|FILE.npy|random",
                    help="calibration data for int8: a folder of images, a .npy array, or 'random' (warned)")
     p.add_argument("--backend", choices=["xnnpack", "portable"], help="ExecuTorch backend (default xnnpack)")
@@ -239,7 +247,8 @@ def _analyze(args):
 
     _validate_budget(args)
     return analyze(args.model, input_shape=_shape(args), dtype=args.dtype, runtime=args.runtime,
-                   fold=not args.no_fold, target=args.target, sram=args.sram, flash=args.flash)
+                   fold=not args.no_fold, target=args.target, sram=args.sram, flash=args.flash,
+                   memory_plan=args.memory_plan)
 
 
 def _baseline(args, analysis):
@@ -283,6 +292,7 @@ def cmd_build(args) -> int:
     result = build(args.model, target=args.target, sram=args.sram, flash=args.flash, dtype=args.dtype,
                    calibration=args.calibration, input_shape=_shape(args), channels_last_io=args.channels_last_io,
                    backend=args.backend, fold=not args.no_fold, output=args.output, force=args.force,
+                   memory_plan=args.memory_plan,
                    progress=text.stage_printer(quiet=args.json), quant_remedies=tuple(args.quant_remedy))
     if args.json:
         import json

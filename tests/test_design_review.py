@@ -141,7 +141,7 @@ def test_cli_baseline_markdown_and_exit_codes(tmp_path):
 
 def test_cli_baseline_over_budget_exits_1(tmp_path):
     """Over budget: exit 1, and the diff is still printed."""
-    p = run("check", "mcu_mobilenet_v1:resolution=192", "--target", "nrf52840-dk", "--baseline",
+    p = run("check", "mcu_mobilenet_v1:resolution=224", "--target", "nrf52840-dk", "--baseline",
             "mcu_mobilenet_v1", "--markdown")
     assert p.returncode == 1, p.stderr
     assert "**does not fit**" in p.stdout and ":warning:" in p.stdout

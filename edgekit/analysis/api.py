@@ -18,12 +18,13 @@ from edgekit.units import parse_dtype
 
 
 def analyze(model_or_path=None, *, input_shape=None, dtype: str | None = None, runtime: str | None = None,
-            fold: bool = True, target=None, sram=None, flash=None) -> Analysis:
+            fold: bool = True, target=None, sram=None, flash=None, memory_plan: str | None = None) -> Analysis:
     """Analyse a model spec string, an nn.Module, a LoadedModel, or a .tflite/.pte/.pt2 path.
 
-    ``target`` (a device name, path or Target), ``runtime``, ``dtype``, ``sram`` and ``flash``
-    are resolved by ``edgekit.plan.resolve`` exactly as ``edgekit check`` resolves its flags;
-    ``analysis.check()`` then gives the verdict against that budget.
+    ``target`` (a device name, path or Target), ``runtime``, ``dtype``, ``sram``, ``flash`` and
+    ``memory_plan`` (TFLite-Micro: auto | offline | tflm) are resolved by ``edgekit.plan.resolve``
+    exactly as ``edgekit check`` resolves its flags; ``analysis.check()`` then gives the verdict
+    against that budget.
     """
     if isinstance(model_or_path, LoadedModel):
         loaded = model_or_path
@@ -37,11 +38,11 @@ def analyze(model_or_path=None, *, input_shape=None, dtype: str | None = None, r
                                  sram=sram, flash=flash, fold=fold)
         if spec.is_artifact:
             return _analyze_artifact(spec, input_shape=input_shape, dtype=dtype, runtime=runtime, target=target,
-                                     sram=sram, flash=flash)
+                                     sram=sram, flash=flash, memory_plan=memory_plan)
         loaded = load_model(spec, input_shape=input_shape)
     else:
         loaded = from_module(model_or_path, input_shape, what="analyze(module)")
-    plan = resolve(target=target, runtime=runtime, dtype=dtype, sram=sram, flash=flash)
+    plan = resolve(target=target, runtime=runtime, dtype=dtype, sram=sram, flash=flash, memory_plan=memory_plan)
     graph = capture_loaded(loaded, dtype=plan.dtype, fold=fold)
     analysis = analyze_graph(graph, loaded.spec.text, plan=plan, fold=fold)
     if loaded.spec.kind == "registered":
@@ -49,7 +50,7 @@ def analyze(model_or_path=None, *, input_shape=None, dtype: str | None = None, r
     return analysis
 
 
-def _analyze_artifact(spec: ModelSpec, *, input_shape, dtype, runtime, target, sram, flash) -> Analysis:
+def _analyze_artifact(spec: ModelSpec, *, input_shape, dtype, runtime, target, sram, flash, memory_plan) -> Analysis:
     if spec.kind == "tflite":
         from edgekit.graph.tflite_reader import read_tflite
 
@@ -62,7 +63,8 @@ def _analyze_artifact(spec: ModelSpec, *, input_shape, dtype, runtime, target, s
     built = graph_dtype(g)
     if dtype and parse_dtype(dtype) != built:
         raise UsageError(f"{spec.text} is a {built} artifact; --dtype {dtype} does not apply (rebuild it instead)")
-    plan = resolve(target=target, runtime=runtime, dtype=built, sram=sram, flash=flash, artifact_format=spec.kind)
+    plan = resolve(target=target, runtime=runtime, dtype=built, sram=sram, flash=flash, artifact_format=spec.kind,
+                   memory_plan=memory_plan)
     return analyze_graph(g, spec.text, plan=plan, fold=False)
 
 

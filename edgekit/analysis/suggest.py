@@ -9,12 +9,22 @@ from edgekit.analysis.runtime_models import predict_arena
 from edgekit.errors import EdgekitError
 
 
+def builder_default(name: str, arg: str, fallback):
+    """The default of a registered model's builder argument (``mcu_mobilenet_v1``'s width is 0.25)."""
+    import inspect
+
+    from edgekit.models.registry import builder
+
+    param = inspect.signature(builder(name)).parameters.get(arg)
+    return fallback if param is None or param.default is inspect.Parameter.empty else param.default
+
+
 def candidates(analysis: Analysis) -> list[tuple[str, dict, str]]:
     """(label, model kwargs, dtype) of the variants worth trying, in the order they are tried."""
     loaded = analysis.variants_of
     base = dict(loaded.spec.kwargs)
     res = loaded.input_shape[-1]
-    width = float(base.get("width", 1.0))
+    width = float(base.get("width", builder_default(loaded.spec.name, "width", 1.0)))
     out = []
     if analysis.dtype != "int8":
         out.append(("dtype=int8", base, "int8"))

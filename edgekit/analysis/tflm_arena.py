@@ -401,6 +401,8 @@ def predict_tflm_arena(graph: Graph, *, structs: TflmStructs = HOST_64, kernels:
     kernels = K.KERNELS if kernels is None else kernels
     graphs = _subgraphs(graph)
     reasons = unmodelled_ops(graph, kernels)
+    if offline_offsets is not None:  # the caller placed the offline-planned tensors (the entry is modelled)
+        reasons.pop("metadata OfflineMemoryAllocation", None)
     resources, unplanned = _var_handles(graphs)
     r = _Replay(structs, kernels)
     _model_start(r, graphs, len(set(resources.values())))

@@ -543,7 +543,9 @@ KERNELS: dict[str, Kernel] = {
 # Model metadata that changes what TFLite-Micro allocates, which this model does not replay.
 METADATA_NOT_MODELLED = {
     "OfflineMemoryAllocation": "an offline memory plan (micro_allocation_info.cc GetOfflinePlannedOffsets) "
-                               "replaces the greedy plan: not modelled",
+                               "replaces the greedy plan; it is modelled when its offsets are passed "
+                               "(predict_tflm_arena(offline_offsets=...), as analysis.memory_plans does), "
+                               "and this one is unsound",
     "COMPRESSION_METADATA": "compressed tensors (micro_allocator.cc AllocateCompressedTensorsList, "
                             "decompression scratch buffers): not modelled",
 }

@@ -44,14 +44,19 @@ class BuildResult:
 def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, dtype=None, calibration=None,
           input_shape=None, channels_last_io: bool = False, backend=None, fold: bool = True, output="out",
           force: bool = False, progress: Progress | None = None, verify_samples: int = 8,
-          quant_remedies=()) -> BuildResult:
+          quant_remedies=(), memory_plan: str | None = None) -> BuildResult:
     """Build ``model`` (a MODEL spec, None for the default model, or an nn.Module in eval mode).
 
     ``target``: a format (``tflite``, ``executorch``) or a device (``nrf52840-dk`` or a .toml);
-    ``sram``/``flash``/``dtype``/``backend`` as resolved by ``edgekit.plan.resolve``.
+    ``sram``/``flash``/``dtype``/``backend``/``memory_plan`` as resolved by ``edgekit.plan.resolve``.
     Returns a BuildResult; ``fits`` False means over budget (nothing written unless ``force``).
     """
-    plan = resolve(target=target or "tflite", sram=sram, flash=flash, dtype=dtype, backend=backend)
+    source = "tflite" if isinstance(model, (str, Path)) and str(model).lower().endswith(".tflite") else "torch"
+    plan = resolve(target=target or "tflite", sram=sram, flash=flash, dtype=dtype, backend=backend,
+                   memory_plan=memory_plan, artifact_format="tflite" if source == "tflite" else None)
+    if source == "tflite" and plan.runtime != "tflite-micro":
+        raise UsageError("building from a .tflite re-plans it for TFLite-Micro: give --target <microcontroller> "
+                         "or an --sram budget of a microcontroller's size (<= 2 MiB)")
     options = BuildOptions(calibration=calibration, input_shape=tuple(input_shape) if input_shape else None,
                            channels_last_io=bool(channels_last_io), fold=fold, force=force,
                            verify_samples=verify_samples, quant_remedies=tuple(quant_remedies))
@@ -68,7 +73,7 @@ def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, d
             raise UsageError(f"cannot write to {output}: {exc.strerror or exc}; choose another -o OUTDIR") from None
         try:
             ctx = BuildContext(plan=plan, options=options, staging=staging, report=_empty_report(plan),
-                               progress=progress or (lambda *a, **k: None), model=model)
+                               progress=progress or (lambda *a, **k: None), model=model, source=source)
             return _run(ctx, out_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

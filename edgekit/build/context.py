@@ -34,7 +34,8 @@ class BuildContext:
     staging: Path  # the folder the artifacts are written to before the final atomic moves
     report: BuildReport
     progress: Progress
-    model: Any = None  # what the user gave: a MODEL spec string, None, or an nn.Module
+    model: Any = None  # what the user gave: a MODEL spec string, None, an nn.Module, or a .tflite path
+    source: str = "torch"  # "torch", or the format of a built file the build starts from ("tflite")
     # filled in by the stages, in order
     loaded: Any = None  # edgekit.loader.LoadedModel
     module: Any = None  # the nn.Module being built (folded)
@@ -51,6 +52,15 @@ class BuildContext:
     tflm_outputs: list = field(default_factory=list)
     lint: Any = None  # LintResult
     artifacts: dict[str, Path] = field(default_factory=dict)  # file name in the output folder -> staged path
+
+    @property
+    def pipeline(self) -> str:
+        """The key of ``pipeline.STAGES`` this build runs."""
+        return self.plan.runtime if self.source == "torch" else f"{self.plan.runtime}:{self.source}"
+
+    @property
+    def model_name(self) -> str:
+        return self.loaded.spec.name if self.loaded is not None else Path(str(self.model)).stem
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -12,12 +12,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from edgekit.build import stages_artifact as ar
 from edgekit.build import stages_export as ex
 from edgekit.build import stages_keras as ke
 from edgekit.build import stages_lint as li
 from edgekit.build import stages_model as mo
 from edgekit.build import stages_verify as ve
 from edgekit.build.context import BuildContext
+from edgekit.errors import UsageError
 
 Condition = Callable[[BuildContext], bool]
 
@@ -55,16 +57,27 @@ _TFLITE = [
 _QUANT_DEBUG = Stage("per-layer int8 error (quantization debugger)", li.quant_debug, when=_int8)
 _LINT = Stage("lint the artifact", li.lint)
 
+_MEASURE_AND_PLAN = [
+    Stage("measure arena in TFLite-Micro", ve.measure_tflm),
+    Stage("offline memory plan (every tensor verified in TFLite-Micro)", ve.memory_plan,
+          when=lambda ctx: ctx.plan.memory_plan != "tflm"),
+]
+_MCU_FILES = [
+    Stage("C array (model_data.h/.cc)", ve.c_source),
+    Stage("op resolver (checked against TFLite-Micro)", ve.op_resolver),
+]
+
+# keyed by BuildContext.pipeline: the runtime, or "<runtime>:<source>" for sources other than PyTorch
 STAGES: dict[str, list[Stage]] = {
-    "tflite-micro": _FRONT + _TFLITE + [
-        Stage("measure arena in TFLite-Micro", ve.measure_tflm),
-        Stage("offline memory plan (every tensor verified in TFLite-Micro)", ve.memory_plan,
-              when=lambda ctx: ctx.plan.memory_plan != "tflm"),
-        Stage("verify in TFLite-Micro (arena as on the device)", ve.verify_tflm),
+    "tflite-micro": _FRONT + _TFLITE + _MEASURE_AND_PLAN + [        Stage("verify in TFLite-Micro (arena as on the device)", ve.verify_tflm),
         Stage("compare with LiteRT's reference kernels", ve.cross_check_litert),
-        Stage("C array (model_data.h/.cc)", ve.c_source),
-        Stage("op resolver (checked against TFLite-Micro)", ve.op_resolver),
-        _QUANT_DEBUG, _LINT,
+        *_MCU_FILES, _QUANT_DEBUG, _LINT,
+    ],
+    "tflite-micro:tflite": [
+        Stage("read the .tflite and check the budget", ar.read_artifact),
+        *_MEASURE_AND_PLAN,
+        Stage("verify against the original .tflite in TFLite-Micro", ar.verify_against_original),
+        *_MCU_FILES, _LINT,
     ],
     "litert": _FRONT + _TFLITE + [
         Stage("verify in LiteRT", ve.verify_litert),
@@ -82,7 +95,7 @@ STAGES: dict[str, list[Stage]] = {
 _AFTER_EXPORT = ve.prepare_samples
 
 # A Keras model (.keras, .h5, SavedModel): TensorFlow's converter in a child makes the .tflite, then
-# the .tflite stages above run as for PyTorch (lint with the Keras layer names).
+# the .tflite stages of the PyTorch build run (lint with the Keras layer names).
 _KERAS_FRONT = [
     Stage("load Keras model (TensorFlow, in a child process)", ke.load, detail="~10-30 s"),
     Stage("calibration data", ke.calibrate, when=_int8),
@@ -92,17 +105,21 @@ _KERAS_FRONT = [
     Stage("BatchNorm folded by the converter", ke.fold),
 ]
 _KERAS_LINT = Stage("lint the artifact (Keras layer names)", ke.lint)
-KERAS_STAGES: dict[str, list[Stage]] = {
-    rt: _KERAS_FRONT + [_KERAS_LINT if s is _LINT else s for s in STAGES[rt][len(_FRONT) + len(_TFLITE):]]
-    for rt in ("tflite-micro", "litert")
-}
+for _rt in ("tflite-micro", "litert"):
+    STAGES[f"{_rt}:keras"] = _KERAS_FRONT + [_KERAS_LINT if s is _LINT else s
+                                             for s in STAGES[_rt][len(_FRONT) + len(_TFLITE):]]
 
 
 def _pipeline(ctx: BuildContext):
     """(stages, what prepares the verification inputs once the artifact exists) for this build."""
-    if ke.is_keras(ctx.model):
-        return KERAS_STAGES.get(ctx.plan.runtime) or [Stage("load Keras model", ke.load)], ke.prepare_samples
-    return STAGES[ctx.plan.runtime], _AFTER_EXPORT
+    if ctx.source == "torch" and ke.is_keras(ctx.model):
+        ctx.source = "keras"
+    if ctx.source == "keras":
+        if ctx.pipeline not in STAGES:
+            raise UsageError(f"a Keras model builds to .tflite (LiteRT or TFLite-Micro); {ctx.plan.runtime} takes "
+                             "PyTorch models")
+        return STAGES[ctx.pipeline], ke.prepare_samples
+    return STAGES[ctx.pipeline], _AFTER_EXPORT
 
 
 def run_stages(ctx: BuildContext) -> dict[str, float]:
@@ -113,7 +130,7 @@ def run_stages(ctx: BuildContext) -> dict[str, float]:
     for stage in stages:
         if stage.when is not None and not stage.when(ctx):
             continue
-        if ctx.artifact is not None and not prepared:
+        if ctx.artifact is not None and not prepared and ctx.loaded is not None:
             after_export(ctx)
             prepared = True
         name = stage.label(ctx)

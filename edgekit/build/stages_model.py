@@ -18,7 +18,8 @@ def load(ctx: BuildContext) -> None:
     else:
         spec = parse_spec(ctx.model)
         if spec.is_artifact:
-            raise UsageError(f"{spec.text} is already built; build takes a PyTorch model (see edgekit build --help)")
+            raise UsageError(f"{spec.text} is already built; build takes a PyTorch model, or a .tflite to re-plan "
+                             "for a microcontroller (see edgekit build --help)")
         loaded = load_model(spec, input_shape=ctx.options.input_shape)
     if loaded.module.training:
         raise UsageError("the model is in training mode; call model.eval() before building it")

@@ -143,7 +143,7 @@ def op_resolver(ctx: BuildContext) -> None:
     from edgekit.export.op_resolver import write_op_resolver
     from edgekit.runtime.tflm_resolver import check_resolver
 
-    ctx.artifacts["op_resolver.h"] = write_op_resolver(ctx.artifact, ctx.staging, model_name=ctx.loaded.spec.name)
+    ctx.artifacts["op_resolver.h"] = write_op_resolver(ctx.artifact, ctx.staging, model_name=ctx.model_name)
     check = check_resolver(ctx.artifact)
     ctx.report.op_resolver = {"header": "op_resolver.h", "ok": check.ok, "registered": check.registered,
                               "problems": check.problems}

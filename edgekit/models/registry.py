@@ -84,6 +84,11 @@ def _entry(name: str) -> _Entry:
         ) from None
 
 
+def builder(name: str) -> Callable[..., Any]:
+    """The function that builds a registered model (imported on first use)."""
+    return _entry(name).resolve()
+
+
 def default_resolution(name: str) -> int:
     return _entry(name).default_resolution
 

@@ -232,6 +232,12 @@ def render(report, *, target=None, latency_target=None, estimate=None, latency_n
              ("peak activations", _n(report.peak_activation_bytes), f"at {_short(report.peak_layer or '-', 40)}"),
              (f"arena ({report.runtime})", _n(report.arena_bytes), _kib(report.arena_bytes)
               + (f" of {_kib(sram)} SRAM" if sram else ""))]
+    mp = report.memory_plans or {}
+    if mp.get("used") == "offline":
+        cards[-1] = (f"arena ({report.runtime}, offline plan)", _n(report.arena_bytes), _kib(report.arena_bytes)
+                     + (f" of {_kib(sram)} SRAM" if sram else ""))
+        cards.append(("TFLite-Micro's own plan", _n(mp["tflm_arena_bytes"]),
+                      f"{len(mp.get('in_place') or [])} ops write over their input with edgekit's plan"))
     if estimate is not None:
         cards.append((f"est. latency ({estimate.target})", f"{estimate.total_ms:,.3f} ms",
                       f"{estimate.cost_model} model, {estimate.dtype}; an estimate"))

@@ -108,6 +108,9 @@ def markdown(report, *, baseline=None) -> str:
                   f"| model bytes | {report.model_bytes:,} |",
                   f"| peak activations | {report.peak_activation_bytes:,} |",
                   f"| arena ({report.runtime}) | {report.arena_bytes:,} |"]
+        mp = report.memory_plans or {}
+        if mp.get("used") == "offline":
+            lines.append(f"| arena with TFLite-Micro's own plan | {mp['tflm_arena_bytes']:,} |")
     if v is not None:
         lines += ["", ("**fits**" if v.fits else "**does not fit**") + ": " + v.summary().split(": ", 1)[-1]]
     return "\n".join(lines)
@@ -146,7 +149,8 @@ def print_build(result) -> None:
         c.print(f"  verified in {rt}: cosine {m.get('cosine', float('nan')):.5f}, max abs err "
                 f"{m.get('max_abs_error', float('nan')):.3g}, top-1 agreement {m.get('top1_agreement', float('nan')):.2f}")
     arena = r.get("arena_bytes") or {}
-    labels = (("measured", "measured in TFLite-Micro"), ("planned_by_executorch", "planned in the .pte"),
+    labels = (("measured", "measured in TFLite-Micro"),
+              ("measured_tflm_plan", "with TFLite-Micro's own plan"), ("planned_by_executorch", "planned in the .pte"),
               ("predicted_pre_export", "predicted before export"), ("predicted", "predicted from the artifact"),
               ("c_constant", "kTensorArenaSize"))
     if (r.get("executorch") or {}).get("delegates"):
@@ -161,6 +165,14 @@ def print_build(result) -> None:
         c.print(f"  runtime memory outside the plan ({mem['runtime']}): {_n(mem['load_bytes'])} B at load + "
                 f"{_n(mem['first_run_bytes'])} B at the first run (packed weights, delegate workspace; measured as "
                 "RSS growth in a child process)")
+    mp = r.get("memory_plan") or {}
+    if mp.get("used"):
+        n = len((mp.get("plan") or {}).get("inplace") or [])
+        c.print(f"  offline memory plan: {_n(mp['arena_bytes'])} B measured, {_n(mp['saving_bytes'])} B below "
+                f"TFLite-Micro's own plan; {n} op(s) write over their input; verified: {mp['verified']}"
+                + (f"; derived: {mp['derived']}" if mp.get("derived") else ""))
+    elif mp:
+        c.print(f"  offline memory plan not used: {mp.get('reason', '')}")
     mo = r.get("memory_options") or {}
     cl, pad = mo.get("channels_last_io") or {}, mo.get("explicit_pad") or {}
     if cl.get("applies") and cl.get("saves_bytes"):

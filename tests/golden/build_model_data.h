@@ -4,11 +4,11 @@
 
 #include <cstddef>
 
-// Minimum arena measured in the TFLite-Micro interpreter: 107488 bytes;
+// Minimum arena measured in the TFLite-Micro interpreter: 85920 bytes;
 // plus a margin of max(1024 B, 2%) for kernel differences
 // (e.g. optimized kernels' scratch buffers) on the device.
-constexpr size_t kTensorArenaSize = 109648;
-constexpr size_t kG_modelLen = 322784;
+constexpr size_t kTensorArenaSize = 87648;
+constexpr size_t kG_modelLen = 323520;
 extern const unsigned char g_model[];
 
 #endif  // EDGEKIT_MODEL_DATA_H_
