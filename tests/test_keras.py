@@ -28,8 +28,13 @@ from helpers import assert_one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
-needs_tf = pytest.mark.skipif(not HAS_TF, reason="edgekit[keras] (TensorFlow) is not installed: "
-                                                 "pip install -e '.[keras]'")
+_skip = pytest.mark.skipif(not HAS_TF, reason="edgekit[keras] (TensorFlow) is not installed: pip install -e '.[keras]'")
+
+
+def needs_tf(fn):
+    """TensorFlow tests convert (in a TensorFlow child): the 'export' marker keeps them out of test-fast."""
+    return _skip(pytest.mark.export(fn))
+
 KERAS_TIMEOUT = 1500
 BUILT = ["mobilenet", "mobilenet_v2", "dscnn"]
 
