@@ -61,7 +61,8 @@ def gelu_net(keras):
 
 
 def bn_after_add(keras):
-    """One BatchNorm the converter folds (after a conv) and one it cannot (after an Add)."""
+    """One BatchNorm the converter folds (after a conv) and one it cannot (after an Add). The model has
+    the name of one of its layers: its own name scope must not be taken for that layer."""
     L = keras.layers
     x = keras.Input((16, 16, 3))
     a = L.Conv2D(8, 3, padding="same", name="c1")(x)

@@ -116,7 +116,8 @@ class LayerTable:
         if not self.exact:
             return segs[1] if len(segs) >= 3 else None
         suffixed = self._suffixed(segs[0])
-        for seg in segs[:-1]:
+        own_scope = segs[0] == self.model_name or _SUFFIX.sub("", segs[0]) == self.model_name
+        for seg in segs[1 if own_scope else 0:-1]:  # the model's own scope is not a layer, even if one shares its name
             layer = self._match(seg, suffixed)
             if layer is not None and not layer.container:
                 return layer.name
