@@ -32,9 +32,11 @@ ACT_OPS = {"RELU": "relu", "RELU6": "relu6", "RELU_N1_TO_1": "relu1", "RELU_0_TO
 FUSABLE_PRODUCERS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL",
                      "MAX_POOL_2D", "AVERAGE_POOL_2D"}
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL"}
+# PyTorch module classes, then Keras layer classes (a model converted by TensorFlow, edgekit.keras)
 _NORM_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|LayerNorm|GroupNorm|InstanceNorm[123]d|"
-                       r"LocalResponseNorm|RMSNorm)$")
-_BN_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine)$")
+                       r"LocalResponseNorm|RMSNorm|BatchNormalization|LayerNormalization|GroupNormalization|"
+                       r"UnitNormalization|RMSNormalization)$")
+_BN_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|BatchNormalization)$")
 
 
 class Ctx:
