@@ -67,8 +67,9 @@ def _call(func: str, path, kind: str, timeout_s: float = TIMEOUT_S, **kwargs):
 
 
 def _model(path, kind: str, d: dict) -> KerasModel:
-    return KerasModel(path=Path(path), kind=kind, name=str(d["name"]), input_shape=tuple(int(x) for x in d["input_shape"]),
-                      input_dtype=str(d["input_dtype"]), params=d.get("params"),
+    return KerasModel(path=Path(path), kind=kind, name=str(d["name"]),
+                      input_shape=tuple(int(x) for x in d["input_shape"]), input_dtype=str(d["input_dtype"]),
+                      params=d.get("params"),
                       table=LayerTable.from_description(d), versions=dict(d.get("versions") or {}))
 
 

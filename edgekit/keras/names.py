@@ -50,7 +50,7 @@ class KerasLayer:
     container: bool = False  # a nested model (its layers are listed too)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "KerasLayer":
+    def from_dict(cls, d: dict) -> KerasLayer:
         return cls(name=str(d["name"]), cls=str(d["class"]), inbound=tuple(d.get("inbound") or ()),
                    params=int(d.get("params") or 0), container=bool(d.get("container")))
 
@@ -70,7 +70,7 @@ class LayerTable:
         self.by_name = {layer.name: layer for layer in self.layers}
 
     @classmethod
-    def from_description(cls, desc: dict) -> "LayerTable":
+    def from_description(cls, desc: dict) -> LayerTable:
         return cls(model_name=str(desc.get("name") or ""), layers=[KerasLayer.from_dict(d) for d in desc["layers"]])
 
     @property
