@@ -43,8 +43,7 @@ def profile_keras(spec, *, profile_kwargs: dict):
         if host and not compare and runtime in (None, "eager"):
             result = api.ProfileResult(model=spec.text, target=tgt.id if tgt else None, protocol=_protocol(kw),
                                        measurements=[api.measurement_from(res, where="host")])
-            api._add_estimate(result, {"kind": "artifact", "spec": _artifact_spec(tflite)}, tgt or device("host"),
-                              kw.get("threads"), required=False)
+            _add_estimate(result, tflite, res, tgt or device("host"), kw.get("threads"))
             return result
         art_kw = {**kw, "runtime": None if runtime == "eager" else runtime, "compare": False, "input_shape": None}
         result = api.profile(str(tflite), **art_kw)
@@ -62,10 +61,20 @@ def _protocol(kw: dict) -> dict:
             "threads": kw.get("threads"), "first_run_timed": False, "load_timed": False}
 
 
-def _artifact_spec(path: Path):
-    from edgekit.loader import parse_spec
+def _add_estimate(result, tflite: Path, res: dict, tgt, threads) -> None:
+    """The host's roofline estimate of the converted graph, its rows named after the Keras layers."""
+    from edgekit.errors import EdgekitError
+    from edgekit.keras.capture import _model, keras_graph
+    from edgekit.profile import api
+    from edgekit.profile.emulate import estimate_graph
 
-    return parse_spec(str(path))
+    try:
+        g = keras_graph(tflite.read_bytes(), _model(tflite, "keras", res["description"]))
+        est = estimate_graph(g, tgt, dtype="fp32", threads=threads, model=result.model)
+    except EdgekitError as exc:
+        result.notes.append(f"no estimate for {tgt.id}: {exc}")
+        return
+    result.measurements.append(api.measurement_from_estimate(est))
 
 
 def _eager_and_convert(spec, kw: dict, *, timed: bool, out: Path):
@@ -90,7 +99,7 @@ def _child_eager(path: str, kind: str, input_shape, runs: int, warmup: int, thre
     """In the child: load, time eager inference (when ``timed``), convert to fp32 .tflite."""
     import numpy as np
 
-    from edgekit.keras.child import Source, _convert, tensorflow
+    from edgekit.keras.child import Source, _convert, _description, tensorflow
     from edgekit.profile import protocol
 
     tf = tensorflow()
@@ -100,7 +109,7 @@ def _child_eager(path: str, kind: str, input_shape, runs: int, warmup: int, thre
     t0 = time.perf_counter()
     src = Source(path, kind, input_shape)
     load_ms = (time.perf_counter() - t0) * 1e3
-    out = {"tflite": np.frombuffer(_convert(src, "fp32"), dtype=np.uint8)}
+    out = {"tflite": np.frombuffer(_convert(src, "fp32"), dtype=np.uint8), "description": _description(src)}
     if not timed:
         return out
     x = tf.constant(np.random.default_rng(0).standard_normal(src.input_shape).astype(src.dtype))
