@@ -58,7 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _parser_check(sub)
+    _parser_build(sub)
+    _parser_profile(sub)
+    _parser_fold(sub)
+    _parser_targets(sub)
+    _parser_models(sub)
+    _parser_lint(sub)
+    _parser_report(sub)
+    _parser_recipe(sub)
+    _parser_sweep(sub)
+    return parser
 
+
+def _parser_check(sub) -> None:
     p = sub.add_parser("check", help="params, MACs, memory per layer and the verdict against a budget",
                        description="Analyse a model: params, MACs, model bytes, per-layer activations, peak "
                                    "memory and the arena the runtime needs; compare with a target's SRAM/flash. "
@@ -74,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeline", action="store_true", help="print the planned arena as an ASCII timeline")
     p.set_defaults(func=cmd_check)
 
+
+def _parser_build(sub) -> None:
     p = sub.add_parser("build", help="fold, quantize, export, verify in the real runtime, write artifact + report",
                        description="Build a deployable artifact: fold BN, check the budget, quantize, export "
                                    "(.tflite/.pte/C array), verify against PyTorch in the real runtime, measure "
@@ -97,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_build)
 
+
+def _parser_profile(sub) -> None:
     p = sub.add_parser("profile", help="latency: host, Raspberry Pi over ssh, phone over adb, or emulated",
                        description="Measure latency with warm-up runs and many timed runs (mean, std, "
                                    "percentiles), or estimate it for a target without the device.")
@@ -126,21 +143,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="hist.png", help="latency histogram")
     p.set_defaults(func=cmd_profile)
 
+
+def _parser_fold(sub) -> None:
     p = sub.add_parser("fold", help="fold BatchNorm and report the fate of every normalization layer")
     _add_model(p)
     p.add_argument("-o", "--output", metavar="folded.pt2", help="save the folded model as a .pt2")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fold)
 
+
+def _parser_targets(sub) -> None:
     p = sub.add_parser("targets", help="list the device catalogue, or show one device")
     p.add_argument("name", nargs="?", metavar="NAME|FILE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_targets)
 
+
+def _parser_models(sub) -> None:
     p = sub.add_parser("models", help="list the registered models")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
+
+def _parser_lint(sub) -> None:
     p = sub.add_parser("lint", help="what the converter did to the model: findings with fixes")
     p.add_argument("artifact", metavar="ARTIFACT")
     p.add_argument("--model", metavar="MODEL", help="the PyTorch model it came from")
@@ -148,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lint)
 
+
+def _parser_report(sub) -> None:
     p = sub.add_parser("report", help="a self-contained HTML design-review page (summary, layers, memory, latency)",
                        description="Write one HTML file (no network: inline CSS and SVG) with the verdict, the "
                                    "summary, the memory-per-layer chart against the SRAM line, the estimated "
@@ -161,6 +188,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE.html", default="report.html", help="default: report.html")
     p.set_defaults(func=cmd_report)
 
+
+def _parser_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="a model family's grid on several boards: what fits, Pareto fronts, builds",
+                       description="Analyse every candidate of a grid on every target (pre-export arena, flash, "
+                                   "MACs, runnability, estimated latency), rank each target's candidates (Pareto "
+                                   "front), build and verify the front for real, and write sweep.json, sweep.csv, "
+                                   "a Pareto plot per target and sweep.html. Runs on Ray when installed "
+                                   "(edgekit[sweep]); an interrupted sweep resumes from what is done. Exit 0 done, "
+                                   "1 a target where nothing fits, 2 input error.")
+    p.add_argument("family", metavar="MODEL_FAMILY", help="a registered model (see `edgekit models`)")
+    p.add_argument("--grid", nargs="+", default=[], metavar="NAME=V1,V2",
+                   help="model arguments to vary: width=0.25,0.35,0.5 resolution=64,96,128 (num_classes too)")
+    p.add_argument("--targets", required=True, metavar="NAME,NAME",
+                   help="devices from `edgekit targets`, or .toml files")
+    p.add_argument("--dtype", metavar="int8,fp32", help="dtypes to try (default: each target's own)")
+    p.add_argument("--memory-plan", metavar="auto,offline,tflm", help="TFLite-Micro memory plans to try")
+    p.add_argument("--verify", choices=["pareto", "all", "none"], default="pareto",
+                   help="build and verify the Pareto front (default), every candidate that fits, or none")
+    p.add_argument("--eval", metavar="DATA", help="labelled data: accuracy becomes a Pareto objective")
+    p.add_argument("--calibration", metavar="DIR|FILE.npy|random", help="calibration data for int8 builds")
+    p.add_argument("--objective", action="append", metavar="FIELD:min|max",
+                   help="Pareto objectives (repeatable; default arena_bytes:min latency_ms:min and accuracy:max "
+                        "with --eval, else macs:max)")
+    p.add_argument("--ray-address", metavar="ADDRESS", help="run on an existing Ray cluster (default: a local Ray)")
+    p.add_argument("--workers", type=int, metavar="N", help="CPUs of the local Ray (default: all cores)")
+    p.add_argument("--serial", action="store_true", help="run the candidates one after the other, without Ray")
+    p.add_argument("-o", "--output", metavar="OUTDIR", default="sweep", help="output folder (default: sweep)")
+    p.add_argument("--json", action="store_true", help="print sweep.json")
+    p.set_defaults(func=cmd_sweep)
+
+
+def _parser_recipe(sub) -> None:
     p = sub.add_parser("recipe", help="run a recipe: build, profile and bundle a model for a Pi, a phone or an MCU",
                        description="Recipes live in recipes/ (raspberry-pi, phone, mcu): a recipe.toml naming the "
                                    "model, target, dtype, calibration data and outputs.")
@@ -182,7 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help="print the summary (recipe.json) as JSON")
     rp.set_defaults(func=cmd_recipe)
     p.set_defaults(func=cmd_recipe)
-    return parser
 
 
 def main(argv=None) -> int:
@@ -480,6 +538,92 @@ def cmd_recipe(args) -> int:
         for note in result.notes:
             print(f"  note: {note}")
     return EXIT_FITS if result.fits else EXIT_OVER_BUDGET
+
+
+# ---------------------------------------------------------------- sweep (issue 19): one command block
+
+def cmd_sweep(args) -> int:
+    from edgekit.sweep import sweep
+
+    evaluator = None
+    if args.eval:
+        from edgekit.sweep import DataEvaluator
+
+        evaluator = DataEvaluator(args.eval)
+    if args.workers is not None and args.workers < 1:
+        raise EdgekitError(f"--workers must be at least 1 (got {args.workers})")
+    bars = _SweepBars(quiet=args.json)
+    with bars:
+        result = sweep(args.family, args.grid, targets=args.targets, dtype=args.dtype, memory_plan=args.memory_plan,
+                       verify=args.verify, calibration=args.calibration, evaluator=evaluator,
+                       objectives=args.objective, output=args.output, executor="serial" if args.serial else "auto",
+                       ray_address=args.ray_address, workers=args.workers, progress=bars.update)
+    if args.json:
+        import json
+
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_sweep(result)
+    return EXIT_FITS if all(result.best(t) is not None for t in result.targets) else EXIT_OVER_BUDGET
+
+
+class _SweepBars:
+    """A rich progress bar per phase: candidates done / total and the current best per target."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bars, self.tasks = quiet, None, {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bars is not None:
+            self.bars.__exit__(*exc)
+
+    def _start(self):  # on the first event: a sweep refused before any work draws nothing
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), console=_stderr_console())
+        self.bars.__enter__()
+
+    def update(self, e) -> None:
+        if self.quiet:
+            return
+        if self.bars is None:
+            self._start()
+        if e.phase not in self.tasks:
+            self.tasks[e.phase] = self.bars.add_task(e.phase, total=max(e.total, 1))
+        best = "; ".join(f"{t}: {b or 'nothing fits yet'}" for t, b in e.best.items())
+        fails = f", {e.failed} failed" if e.failed else ""
+        reused = f", {e.reused} from an earlier run" if e.reused else ""
+        self.bars.update(self.tasks[e.phase], completed=e.done, total=max(e.total, 1),
+                         description=f"{e.phase}{reused}{fails} | best: {best}")
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _print_sweep(result) -> None:
+    print(f"sweep {result.family}: {len(result.candidates)} candidates x {len(result.targets)} targets on "
+          f"{result.executor} ({result.workers} workers) -> {result.output}")
+    for t in result.targets:
+        rows = [r for r in result.rows if r.target == t]
+        best = result.best(t)
+        print(f"  {t}: {sum(r.eligible for r in rows)}/{len(rows)} fit, Pareto front {len(result.fronts[t])}, "
+              f"pick {best.candidate if best else 'none'}")
+        for v in (v for v in result.verified if v.target == t):
+            arena = f"measured arena {v.measured_arena_bytes:,} B (predicted {v.predicted_arena_bytes:,} B)" \
+                if v.measured_arena_bytes is not None else f"arena {v.arena_bytes or 0:,} B"
+            print(f"    built {v.candidate}: {v.status}" + (f", {arena}" if v.status != "error" else f": {v.error}"))
+    for f in result.failures():
+        print(f"  failed ({f['phase']}) {f['candidate']} on {f['target']}: {f['error']}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    print(f"  wrote sweep.json, sweep.csv, sweep.html and the Pareto plots in {result.output}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,15 @@ class ArtifactError(EdgekitError):
     """A .tflite/.pte/.pt2 file that cannot be read or run."""
 
 
+class NotModelledError(EdgekitError):
+    """An analysis cannot give an exact number for this model and will not guess: ``layers``
+    lists what it does not model as (layer path, op, why)."""
+
+    def __init__(self, message: str, layers=()):
+        super().__init__(message)
+        self.layers = list(layers)
+
+
 class RuntimeFailure(EdgekitError):
     """A native runtime crashed, hung or refused the artifact (run in a child process)."""
 

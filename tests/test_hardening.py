@@ -262,6 +262,11 @@ CASES = [
          frags=("NaN",), marks=SLOW, id="build-calibration-nan"),
     case("build", *SMALL, *INT8, "--calibration", "calib_bad", "-o", "out", "--json",
          frags=("a.png",), marks=SLOW, id="build-calibration-corrupt-image"),
+    case("build", "good.tflite", "-o", "out", frags=("re-plans it for TFLite-Micro",), id="build-tflite-not-for-mcu"),
+    case("build", "trunc.tflite", "--target", "nrf52840-dk", "-o", "out", frags=("trunc.tflite", "corrupt"),
+         id="build-truncated-tflite"),
+    case("build", "good.tflite", "--target", "nrf52840-dk", "--memory-plan", "vela", "-o", "out",
+         frags=("invalid choice",), id="build-bad-memory-plan"),
     case("build", *SMALL, "--target", "executorch", "--dtype", "fp16", "-o", "out", "--json", frags=("fp16",),
          marks=SLOW, id="build-pte-fp16"),
     # ---- lint

@@ -14,11 +14,13 @@ from edgekit.errors import UsageError
 from edgekit.graph.ir import Graph
 from edgekit.loader import LoadedModel, ModelSpec, from_module, load_model, parse_spec
 from edgekit.plan import Plan, resolve
+from edgekit.types import ModelLike, Shape, Size, TargetLike
 from edgekit.units import parse_dtype
 
 
-def analyze(model_or_path=None, *, input_shape=None, dtype: str | None = None, runtime: str | None = None,
-            fold: bool = True, target=None, sram=None, flash=None, memory_plan: str | None = None) -> Analysis:
+def analyze(model_or_path: ModelLike = None, *, input_shape: Shape | None = None, dtype: str | None = None,
+            runtime: str | None = None, fold: bool = True, target: TargetLike | None = None, sram: Size | None = None,
+            flash: Size | None = None, memory_plan: str | None = None) -> Analysis:
     """Analyse a model spec string, an nn.Module, a LoadedModel, or a .tflite/.pte/.pt2 path.
 
     ``target`` (a device name, path or Target), ``runtime``, ``dtype``, ``sram``, ``flash`` and
@@ -124,7 +126,10 @@ def analyze_graph(g: Graph, name: str, *, plan: Plan, fold: bool = False) -> Ana
         "lower_bound_inplace": lower_bound(liveness(g, inplace=True).buffers),
     }
     rg = runtime_graph(g, plan.runtime)
-    pred = predict_arena(rg, plan.runtime, memory_plan=plan.memory_plan or "tflm", kernels=plan.kernels or "cmsis-nn")
+    cannot_run = unrunnable(rg, plan.runtime, kernels=plan.kernels or "reference")
+    # an op the runtime cannot run decides the verdict; the arena of such a model is only indicative
+    pred = predict_arena(rg, plan.runtime, memory_plan=plan.memory_plan or "tflm", kernels=plan.kernels or "cmsis-nn",
+                         strict=not cannot_run)
     dt = graph_dtype(g)
     model_bytes = cnt.model_bytes.get(dt, g.const_bytes()) if g.source_format == "torch" else g.const_bytes()
     peak_layer = None
@@ -137,7 +142,7 @@ def analyze_graph(g: Graph, name: str, *, plan: Plan, fold: bool = False) -> Ana
                     peak_activation_bytes=lv.peak_live_bytes, peak_layer=peak_layer, arena_bytes=pred.bytes,
                     arena_breakdown=pred.breakdown, plans=plans, layers=_layer_rows(g, lv), folded_bn=fold,
                     notes=pred.notes, memory_plans=pred.memory_plan.to_dict() if pred.memory_plan else None,
-                    runnability=unrunnable(rg, plan.runtime, kernels=plan.kernels or "reference"),
+                    runnability=cannot_run,
                     sram_bytes=plan.sram_bytes, flash_bytes=plan.flash_bytes,
                     target=plan.target.id if plan.target is not None else None, memory_plan=greedy)
 

@@ -39,15 +39,18 @@ def runtime_graph(g: Graph, runtime: str) -> Graph:
     return g
 
 
-def predict_arena(g: Graph, runtime: str, *, memory_plan: str = "tflm", kernels: str = "cmsis-nn") -> ArenaPrediction:
+def predict_arena(g: Graph, runtime: str, *, memory_plan: str = "tflm", kernels: str = "cmsis-nn",
+                  strict: bool = True) -> ArenaPrediction:
     """The arena ``runtime`` needs for ``g`` (the captured graph or what ``runtime_graph`` made of it).
-    TFLite-Micro: with ``memory_plan`` (auto | offline | tflm) for a board running ``kernels``."""
+    TFLite-Micro: with ``memory_plan`` (auto | offline | tflm) for a board running ``kernels``.
+    ``strict=False``: ops the arena model does not cover only get a note (for a model the runtime
+    cannot run anyway, whose verdict says so)."""
     if runtime == "tflite-micro":
         tg = runtime_graph(g, runtime)
         lowered = tg.meta.get("lowered_from") == "torch"
         choice = choose_memory_plan(tg, mode=memory_plan, kernels=kernels)
         est = choice.estimate
-        if est.unmodelled and not lowered:
+        if est.unmodelled and not lowered and strict:
             # never a silent guess: a .tflite with an op (or tensor type) the arena model does not
             # cover is refused by name (edgekit.errors.UnmodelledError)
             require_modelled(est)

@@ -27,6 +27,7 @@ from edgekit.build.report import ArenaFigures, BuildReport
 from edgekit.errors import UsageError
 from edgekit.fileio import output_folder
 from edgekit.plan import Plan, resolve
+from edgekit.types import CalibrationLike, ModelLike, Shape, Size, TargetLike
 
 __all__ = ["build", "BuildResult", "BuildReport", "compare", "resolve"]
 
@@ -41,10 +42,11 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, dtype=None, calibration=None,
-          input_shape=None, channels_last_io: bool = False, backend=None, fold: bool = True, output="out",
-          force: bool = False, progress: Progress | None = None, verify_samples: int = 8,
-          quant_remedies=(), memory_plan: str | None = None) -> BuildResult:
+def build(model: ModelLike = None, *, target: TargetLike | None = "tflite", sram: Size | None = None,
+          flash: Size | None = None, dtype: str | None = None, calibration: CalibrationLike = None,
+          input_shape: Shape | None = None, channels_last_io: bool = False, backend: str | None = None,
+          fold: bool = True, output: str | os.PathLike = "out", force: bool = False, progress: Progress | None = None,
+          verify_samples: int = 8, quant_remedies: tuple[str, ...] = (), memory_plan: str | None = None) -> BuildResult:
     """Build ``model`` (a MODEL spec, None for the default model, or an nn.Module in eval mode).
 
     ``target``: a format (``tflite``, ``executorch``) or a device (``nrf52840-dk`` or a .toml);

@@ -14,16 +14,20 @@ from typing import Any
 class ArenaFigures:
     """Every arena figure of one build, in bytes."""
 
-    predicted_pre_export: int  # the pre-export model (what `edgekit check` says)
+    predicted_pre_export: int | None  # the pre-export model (what `edgekit check` says); None: not modelled
     measured: int | None = None  # TFLite-Micro's minimum, bisected on the artifact
     measured_tflm_plan: int | None = None  # the same, with TFLite-Micro's own plan (when edgekit's was written)
     predicted: int | None = None  # the arena model on the artifact
     c_constant: int | None = None  # kTensorArenaSize written into model_data.h
     predicted_breakdown: dict[str, int] | None = None
     planned_by_executorch: int | None = None  # a .pte's planned non-constant buffers
+    # layers the pre-export lowering cannot model exactly ({"layer", "op", "why"}): measured instead
+    not_modelled_before_export: list[dict] | None = None
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        d = {k: v for k, v in self.__dict__.items() if v is not None}
+        d.setdefault("predicted_pre_export", None)
+        return d
 
 
 @dataclass

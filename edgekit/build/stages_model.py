@@ -39,18 +39,31 @@ def fold(ctx: BuildContext) -> None:
 
 
 def predict(ctx: BuildContext) -> None:
-    """The pre-export analysis of the folded model and its verdict: over budget ends the build
-    here, before any slow step (unless --force)."""
+    """The pre-export analysis of the folded model and its verdict: over budget (or unrunnable) ends
+    the build here, before any slow step (unless --force). A model the lowering cannot model exactly
+    is not guessed: no early verdict, the built artifact is measured instead."""
+    from dataclasses import replace
+
+    from edgekit.errors import NotModelledError
+
     plan = ctx.plan
     folded = LoadedModel(ctx.loaded.spec, ctx.module, ctx.shape)
     # a fp16 .tflite has fp16 weights but computes in fp32: its activations are fp32
     act_dtype = "fp32" if plan.format == "tflite" and plan.dtype == "fp16" else plan.dtype
     graph = capture_loaded(folded, dtype=act_dtype, fold=False)
     graph.meta["channels_last_io"] = bool(ctx.options.channels_last_io and plan.format == "tflite")
-    pre = analyze_graph(graph, ctx.loaded.spec.text, plan=plan)
-    ctx.graph, ctx.analysis = graph, pre
     r = ctx.report
+    try:
+        pre = analyze_graph(graph, ctx.loaded.spec.text, plan=plan)
+    except NotModelledError as exc:
+        pre = analyze_graph(graph, ctx.loaded.spec.text, plan=replace(plan, runtime="litert", memory_plan=None))
+        r.arena_bytes.not_modelled_before_export = [{"layer": layer, "op": op, "why": why}
+                                                    for layer, op, why in exc.layers]
+    ctx.graph, ctx.analysis = graph, pre
     r.params, r.macs, r.peak_activation_bytes = pre.params, pre.macs, pre.peak_activation_bytes
+    if r.arena_bytes.not_modelled_before_export:
+        r.arena_bytes.predicted_pre_export = None
+        return
     r.arena_bytes.predicted_pre_export = pre.arena_bytes
     if plan.runtime == "tflite-micro":
         from edgekit.analysis.export_options import memory_options
@@ -62,7 +75,7 @@ def predict(ctx: BuildContext) -> None:
     if verdict.fits or ctx.options.force:
         return
     suggestions = None
-    if ctx.loaded.spec.kind == "registered":
+    if ctx.loaded.spec.kind == "registered" and not pre.runnability:
         pre.variants_of = ctx.loaded
         verdict = pre.check()
         suggestions = [s.__dict__ for s in verdict.suggestions]
@@ -90,7 +103,7 @@ def measured_verdict(ctx: BuildContext) -> BuildVerdict:
     r, plan = ctx.report, ctx.plan
     arena = r.arena_bytes.measured
     if arena is None:
-        arena = r.arena_bytes.planned_by_executorch or r.arena_bytes.predicted_pre_export
+        arena = r.arena_bytes.planned_by_executorch or r.arena_bytes.predicted_pre_export or 0
     reasons = []
     if ctx.lint is not None and ctx.lint.unusable:
         errs = ctx.lint.errors

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError, require
-from edgekit.export.quiet import quiet_native
+from edgekit.quiet import quiet_native
 
 
 def convert_fp32(module, example_input, *, channels_last_io: bool = False) -> bytes:

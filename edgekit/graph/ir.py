@@ -18,6 +18,15 @@ DTYPE_BYTES = {
 }
 
 
+# a model's dtype (what the user asks for: --dtype) -> the IR dtype of its activations and weights
+MODEL_DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
+
+
+def model_dtype_bytes(dtype: str) -> int:
+    """Bytes per element of a model dtype (``"fp32"``, ``"fp16"``, ``"int8"``)."""
+    return DTYPE_BYTES[MODEL_DTYPES[dtype]]
+
+
 def dtype_nbytes(dtype: str) -> int:
     try:
         return DTYPE_BYTES[dtype]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgekit.errors import ArtifactError, UsageError, checked_path, require
 from edgekit.graph.ir import DTYPE_BYTES, Graph, Op, QuantParams, Tensor
+from edgekit.graph.kinds import TFLITE_KINDS, tflite_kind
 from edgekit.graph.tflite_offline import offline_entry
 
 # TensorType -> (IR dtype, bytes per element); 0 for types without a fixed size (string, resource)
@@ -21,20 +22,6 @@ _TYPES = {0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1)
           15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 1), 18: ("bfloat16", 2), 19: ("int2", 1),
           20: ("uint4", 1), 21: ("float8_e4m3fn", 1), 22: ("float8_e5m2", 1)}
 
-_KIND = {
-    "CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d", "FULLY_CONNECTED": "linear",
-    "TRANSPOSE_CONV": "conv_transpose", "CONV_3D": "conv3d", "BATCH_MATMUL": "linear",
-    "ADD": "add", "SUB": "sub", "MUL": "mul", "DIV": "div", "CONCATENATION": "concat",
-    "PAD": "pad", "PADV2": "pad", "MIRROR_PAD": "pad", "TRANSPOSE": "transpose",
-    "RESHAPE": "reshape", "SQUEEZE": "reshape", "EXPAND_DIMS": "reshape",
-    "MEAN": "mean", "SUM": "sum", "AVERAGE_POOL_2D": "avg_pool", "MAX_POOL_2D": "max_pool",
-    "QUANTIZE": "quantize", "DEQUANTIZE": "dequantize", "HARD_SWISH": "hard_swish",
-    "LOGISTIC": "sigmoid", "RELU": "relu", "RELU6": "relu6", "RELU_N1_TO_1": "relu1",
-    "SOFTMAX": "softmax", "TANH": "tanh", "LEAKY_RELU": "leaky_relu", "GELU": "gelu",
-    "MINIMUM": "minimum", "MAXIMUM": "maximum", "SPLIT": "split", "SPLIT_V": "split",
-    "SLICE": "slice", "STRIDED_SLICE": "slice", "GATHER": "gather", "RESIZE_BILINEAR": "resize",
-    "RESIZE_NEAREST_NEIGHBOR": "resize", "BATCH_NORM": "batch_norm", "CAST": "cast",
-}
 
 _FUSED_ACT = {0: None, 1: "relu", 2: "relu1", 3: "relu6", 4: "tanh", 5: "sign_bit", 6: "sigmoid"}
 
@@ -185,8 +172,8 @@ def _parse_subgraph(model, index: int, codes: list[str], buffer_bytes: list[int]
         outs = [int(x) for x in (o.OutputsAsNumpy() if o.OutputsLength() else [])]
         ins = [chk.index(x, n_t, "operator input") for x in slots if x >= 0]  # -1: optional absent
         outs = [chk.index(x, n_t, "operator output") for x in outs if x >= 0]
-        kind = _KIND.get(opcode, opcode.lower())
-        if opcode in _KIND and not outs:  # every op of these kinds computes a tensor
+        kind = tflite_kind(opcode)
+        if opcode in TFLITE_KINDS and not outs:  # every op of these kinds computes a tensor
             raise ArtifactError(f"{path} is corrupt: {where}operator {i} ({opcode}) has no output tensor")
         op = Op(index=i, kind=kind, name=f"{opcode}_{i}" if not index else f"{opcode}_{index}.{i}",
                 inputs=ins, outputs=outs, attrs={"opcode": opcode})
@@ -260,6 +247,8 @@ def _annotate(op: Op, o, tensors: list[Tensor], s) -> None:
            s.BuiltinOptions.DepthwiseConv2DOptions: s.DepthwiseConv2DOptions,
            s.BuiltinOptions.FullyConnectedOptions: s.FullyConnectedOptions,
            s.BuiltinOptions.AddOptions: s.AddOptions, s.BuiltinOptions.MulOptions: s.MulOptions,
+           s.BuiltinOptions.SubOptions: s.SubOptions, s.BuiltinOptions.DivOptions: s.DivOptions,
+           s.BuiltinOptions.TransposeConvOptions: s.TransposeConvOptions,
            s.BuiltinOptions.Pool2DOptions: s.Pool2DOptions,
            s.BuiltinOptions.ConcatenationOptions: s.ConcatenationOptions}.get(opts_type)
     if cls is None:

@@ -323,7 +323,7 @@ def _quantize(fp32_path: Path, cal, *, weight_granularity: str = "CHANNELWISE", 
     import ai_edge_quantizer as aeq
     from ai_edge_quantizer import recipe
 
-    from edgekit.export.quiet import quiet_native
+    from edgekit.quiet import quiet_native
     from edgekit.export.tflite import _floor_ranges, inline_buffers, signature_input
 
     fp32 = fp32_path.read_bytes()

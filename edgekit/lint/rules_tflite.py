@@ -12,9 +12,10 @@ Facts the rules rely on (sources in the comments where they are used):
 - The CMSIS-NN TRANSPOSE kernel used by TFLite-Micro on Cortex-M checks
   ``TF_LITE_ENSURE(context, size <= 4)`` for int8 (kernels/cmsis_nn/transpose.cc); the
   reference kernel (the Python interpreter) accepts rank 5.
-- TFLite fuses RELU, RELU_N1_TO_1 and RELU6 into CONV_2D, DEPTHWISE_CONV_2D,
-  FULLY_CONNECTED, ADD, SUB, MUL and the pooling ops (their options' fused_activation_function);
-  XNNPACK takes these fused activations (delegates/xnnpack/README.md).
+- The converter fuses RELU, RELU_N1_TO_1 and RELU6 into CONV_2D, DEPTHWISE_CONV_2D,
+  TRANSPOSE_CONV, FULLY_CONNECTED, ADD, SUB, MUL, DIV and the pooling ops (their options'
+  fused_activation_function; ``analysis.converter_facts``, measured); XNNPACK takes these fused
+  activations (delegates/xnnpack/README.md).
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ import re
 
 import numpy as np
 
+from edgekit.analysis.converter_facts import CONVERTER_FUSES_ACT_OPCODES, FUSED_ACT_OPCODES, FUSED_ACTIVATIONS
 from edgekit.graph.ir import Op
 from edgekit.lint.artifact import Artifact
 from edgekit.lint.findings import Cost, Finding
 from edgekit.lint.names import Location
 
-ACT_OPS = {"RELU": "relu", "RELU6": "relu6", "RELU_N1_TO_1": "relu1", "RELU_0_TO_1": "relu0to1"}
-FUSABLE_PRODUCERS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL",
-                     "MAX_POOL_2D", "AVERAGE_POOL_2D"}
+ACT_OPS = {**{opcode: kind for kind, opcode in FUSED_ACTIVATIONS.items()}, "RELU_0_TO_1": "relu0to1"}
+# ops the converter fuses a following activation into (a standalone one after them is a missed fusion)
+FUSABLE_PRODUCERS = CONVERTER_FUSES_ACT_OPCODES
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL"}
 # PyTorch module classes, then Keras layer classes (a model converted by TensorFlow, edgekit.keras)
 _NORM_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|LayerNorm|GroupNorm|InstanceNorm[123]d|"
@@ -183,7 +185,7 @@ def _bn_reason(ctx: Ctx, src: Op | None) -> tuple[str, str]:
     if src is None:
         return ("it reads the model input",
                 "fold it into the input normalization (mean/std) of your data pipeline, or into the first conv")
-    act = ctx.fused(src) if ctx.opc(src) in FUSABLE_PRODUCERS else None
+    act = ctx.fused(src) if ctx.opc(src) in FUSED_ACT_OPCODES else None
     if ctx.opc(src) in ACT_OPS or act:
         what = ctx.opc(src) if ctx.opc(src) in ACT_OPS else f"{ctx.opc(src)} with fused {act}"
         return (f"it comes after an activation ({what} at {ctx.where(src)}), so the conv before it cannot absorb it",

@@ -4,11 +4,11 @@ Always an estimate (``estimate=True`` wherever it is shown). No device, no runti
 (kind, MACs, bytes) of the model as captured by ``torch.export`` or read from a .tflite.
 
 **Which ops cost anything.** The runtimes fuse what a graph captured in PyTorch still shows
-separately: BatchNorm after a convolution is folded into it, and a ReLU/ReLU6/clamp after a
-convolution, fully-connected layer, add or folded BatchNorm is a fused activation. Those cost
-nothing here. Views (reshape, flatten, dropout in eval) cost nothing but, on a .tflite, a
-RESHAPE is still an op the interpreter dispatches (overhead only). Every other op is one
-dispatched operator.
+separately: BatchNorm after a convolution is folded into it, and a ReLU/ReLU6/ReLU1 after a
+convolution, fully-connected layer, add/sub/mul/div, pooling or BatchNorm is a fused activation
+(``analysis.converter_facts``, measured). Those cost nothing here. Views (reshape, flatten,
+dropout in eval) cost nothing but, on a .tflite, a RESHAPE is still an op the interpreter
+dispatches (overhead only). Every other op is one dispatched operator.
 
 **mcu-cycles** (TFLite-Micro + CMSIS-NN on a Cortex-M)::
 
@@ -37,23 +37,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from edgekit.analysis.converter_facts import BN_FOLDS_INTO, FUSED_ACTIVATIONS, FUSES_ACT_INTO
 from edgekit.errors import UsageError
+from edgekit.graph.ir import MODEL_DTYPES, model_dtype_bytes
 
 DENSE_KINDS = {"conv1d": "conv2d", "conv2d": "conv2d", "conv3d": "conv2d", "conv_transpose": "conv2d",
                "depthwise_conv2d": "depthwise_conv2d", "linear": "linear"}
 POOL_KINDS = {"max_pool", "avg_pool", "mean", "sum"}
-FUSABLE_ACTS = {"relu", "relu6", "clamp", "relu1", "hardtanh"}
-FUSING_PRODUCERS = {"conv1d", "conv2d", "conv3d", "conv_transpose", "depthwise_conv2d", "linear", "add", "sub",
-                    "batch_norm"}
+FUSABLE_ACTS = frozenset(FUSED_ACTIVATIONS)
+# a ReLU after a BatchNorm is fused too: into the conv the BN folds into, or into the BN's ADD
+FUSING_PRODUCERS = FUSES_ACT_INTO | {"batch_norm"}
 FREE_KINDS = {"view"}
 DISPATCH_ONLY = {"reshape"}  # a .tflite RESHAPE/SQUEEZE: no data moved, but an operator is dispatched
 
 # Fitted on the calibration rows of all roofline targets (see docs/latency.md); dense = 1 by definition
 # of the targets' peaks.
 ROOFLINE_EFFICIENCY = {"conv2d": 1.0, "linear": 1.0, "depthwise_conv2d": 0.3, "elementwise": 1.0, "pool": 1.0}
-
-_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
-
 
 @dataclass
 class LayerEstimate:
@@ -133,8 +132,7 @@ def classify(graph) -> list[str]:
             kinds.append("pool")
             continue
         producer = _producer_kind(graph, op)
-        if k == "batch_norm" and producer in ("conv1d", "conv2d", "conv3d", "conv_transpose", "depthwise_conv2d",
-                                              "linear"):
+        if k == "batch_norm" and producer in BN_FOLDS_INTO:
             kinds.append("fused")
             continue
         if k in FUSABLE_ACTS and producer in FUSING_PRODUCERS:
@@ -167,11 +165,11 @@ def estimate_graph(graph, target, *, dtype: str, threads: int | None = None, mod
         from edgekit.targets import load_target
 
         target = load_target(target)
-    if dtype not in _DTYPE_BYTES:
+    if dtype not in MODEL_DTYPES:
         raise UsageError(f"unknown dtype {dtype!r} for the latency estimate: choose fp32, fp16 or int8")
     lat = target.latency
     kinds = classify(graph)
-    elem = _DTYPE_BYTES[dtype] if graph.source_format == "torch" else None
+    elem = model_dtype_bytes(dtype) if graph.source_format == "torch" else None
     layers: list[LayerEstimate] = []
     notes: list[str] = []
     if lat.model == "mcu-cycles":

@@ -159,6 +159,10 @@ def print_build(result) -> None:
     parts = [f"{label} {_n(arena[key])} B" for key, label in labels if arena.get(key) is not None]
     if parts:
         c.print("  arena: " + ", ".join(parts))
+    unknown = arena.get("not_modelled_before_export") or []
+    if unknown:
+        named = "; ".join(f"{u['layer']}: {u['op']}" for u in unknown[:3]) + ("; ..." if len(unknown) > 3 else "")
+        c.print(f"  not predicted before export: {len(unknown)} layer(s) not modelled ({named}); measured instead")
     c.print(f"  model bytes {_n(r.get('model_bytes'))}, params {_n(r.get('params'))}, MACs {_n(r.get('macs'))}")
     mem = r.get("runtime_memory")
     if mem:
