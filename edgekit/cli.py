@@ -24,9 +24,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 MODEL_HELP = ("registered model with options (mobilenet_v2:width=0.35,resolution=96), torchvision:NAME, "
-              "file.py:factory (imports and runs that file), package.module:factory, or a .pt2/.tflite/.pte "
-              "file; MODEL@weights.pt loads trained weights (a state dict, never pickled code); default: the "
-              "embedded microcontroller model")
+              "file.py:factory (imports and runs that file), package.module:factory, a .pt2/.tflite/.pte "
+              "file, or a Keras .keras/.h5 file or TensorFlow SavedModel folder; MODEL@weights.pt loads trained "
+              "weights (a state dict, never pickled code); default: the embedded microcontroller model")
 
 
 def _add_budget(p):
@@ -416,13 +416,16 @@ def cmd_profile(args) -> int:
 
 
 def cmd_fold(args) -> int:
-    from edgekit.loader import load_model
-    from edgekit.passes.fold_bn import fold_bn
+    from edgekit.loader import load_model, parse_spec
     from edgekit.report import text
 
     _check_output_file(args.output, "folded.pt2")
+    spec = parse_spec(args.model)
+    if spec.kind == "keras":  # what TensorFlow's converter folds, per Keras layer (edgekit.keras.fold)
+        return _fold_keras(args, spec)
+    from edgekit.passes.fold_bn import fold_bn
 
-    loaded = load_model(args.model, input_shape=_shape(args))
+    loaded = load_model(spec, input_shape=_shape(args))
     if loaded.module is None:
         raise EdgekitError(f"{args.model} is a built artifact; fold works on PyTorch models")
     import torch
@@ -433,6 +436,22 @@ def cmd_fold(args) -> int:
         from edgekit.export.pt2 import save_pt2
 
         save_pt2(result.model, (x,), args.output)
+    if args.json:
+        import json
+
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        text.print_fold(result)
+    return 0
+
+
+def _fold_keras(args, spec) -> int:
+    from edgekit.keras.fold import fold_keras
+    from edgekit.report import text
+
+    if args.output:
+        raise EdgekitError("-o saves a folded PyTorch model (.pt2); TensorFlow's converter folds a Keras model itself")
+    result = fold_keras(spec.path, spec.kwargs["format"], input_shape=_shape(args))
     if args.json:
         import json
 

@@ -8,6 +8,8 @@ MODEL forms:
   package.module:factory          imports the module and calls factory()
   model.pt2                       a saved torch.export ExportedProgram
   model.tflite / model.pte        a built artifact (analysed without torch for .tflite)
+  model.keras / model.h5 / DIR    a Keras model or a TensorFlow SavedModel folder (kind "keras"; TensorFlow
+                                  runs only in child processes, see edgekit.keras)
   MODEL@weights.pt                any of the PyTorch forms above with trained weights: a state
                                   dict (or a checkpoint holding one under "state_dict"/"model"),
                                   loaded with torch.load(weights_only=True), which refuses
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.keras.spec import keras_kind, not_a_saved_model
 
 ARTIFACT_SUFFIXES = {".tflite": "tflite", ".pte": "pte", ".pt2": "pt2"}
 
@@ -30,7 +33,7 @@ ARTIFACT_SUFFIXES = {".tflite": "tflite", ".pte": "pte", ".pt2": "pt2"}
 @dataclass
 class ModelSpec:
     text: str
-    kind: str  # "registered" | "torchvision" | "python" | "pt2" | "tflite" | "pte"
+    kind: str  # "registered" | "torchvision" | "python" | "pt2" | "tflite" | "pte" | "keras"
     name: str
     kwargs: dict = field(default_factory=dict)
     path: Path | None = None
@@ -101,11 +104,15 @@ def parse_spec(text: str | None) -> ModelSpec:
         if w.is_dir():
             raise UsageError(f"{weights} is a directory, expected a weights file (state dict)")
         spec = parse_spec(model_text) if model_text.strip() else None
-        if spec is None or spec.is_artifact or spec.kind == "pt2":
+        if spec is None or spec.is_artifact or spec.kind in ("pt2", "keras"):
             raise UsageError(f"{text!r}: weights apply to a PyTorch model (MODEL@weights.pt), not to an artifact "
                              "or an empty model name")
         spec.text, spec.weights = text, w
         return spec
+    keras = keras_kind(text)  # .keras / .h5 / a SavedModel folder (checked here, without TensorFlow)
+    if keras is not None:
+        p = Path(text)
+        return ModelSpec(text=text, kind="keras", name=p.stem or p.resolve().name, path=p, kwargs={"format": keras})
     suffix = Path(text.split(":")[0] if not _exists(text) else text).suffix.lower()
     if Path(text).suffix.lower() in ARTIFACT_SUFFIXES:
         p = Path(text)
@@ -138,13 +145,15 @@ def parse_spec(text: str | None) -> ModelSpec:
         return ModelSpec(text=text, kind="registered", name=name, kwargs=kwargs)
     if re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", name) and opts and opts.isidentifier():
         return ModelSpec(text=text, kind="python", name=opts, kwargs={"module": name})
+    if _exists(text) and Path(text).is_dir():
+        raise not_a_saved_model(text)
     import difflib
 
     close = difflib.get_close_matches(name, model_names(), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise UsageError(
         f"unknown model {text!r}{hint}; use a registered name (edgekit models), torchvision:NAME, "
-        "file.py:factory, package.module:factory, or a .pt2/.tflite/.pte file"
+        "file.py:factory, package.module:factory, a .pt2/.tflite/.pte file, or a .keras/.h5 file or SavedModel folder"
     )
 
 
@@ -173,6 +182,9 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
     """Build or load the model; torch is imported only for torch-based specs."""
     if not isinstance(spec, ModelSpec):
         spec = parse_spec(spec)
+    if spec.kind == "keras":
+        raise UsageError(f"{spec.text} is a Keras/TensorFlow model; this takes a PyTorch model (check, build, "
+                         "profile, fold and lint --model take Keras models)")
     if spec.is_artifact:
         return LoadedModel(spec, None, tuple(input_shape) if input_shape else None)
     if spec.kind == "pt2":

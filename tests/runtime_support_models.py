@@ -10,7 +10,7 @@ zero point (int16: 0), per-channel weights one scale per output channel, biases 
 of input and weight scales; int32/int64 activations are not quantized.
 
 ``run_tflm(models)`` loads every model in TFLite-Micro's interpreter and invokes it once on
-ones, in one child process (``edgekit.runtime.isolate.run_isolated``); a model that crashes
+ones, in one child process (``edgekit.isolate.run_isolated``); a model that crashes
 the interpreter is recorded as refused and the batch resumes after it.
 """
 
@@ -184,7 +184,7 @@ def _tests_on_path():
 
 def run_batch(models: dict[str, bytes], workdir, *, runtime: str = "tflm", timeout_s: float = 600.0) -> dict:
     """{name: Outcome}: each model loaded and invoked once in ``runtime`` ("tflm" or "litert")."""
-    from edgekit.runtime.isolate import ChildFailure, run_isolated
+    from edgekit.isolate import ChildFailure, run_isolated
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,11 @@ def analyze(model_or_path: ModelLike = None, *, input_shape: Shape | None = None
     elif isinstance(model_or_path, (str, Path, ModelSpec)) or model_or_path is None:
         spec = model_or_path if isinstance(model_or_path, ModelSpec) else parse_spec(
             None if model_or_path is None else str(model_or_path))
+        if spec.kind == "keras":  # Keras/TensorFlow: converted in a TensorFlow child (edgekit.analysis.keras)
+            from edgekit.analysis.keras import analyze_keras
+
+            return analyze_keras(spec, input_shape=input_shape, dtype=dtype, runtime=runtime, target=target,
+                                 sram=sram, flash=flash, fold=fold)
         if spec.is_artifact:
             return _analyze_artifact(spec, input_shape=input_shape, dtype=dtype, runtime=runtime, target=target,
                                      sram=sram, flash=flash, memory_plan=memory_plan)

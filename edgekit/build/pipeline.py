@@ -15,11 +15,13 @@ from typing import Callable
 from edgekit.build import stages_accuracy as ac
 from edgekit.build import stages_artifact as ar
 from edgekit.build import stages_export as ex
+from edgekit.build import stages_keras as ke
 from edgekit.build import stages_lint as li
 from edgekit.build import stages_model as mo
 from edgekit.build import stages_patches as pa
 from edgekit.build import stages_verify as ve
 from edgekit.build.context import BuildContext
+from edgekit.errors import UsageError
 
 Condition = Callable[[BuildContext], bool]
 
@@ -103,16 +105,44 @@ STAGES: dict[str, list[Stage]] = {
 # Not a progress line of their own: verification inputs are prepared as soon as the artifact exists.
 _AFTER_EXPORT = ve.prepare_samples
 
+# A Keras model (.keras, .h5, SavedModel): TensorFlow's converter in a child makes the .tflite, then
+# the .tflite stages of the PyTorch build run (lint with the Keras layer names).
+_KERAS_FRONT = [
+    Stage("load Keras model (TensorFlow, in a child process)", ke.load, detail="~10-30 s"),
+    Stage("calibration data", ke.calibrate, when=_int8),
+    Stage(lambda ctx: f"convert with tf.lite.TFLiteConverter ({ctx.plan.dtype}, in a child process)", ke.convert,
+          detail="~20-60 s"),
+    Stage("predict and check budget", ke.predict),
+    Stage("BatchNorm folded by the converter", ke.fold),
+]
+_KERAS_LINT = Stage("lint the artifact (Keras layer names)", ke.lint)
+for _rt in ("tflite-micro", "litert"):
+    STAGES[f"{_rt}:keras"] = _KERAS_FRONT + [_KERAS_LINT if s is _LINT else s
+                                             for s in STAGES[_rt][len(_FRONT) + len(_TFLITE):]]
+
+
+def _pipeline(ctx: BuildContext):
+    """(stages, what prepares the verification inputs once the artifact exists) for this build."""
+    if ctx.source == "torch" and ke.is_keras(ctx.model):
+        ctx.source = "keras"
+    if ctx.source == "keras":
+        if ctx.pipeline not in STAGES:
+            raise UsageError(f"a Keras model builds to .tflite (LiteRT or TFLite-Micro); {ctx.plan.runtime} takes "
+                             "PyTorch models")
+        return STAGES[ctx.pipeline], ke.prepare_samples
+    return STAGES[ctx.pipeline], _AFTER_EXPORT
+
 
 def run_stages(ctx: BuildContext) -> dict[str, float]:
     """Run the runtime's stages in order; returns seconds per stage (``BuildStop`` propagates)."""
     timings: dict[str, float] = {}
     prepared = False
-    for stage in STAGES[ctx.pipeline]:
+    stages, after_export = _pipeline(ctx)
+    for stage in stages:
         if stage.when is not None and not stage.when(ctx):
             continue
         if ctx.artifact is not None and not prepared and ctx.loaded is not None:
-            _AFTER_EXPORT(ctx)
+            after_export(ctx)
             prepared = True
         name = stage.label(ctx)
         ctx.progress(name, None, stage.detail)

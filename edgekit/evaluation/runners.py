@@ -1,5 +1,5 @@
 """Run a model over a whole labelled set: PyTorch in this process; LiteRT, TFLite-Micro and
-ExecuTorch each in **one** child process for the whole set (``edgekit.runtime.isolate``): the
+ExecuTorch each in **one** child process for the whole set (``edgekit.isolate``): the
 samples cross as one ``.npy`` array, the interpreter is built once and invoked per sample (the
 artifacts take batch 1), the outputs come back as one array.
 
@@ -25,7 +25,7 @@ import numpy as np
 from edgekit.errors import UsageError
 from edgekit.evaluation.data import EvalData
 from edgekit.evaluation.metrics import EvalResult, score
-from edgekit.runtime.isolate import ChildFailure, run_isolated
+from edgekit.isolate import ChildFailure, run_isolated
 
 _PER_SAMPLE_S = 1.0  # generous child timeout per sample, on top of a fixed start-up allowance
 

@@ -63,6 +63,10 @@ def _module_table(model):
     from edgekit.loader import load_model, parse_spec
 
     spec = parse_spec(str(model))
+    if spec.kind == "keras":  # Keras layer names: the layer table, read in a TensorFlow child (edgekit.keras)
+        from edgekit.keras.capture import describe_keras
+
+        return ModuleTable(keras=describe_keras(spec.path, spec.kwargs["format"]).table)
     if spec.is_artifact:
         raise UsageError(f"--model takes the PyTorch model the artifact came from, not another artifact ({model})")
     loaded = load_model(spec)

@@ -40,9 +40,11 @@ ACT_OPS = {**{opcode: kind for kind, opcode in FUSED_ACTIVATIONS.items()}, "RELU
 # ops the converter fuses a following activation into (a standalone one after them is a missed fusion)
 FUSABLE_PRODUCERS = CONVERTER_FUSES_ACT_OPCODES
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL"}
+# PyTorch module classes, then Keras layer classes (a model converted by TensorFlow, edgekit.keras)
 _NORM_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|LayerNorm|GroupNorm|InstanceNorm[123]d|"
-                       r"LocalResponseNorm|RMSNorm)$")
-_BN_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine)$")
+                       r"LocalResponseNorm|RMSNorm|BatchNormalization|LayerNormalization|GroupNormalization|"
+                       r"UnitNormalization|RMSNormalization)$")
+_BN_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|BatchNormalization)$")
 
 
 class Ctx:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.errors import UsageError
-from edgekit.runtime.isolate import run_isolated
+from edgekit.isolate import run_isolated
 
 RUNTIME = "LiteRT"
 _KERNELS = ("xnnpack", "builtin", "reference")

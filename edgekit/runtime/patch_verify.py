@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from edgekit.runtime.isolate import ChildFailure
+from edgekit.isolate import ChildFailure
 from edgekit.runtime.tflm_verify import TensorMismatch, default_inputs, tflm_reference_tensors
 
 RUNTIME = "TFLite-Micro"
