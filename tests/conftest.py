@@ -21,6 +21,7 @@ _CONVERTERS = [
     ("edgekit.export.tflite", ("convert_fp32", "quantize_int8", "quantize_fp16")),
     ("edgekit.export.executorch", ("export_pte",)),
     ("edgekit.build", ("build",)),
+    ("edgekit.keras.capture", ("convert_keras",)),  # TensorFlow's converter, in a child process
 ]
 
 

@@ -171,6 +171,19 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("ek_squeezenet1_1", _registered("squeezenet1_1", num_classes=10), (1, 3, 96, 96), slow=True),
     ModelSpec("ek_mcu_mobilenet_v1", _registered("mcu_mobilenet_v1", num_classes=10), (1, 3, 96, 96)),
     ModelSpec("ek_mcunet_tiny", _registered("mcunet_tiny", num_classes=10), (1, 3, 96, 96)),
+    # patch-based inference (tests/test_patches.py, benchmarks/patches.py): higher resolutions
+    ModelSpec("ek_mobilenet_v2_035_144", _registered("mobilenet_v2", width=0.35, resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
+    ModelSpec("ek_mobilenet_v2_035_160", _registered("mobilenet_v2", width=0.35, resolution=160, num_classes=10),
+              (1, 3, 160, 160), slow=True),
+    ModelSpec("ek_mobilenet_v2_144", _registered("mobilenet_v2", resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
+    ModelSpec("ek_mcunet_tiny_160", _registered("mcunet_tiny", resolution=160, num_classes=10), (1, 3, 160, 160),
+              slow=True),
+    ModelSpec("ek_mcu_mobilenet_v1_160", _registered("mcu_mobilenet_v1", resolution=160, num_classes=10),
+              (1, 3, 160, 160), slow=True),
+    ModelSpec("ek_shufflenet_v2_05_144", _registered("shufflenet_v2", width=0.5, resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
 ]}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, is_dataclass
 
+from edgekit.report.accuracy_text import accuracy_lines
+
 from edgekit.units import format_bytes
 
 
@@ -52,6 +54,8 @@ def print_check(report, *, baseline=None, timeline: bool = False, max_rows: int 
             + (f"  = {bd}" if len(report.arena_breakdown) > 1 else ""))
     for note in report.notes:
         c.print(f"  note: {note}")
+    for line in accuracy_lines(report.evaluation):
+        c.print(line, markup=False)
     if timeline and report.memory_plan is not None:
         from edgekit.analysis.planners import ascii_timeline
 
@@ -111,6 +115,9 @@ def markdown(report, *, baseline=None) -> str:
         mp = report.memory_plans or {}
         if mp.get("used") == "offline":
             lines.append(f"| arena with TFLite-Micro's own plan | {mp['tflm_arena_bytes']:,} |")
+    acc = accuracy_lines(report.evaluation)
+    if acc:
+        lines += ["", acc[0]] + [f"- {line}" for line in acc[1:]]
     if v is not None:
         lines += ["", ("**fits**" if v.fits else "**does not fit**") + ": " + v.summary().split(": ", 1)[-1]]
     return "\n".join(lines)
@@ -148,6 +155,12 @@ def print_build(result) -> None:
     for rt, m in ver.items():
         c.print(f"  verified in {rt}: cosine {m.get('cosine', float('nan')):.5f}, max abs err "
                 f"{m.get('max_abs_error', float('nan')):.3g}, top-1 agreement {m.get('top1_agreement', float('nan')):.2f}")
+    for line in accuracy_lines(r.get("evaluation")):
+        c.print(f"  {line}", markup=False)
+    patches = (r.get("patches") or {}).get("applied")
+    if patches:
+        c.print(f"  patches: {patches['grid']} up to {patches['layer']} (+{patches['mac_overhead_pct']:.1f} % MACs), "
+                "outputs verified bit for bit against the unpatched model in TFLite-Micro", markup=False)
     arena = r.get("arena_bytes") or {}
     labels = (("measured", "measured in TFLite-Micro"),
               ("measured_tflm_plan", "with TFLite-Micro's own plan"), ("planned_by_executorch", "planned in the .pte"),
