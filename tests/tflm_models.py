@@ -199,7 +199,7 @@ def _published(spec: str):
 
 # every network of the edgekit registry (``edgekit models``) at 96x96: the ek_* specs above
 # (tests/test_emulator.py, benchmarks/emulator.py)
-REGISTERED = [n for n in SPECS if n.startswith("ek_")]
+REGISTERED = [n for n, s in SPECS.items() if n.startswith("ek_") and s.input_shape[-2:] == (96, 96)]
 
 # the MLPerf Tiny rows of targets/nucleo-l4r5zi.toml (edgekit.profile.published builds them)
 MLPERF_TINY = {
