@@ -208,6 +208,10 @@ def compare(*, targets=None, splits=("calibration", "validation"), efficiency=No
             row = Row(target=tgt.id, model=p.model, dtype=p.dtype, threads=p.threads, split=p.split,
                       published_ms=p.latency_ms, published_macs=p.macs, uncertain=p.uncertain, runtime=p.runtime)
             g = _graph(p.model, p.input_shape, p.dtype, cache)
+            if not isinstance(g, Exception):
+                from edgekit.profile.emulate import runtime_view
+
+                g = runtime_view(g, tgt)
             if isinstance(g, Exception):
                 row.skipped = str(g)
             else:
