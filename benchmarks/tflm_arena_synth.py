@@ -23,7 +23,7 @@ import tflm_truth  # noqa: E402
 
 from edgekit.analysis.tflm_arena import predict_tflm_arena  # noqa: E402
 from edgekit.graph.tflite_reader import read_tflite  # noqa: E402
-from edgekit.runtime.isolate import ChildFailure  # noqa: E402
+from edgekit.isolate import ChildFailure  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -33,6 +33,7 @@ from edgekit.errors import UsageError
 from edgekit.targets import KERNEL_LIBRARIES, RUNTIMES, RUNTIMES_BY_KIND, Target, load_target
 
 __all__ = ["Plan", "resolve", "device", "RUNTIMES", "MCU_SRAM_LIMIT_BYTES", "runtime_label", "check_runtime"]
+from edgekit.types import Size, TargetLike
 from edgekit.units import parse_dtype, parse_size
 
 MCU_SRAM_LIMIT_BYTES = 2 * 1024 * 1024  # an --sram budget up to this means a microcontroller
@@ -89,14 +90,15 @@ def check_runtime(runtime: str) -> str:
     return runtime
 
 
-def device(target) -> Target | None:
+def device(target: TargetLike | None) -> Target | None:
     """A device from a Target, an id or a .toml path (None stays None)."""
     if target is None or isinstance(target, Target):
         return target
     return load_target(target)
 
 
-def resolve(*, target=None, runtime: str | None = None, dtype: str | None = None, sram=None, flash=None,
+def resolve(*, target: TargetLike | None = None, runtime: str | None = None, dtype: str | None = None,
+            sram: Size | None = None, flash: Size | None = None,
             backend: str | None = None, artifact_format: str | None = None, memory_plan: str | None = None,
             kernels: str | None = None) -> Plan:
     """Resolve the flags of any command into a :class:`Plan` (see the module doc for the rules).

@@ -15,13 +15,16 @@ registered models, found by re-analysing smaller resolutions, widths and dtypes)
 
 from __future__ import annotations
 
+from edgekit.analysis.result import Analysis
 from edgekit.errors import UsageError
+from edgekit.types import ModelLike, Shape, Size, TargetLike
 
 __all__ = ["assert_fits", "fits_message"]
 
 
-def assert_fits(model, target=None, sram=None, flash=None, input_shape=None, dtype=None, *, runtime=None,
-                fold: bool = True, suggest: bool = True):
+def assert_fits(model: ModelLike, target: TargetLike | None = None, sram: Size | None = None,
+                flash: Size | None = None, input_shape: Shape | None = None, dtype: str | None = None, *,
+                runtime: str | None = None, fold: bool = True, suggest: bool = True) -> Analysis:
     """Assert that ``model`` fits ``target`` and/or ``sram``/``flash``; return the Report.
 
     ``model``: anything ``edgekit.analyze`` takes — a MODEL spec string, an ``nn.Module`` (in eval

@@ -10,7 +10,7 @@ zero point (int16: 0), per-channel weights one scale per output channel, biases 
 of input and weight scales; int32/int64 activations are not quantized.
 
 ``run_tflm(models)`` loads every model in TFLite-Micro's interpreter and invokes it once on
-ones, in one child process (``edgekit.runtime.isolate.run_isolated``); a model that crashes
+ones, in one child process (``edgekit.isolate.run_isolated``); a model that crashes
 the interpreter is recorded as refused and the batch resumes after it.
 """
 
@@ -184,7 +184,7 @@ def _tests_on_path():
 
 def run_batch(models: dict[str, bytes], workdir, *, runtime: str = "tflm", timeout_s: float = 600.0) -> dict:
     """{name: Outcome}: each model loaded and invoked once in ``runtime`` ("tflm" or "litert")."""
-    from edgekit.runtime.isolate import ChildFailure, run_isolated
+    from edgekit.isolate import ChildFailure, run_isolated
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -237,10 +237,10 @@ def _ones(shape, dtype):
 
 
 def _run_tflm(path: str) -> dict:
-    from edgekit.runtime.tflm import _CaptureFd2
+    from edgekit.runtime.tflm import CaptureFd2
     from tflite_micro import runtime as rt
 
-    with _CaptureFd2() as cap:
+    with CaptureFd2() as cap:
         try:
             it = rt.Interpreter.from_file(path, arena_size=1 << 20)
         except Exception as exc:
@@ -249,7 +249,7 @@ def _run_tflm(path: str) -> dict:
             err = None
     if err is not None:
         return {"ok": False, "stage": "load", "log": (err + " " + cap.text)[:600]}
-    with _CaptureFd2() as cap:
+    with CaptureFd2() as cap:
         try:
             i = 0
             while True:

@@ -31,7 +31,7 @@ from edgekit.analysis.tflm_arena import planned_buffers, predict_tflm_arena, req
 from edgekit.errors import UnmodelledError  # noqa: E402
 from edgekit.graph.tflite_reader import read_tflite  # noqa: E402
 from edgekit.runtime import tflm  # noqa: E402
-from edgekit.runtime.isolate import ChildFailure  # noqa: E402
+from edgekit.isolate import ChildFailure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

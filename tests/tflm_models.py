@@ -171,7 +171,47 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("ek_squeezenet1_1", _registered("squeezenet1_1", num_classes=10), (1, 3, 96, 96), slow=True),
     ModelSpec("ek_mcu_mobilenet_v1", _registered("mcu_mobilenet_v1", num_classes=10), (1, 3, 96, 96)),
     ModelSpec("ek_mcunet_tiny", _registered("mcunet_tiny", num_classes=10), (1, 3, 96, 96)),
+    # patch-based inference (tests/test_patches.py, benchmarks/patches.py): higher resolutions
+    ModelSpec("ek_mobilenet_v2_035_144", _registered("mobilenet_v2", width=0.35, resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
+    ModelSpec("ek_mobilenet_v2_035_160", _registered("mobilenet_v2", width=0.35, resolution=160, num_classes=10),
+              (1, 3, 160, 160), slow=True),
+    ModelSpec("ek_mobilenet_v2_144", _registered("mobilenet_v2", resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
+    ModelSpec("ek_mcunet_tiny_160", _registered("mcunet_tiny", resolution=160, num_classes=10), (1, 3, 160, 160),
+              slow=True),
+    ModelSpec("ek_mcu_mobilenet_v1_160", _registered("mcu_mobilenet_v1", resolution=160, num_classes=10),
+              (1, 3, 160, 160), slow=True),
+    ModelSpec("ek_shufflenet_v2_05_144", _registered("shufflenet_v2", width=0.5, resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
 ]}
+
+
+# ---- every registered network at MCU resolution, and the MLPerf Tiny re-implementations ---------
+
+def _published(spec: str):
+    def build():
+        from edgekit.profile.published import build as build_published
+
+        return build_published(spec)[0]
+    return build
+
+
+# every network of the edgekit registry (``edgekit models``) at 96x96: the ek_* specs above
+# (tests/test_emulator.py, benchmarks/emulator.py)
+REGISTERED = [n for n, s in SPECS.items() if n.startswith("ek_") and s.input_shape[-2:] == (96, 96)]
+
+# the MLPerf Tiny rows of targets/nucleo-l4r5zi.toml (edgekit.profile.published builds them)
+MLPERF_TINY = {
+    "tiny_ic": ModelSpec("tiny_ic", _published("resnet8:resolution=32,num_classes=10"), (1, 3, 32, 32)),
+    "tiny_vww": ModelSpec("tiny_vww", _published("mobilenet_v1:width=0.25,resolution=96,num_classes=2"),
+                          (1, 3, 96, 96)),
+    "tiny_kws": ModelSpec("tiny_kws", _published("ds_cnn:input=49x10,num_classes=12"), (1, 1, 49, 10)),
+    "tiny_ad": ModelSpec("tiny_ad", _published("fc_autoencoder:input=640"), (1, 640)),
+    # the calibration row of targets/nucleo-f746zg.toml (TFLite-Micro 2.5 + CMSIS-NN, Cortex-M7)
+    "f746_mbv2": ModelSpec("f746_mbv2", _published("mobilenet_v2:width=0.3,resolution=80,num_classes=1000"),
+                           (1, 3, 80, 80)),
+}
 
 
 # ---- one-operator models: each kernel's persistent data and scratch, one at a time -------------
@@ -253,7 +293,7 @@ def net(name: str):
     BatchNorm statistics re-estimated on random data, int8 calibrated on 8 uniform samples."""
     import artifacts
 
-    spec = SPECS[name] if name in SPECS else _op_specs()[name.removeprefix("op_")]
+    spec = {**SPECS, **MLPERF_TINY}.get(name) or _op_specs()[name.removeprefix("op_")]
     return artifacts.Net(name, spec.build, spec.input_shape, calibration=partial(_calibration, spec.input_shape),
                          prepare=partial(_bn_stats, spec.input_shape))
 

@@ -11,7 +11,7 @@ such that N allocates and N - 16 does not.
 from __future__ import annotations
 
 from edgekit.runtime import tflm
-from edgekit.runtime.isolate import ChildFailure, run_isolated
+from edgekit.isolate import ChildFailure, run_isolated
 
 ALIGN = 16
 

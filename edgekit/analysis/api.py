@@ -14,11 +14,13 @@ from edgekit.errors import UsageError
 from edgekit.graph.ir import Graph
 from edgekit.loader import LoadedModel, ModelSpec, from_module, load_model, parse_spec
 from edgekit.plan import Plan, resolve
+from edgekit.types import ModelLike, Shape, Size, TargetLike
 from edgekit.units import parse_dtype
 
 
-def analyze(model_or_path=None, *, input_shape=None, dtype: str | None = None, runtime: str | None = None,
-            fold: bool = True, target=None, sram=None, flash=None, memory_plan: str | None = None) -> Analysis:
+def analyze(model_or_path: ModelLike = None, *, input_shape: Shape | None = None, dtype: str | None = None,
+            runtime: str | None = None, fold: bool = True, target: TargetLike | None = None, sram: Size | None = None,
+            flash: Size | None = None, memory_plan: str | None = None) -> Analysis:
     """Analyse a model spec string, an nn.Module, a LoadedModel, or a .tflite/.pte/.pt2 path.
 
     ``target`` (a device name, path or Target), ``runtime``, ``dtype``, ``sram``, ``flash`` and
@@ -31,6 +33,11 @@ def analyze(model_or_path=None, *, input_shape=None, dtype: str | None = None, r
     elif isinstance(model_or_path, (str, Path, ModelSpec)) or model_or_path is None:
         spec = model_or_path if isinstance(model_or_path, ModelSpec) else parse_spec(
             None if model_or_path is None else str(model_or_path))
+        if spec.kind == "keras":  # Keras/TensorFlow: converted in a TensorFlow child (edgekit.analysis.keras)
+            from edgekit.analysis.keras import analyze_keras
+
+            return analyze_keras(spec, input_shape=input_shape, dtype=dtype, runtime=runtime, target=target,
+                                 sram=sram, flash=flash, fold=fold)
         if spec.is_artifact:
             return _analyze_artifact(spec, input_shape=input_shape, dtype=dtype, runtime=runtime, target=target,
                                      sram=sram, flash=flash, memory_plan=memory_plan)
@@ -137,7 +144,8 @@ def analyze_graph(g: Graph, name: str, *, plan: Plan, fold: bool = False) -> Ana
                     notes=pred.notes, memory_plans=pred.memory_plan.to_dict() if pred.memory_plan else None,
                     runnability=cannot_run,
                     sram_bytes=plan.sram_bytes, flash_bytes=plan.flash_bytes,
-                    target=plan.target.id if plan.target is not None else None, memory_plan=greedy)
+                    target=plan.target.id if plan.target is not None else None, memory_plan=greedy,
+                    runtime_graph=rg)
 
 
 def _layer_rows(g: Graph, lv) -> list[LayerRow]:

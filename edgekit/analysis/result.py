@@ -110,6 +110,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     runnability: list[Unrunnable] = field(default_factory=list)
     memory_plans: dict | None = None  # TFLite-Micro: its own plan and edgekit's offline plan, and which is used
+    evaluation: dict | None = None  # `check --eval`: PyTorch accuracy on labelled data (evaluation.EvalReport)
     verdict: Verdict | None = None
     # the budget the command was given (check() without arguments uses it)
     sram_bytes: int | None = field(default=None, repr=False)
@@ -118,6 +119,7 @@ class Analysis:
     # data for renderers and for suggestions; not part of the JSON
     memory_plan: MemoryPlan | None = field(default=None, repr=False, compare=False)
     variants_of: object = field(default=None, repr=False, compare=False)  # the LoadedModel of a registered model
+    runtime_graph: object = field(default=None, repr=False, compare=False)  # the graph the runtime runs (lowered)
 
     @property
     def flops(self) -> int:
@@ -139,16 +141,19 @@ class Analysis:
         v = verdict_for(arena_bytes=self.arena_bytes, model_bytes=self.model_bytes, sram_bytes=sram_b,
                         flash_bytes=flash_b, peak_layer=self.peak_layer, target=tid,
                         extra_reasons=runnability_reason(self.runnability))
-        if not v.fits and suggest and self.variants_of is not None and not self.runnability:
-            from edgekit.analysis.suggest import suggest_variants
+        if not v.fits and suggest and not self.runnability:
+            from edgekit.analysis.suggest import suggest_patches, suggest_variants
 
-            v.suggestions = suggest_variants(self, sram_b, flash_b)
+            # patches first: they keep the model (and its accuracy); then smaller variants
+            v.suggestions = suggest_patches(self, sram_b, flash_b)
+            if self.variants_of is not None:
+                v.suggestions += suggest_variants(self, sram_b, flash_b)
         self.verdict = v
         return v
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for private in ("memory_plan", "variants_of", "sram_bytes", "flash_bytes", "target"):
+        for private in ("memory_plan", "variants_of", "runtime_graph", "sram_bytes", "flash_bytes", "target"):
             d.pop(private, None)
         d["flops"] = self.flops
         v = self.verdict

@@ -1,5 +1,9 @@
-"""Changes that would make a registered model fit: smaller resolutions, widths and dtypes,
-each re-analysed for real (captured and arena-modelled), never extrapolated."""
+"""Changes that would make a model fit, each re-analysed for real, never extrapolated:
+
+- patches (TFLite-Micro): the same model run one spatial tile at a time through its first stages
+  (``analysis.patch_search``), the arena predicted on the rewritten graph with the memory plan the
+  build writes; listed first, because they keep the model and its accuracy;
+- for a registered model, smaller resolutions, widths and dtypes (captured and arena-modelled)."""
 
 from __future__ import annotations
 
@@ -17,6 +21,29 @@ def builder_default(name: str, arg: str, fallback):
 
     param = inspect.signature(builder(name)).parameters.get(arg)
     return fallback if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def suggest_patches(analysis: Analysis, sram_bytes: int | None, flash_bytes: int | None) -> list[Suggestion]:
+    """The patch grid and split that minimise the arena (MACs +20 % at most), as ``edgekit build --patch``
+    would apply it; empty when patches do not apply (another runtime, an arena that is not the problem) or
+    cannot help."""
+    from edgekit.analysis.memory_plans import planning_kernels
+    from edgekit.analysis.patch_search import search_graph
+
+    g = analysis.runtime_graph
+    if analysis.runtime != "tflite-micro" or g is None or sram_bytes is None or analysis.arena_bytes <= sram_bytes:
+        return []
+    mp = analysis.memory_plans or {}
+    offline = mp.get("mode", "auto") != "tflm"
+    search = search_graph(g, budget_bytes=sram_bytes, plan=offline,
+                          kernels=planning_kernels(mp.get("kernels") or "cmsis-nn"))
+    pick = search.pick
+    if pick is None or pick.best_arena() >= analysis.arena_bytes:
+        return []
+    fits = pick.best_arena() <= sram_bytes and (flash_bytes is None or analysis.model_bytes <= flash_bytes)
+    change = (f"{pick.grid[0]}x{pick.grid[1]} patches up to {pick.label} (+{100 * pick.mac_overhead:.1f} % MACs, "
+              f"the same model; edgekit build --patch {pick.spec})")
+    return [Suggestion(change=change, arena_bytes=pick.best_arena(), model_bytes=analysis.model_bytes, fits=fits)]
 
 
 def candidates(analysis: Analysis) -> list[tuple[str, dict, str]]:

@@ -27,6 +27,7 @@ from edgekit.build.report import ArenaFigures, BuildReport
 from edgekit.errors import UsageError
 from edgekit.fileio import output_folder
 from edgekit.plan import Plan, resolve
+from edgekit.types import CalibrationLike, ModelLike, Shape, Size, TargetLike
 
 __all__ = ["build", "BuildResult", "BuildReport", "compare", "resolve"]
 
@@ -41,14 +42,20 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, dtype=None, calibration=None,
-          input_shape=None, channels_last_io: bool = False, backend=None, fold: bool = True, output="out",
-          force: bool = False, progress: Progress | None = None, verify_samples: int = 8,
-          quant_remedies=(), memory_plan: str | None = None) -> BuildResult:
+def build(model: ModelLike = None, *, target: TargetLike | None = "tflite", sram: Size | None = None,
+          flash: Size | None = None, dtype: str | None = None, calibration: CalibrationLike = None,
+          input_shape: Shape | None = None, channels_last_io: bool = False, backend: str | None = None,
+          fold: bool = True, output: str | os.PathLike = "out", force: bool = False, progress: Progress | None = None,
+          verify_samples: int = 8, quant_remedies: tuple[str, ...] = (), memory_plan: str | None = None,
+          eval_data=None, patch: str = "auto") -> BuildResult:
     """Build ``model`` (a MODEL spec, None for the default model, or an nn.Module in eval mode).
 
     ``target``: a format (``tflite``, ``executorch``) or a device (``nrf52840-dk`` or a .toml);
     ``sram``/``flash``/``dtype``/``backend``/``memory_plan`` as resolved by ``edgekit.plan.resolve``.
+    ``eval_data``: labelled data (a folder of class folders, an .npz with x and y) scored in PyTorch and
+    in the artifact's runtime (the default model's own held-out set when None). ``patch``: TFLite-Micro
+    int8: ``auto`` (patch-based inference only when the model would not fit otherwise), ``none``, or
+    ``GRIDxGRID@LAYER``.
     Returns a BuildResult; ``fits`` False means over budget (nothing written unless ``force``).
     """
     source = "tflite" if isinstance(model, (str, Path)) and str(model).lower().endswith(".tflite") else "torch"
@@ -59,7 +66,8 @@ def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, d
                          "or an --sram budget of a microcontroller's size (<= 2 MiB)")
     options = BuildOptions(calibration=calibration, input_shape=tuple(input_shape) if input_shape else None,
                            channels_last_io=bool(channels_last_io), fold=fold, force=force,
-                           verify_samples=verify_samples, quant_remedies=tuple(quant_remedies))
+                           verify_samples=verify_samples, quant_remedies=tuple(quant_remedies),
+                           eval_data=eval_data, patch=patch)
     _check_options(plan, options)
     # the output folder and its missing parents are created at the end, only for a finished build;
     # staging goes into the nearest folder that exists (same file system: the final moves are renames)
@@ -80,6 +88,12 @@ def build(model=None, *, target: str | None = "tflite", sram=None, flash=None, d
 
 
 def _check_options(plan: Plan, options: BuildOptions) -> None:
+    from edgekit.analysis.patches import parse_patch_option
+
+    if options.patch not in ("auto", "none"):
+        parse_patch_option(options.patch)  # a bad value fails here, before any slow step
+        if not (plan.runtime == "tflite-micro" and plan.dtype == "int8"):
+            raise UsageError("--patch applies to int8 TFLite-Micro builds (a microcontroller target or --sram)")
     if options.quant_remedies:
         if not (plan.format == "tflite" and plan.dtype == "int8"):
             raise UsageError("--quant-remedy applies to int8 .tflite builds (add --dtype int8 or pick an MCU target)")

@@ -21,6 +21,8 @@ class BuildOptions:
     force: bool = False
     verify_samples: int = 8
     quant_remedies: tuple[str, ...] = ()
+    eval_data: Any = None  # labelled data (--eval): a folder of class folders, an .npz; None: the model's own set
+    patch: str = "auto"  # TFLite-Micro: auto | none | GRIDxGRID@LAYER (patch-based inference)
 
 
 class BuildStop(Exception):
@@ -51,6 +53,8 @@ class BuildContext:
     feed: list = field(default_factory=list)  # the samples as the .tflite takes them (quantized, layout)
     tflm_outputs: list = field(default_factory=list)
     lint: Any = None  # LintResult
+    eval_data: Any = None  # edgekit.evaluation.EvalData, loaded as soon as the model is
+    patch: Any = None  # (grid, layer) to apply after quantization, when patches are needed or asked for
     artifacts: dict[str, Path] = field(default_factory=dict)  # file name in the output folder -> staged path
 
     @property

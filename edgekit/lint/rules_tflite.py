@@ -12,6 +12,11 @@ Facts the rules rely on (sources in the comments where they are used):
 - The CMSIS-NN TRANSPOSE kernel used by TFLite-Micro on Cortex-M checks
   ``TF_LITE_ENSURE(context, size <= 4)`` for int8 (kernels/cmsis_nn/transpose.cc); the
   reference kernel (the Python interpreter) accepts rank 5.
+- Patch-based inference (``analysis.patches``, ``edgekit build --patch``) adds SLICE, PAD/PADV2,
+  CONCATENATION and per-patch copies of the stage's ops, all writing tensors named
+  ``edgekit.patch/...``; the final CONCATENATION writes the split tensor (its original name) from
+  patch tensors. These are not defects: the rules skip them (``_patch_op``), the per-patch TRANSPOSEs
+  of the input count as the input's TRANSPOSE, and ``rule_patches`` says what the stage costs.
 - The converter fuses RELU, RELU_N1_TO_1 and RELU6 into CONV_2D, DEPTHWISE_CONV_2D,
   TRANSPOSE_CONV, FULLY_CONNECTED, ADD, SUB, MUL, DIV and the pooling ops (their options'
   fused_activation_function; ``analysis.converter_facts``, measured); XNNPACK takes these fused
@@ -25,18 +30,21 @@ import re
 import numpy as np
 
 from edgekit.analysis.converter_facts import CONVERTER_FUSES_ACT_OPCODES, FUSED_ACT_OPCODES, FUSED_ACTIVATIONS
+from edgekit.analysis.patches import is_patch_name, parse_patch_name
 from edgekit.graph.ir import Op
 from edgekit.lint.artifact import Artifact
 from edgekit.lint.findings import Cost, Finding
-from edgekit.lint.names import Location
+from edgekit.graph.names import Location
 
 ACT_OPS = {**{opcode: kind for kind, opcode in FUSED_ACTIVATIONS.items()}, "RELU_0_TO_1": "relu0to1"}
 # ops the converter fuses a following activation into (a standalone one after them is a missed fusion)
 FUSABLE_PRODUCERS = CONVERTER_FUSES_ACT_OPCODES
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL"}
+# PyTorch module classes, then Keras layer classes (a model converted by TensorFlow, edgekit.keras)
 _NORM_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|LayerNorm|GroupNorm|InstanceNorm[123]d|"
-                       r"LocalResponseNorm|RMSNorm)$")
-_BN_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine)$")
+                       r"LocalResponseNorm|RMSNorm|BatchNormalization|LayerNormalization|GroupNormalization|"
+                       r"UnitNormalization|RMSNormalization)$")
+_BN_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|BatchNormalization)$")
 
 
 class Ctx:
@@ -113,6 +121,22 @@ class Ctx:
         return f"{loc.path or '<model forward>'} ({op.name})"
 
 
+def _patch_op(ctx: Ctx, op: Op) -> bool:
+    """An op patch-based inference added or copied: it writes a patch tensor, or it assembles the split
+    tensor from patch tensors."""
+    if any(is_patch_name(ctx.g.tensors[t].name) for t in op.outputs):
+        return True
+    acts = ctx.art.act_inputs(op)
+    return ctx.opc(op) == "CONCATENATION" and bool(acts) and all(is_patch_name(ctx.g.tensors[t].name) for t in acts)
+
+
+def _input_patch(ctx: Ctx, t: int) -> bool:
+    """``t`` is a patch's SLICE of a graph input."""
+    p = ctx.art.producer(t)
+    return (p is not None and ctx.opc(p) == "SLICE" and is_patch_name(ctx.g.tensors[t].name)
+            and any(x in ctx.g.inputs for x in ctx.art.act_inputs(p)))
+
+
 def _meant_int8(art: Artifact) -> bool:
     """An int8 model: int8 graph input/output or int8 weights in its compute ops."""
     g = art.graph
@@ -138,8 +162,8 @@ def rule_norms(ctx: Ctx) -> list[Finding]:
     art, out = ctx.art, []
     groups: dict[str, tuple[Location, list[Op]]] = {}
     for op in ctx.g.ops:
-        if ctx.opc(op) in COMPUTE_OPS:
-            continue  # a conv whose folded BN shares its name
+        if ctx.opc(op) in COMPUTE_OPS or _patch_op(ctx, op):
+            continue  # a conv whose folded BN shares its name; the patch assembly takes the split's name
         for loc in art.locations(op):
             if _NORM_CLS.search(loc.short_cls):
                 groups.setdefault(loc.path, (loc, []))[1].append(op)
@@ -272,7 +296,7 @@ def rule_activations(ctx: Ctx) -> list[Finding]:
                     f"used by {', '.join(others) or 'the model output'}",
                     "if the other use does not need the values before the activation, apply the activation "
                     "before the branch so it fuses into the conv", [op]))
-        elif sop == "CONCATENATION":
+        elif sop == "CONCATENATION" and not _patch_op(ctx, src):
             out.append(ctx.finding(
                 "unfused-activation", "info",
                 f"{name} after CONCATENATION ({ctx.where(src)}) cannot be fused (TFLite-Micro's concat takes no "
@@ -393,7 +417,7 @@ def rule_transposes(ctx: Ctx, delegation: dict | None = None) -> list[Finding]:
     groups: dict[tuple, list[Op]] = {}
     for op in ops:
         x = art.act_inputs(op)
-        pos = ("input" if x and x[0] in ctx.g.inputs else
+        pos = ("input" if x and (x[0] in ctx.g.inputs or _input_patch(ctx, x[0])) else
                "output" if any(art.is_graph_output(t) for t in op.outputs) else "interior")
         loc = art.module_of(op)
         groups.setdefault((pos, loc.path if loc else None), []).append(op)
@@ -507,7 +531,7 @@ def rule_grouped_conv(ctx: Ctx) -> list[Finding]:
             if not x:
                 continue
             splitters = [c for c in art.consumers(x[0]) if ctx.opc(c) in ("SLICE", "STRIDED_SLICE")]
-            if len(splitters) < 2:
+            if len(splitters) < 2 or any(_patch_op(ctx, c) for c in splitters):
                 continue
             outs = [c.outputs[0] for c in splitters]
         else:
@@ -692,4 +716,28 @@ _AEQ_INT8_OPS = {
     "NOT_EQUAL", "MIRROR_PAD", "SPACE_TO_DEPTH", "RELU", "EMBEDDING_LOOKUP",
 }
 
-GRAPH_RULES = (rule_norms, rule_activations, rule_hard_activations, rule_rank, rule_grouped_conv, rule_quant)
+# ============================================================================ patch-based inference
+
+def rule_patches(ctx: Ctx) -> list[Finding]:
+    """A patch stage (``edgekit build --patch``): what it added, as information, not as a defect."""
+    ops = [op for op in ctx.g.ops if _patch_op(ctx, op)]
+    if not ops:
+        return []
+    patches = {p[0] for op in ops for t in op.outputs
+               for p in [parse_patch_name(ctx.g.tensors[t].name)] if p is not None and "." in p[0]}
+    added = sorted({ctx.opc(op) for op in ops if ctx.opc(op) in ("SLICE", "PAD", "PADV2", "CONCATENATION")})
+    n_added = sum(1 for op in ops if ctx.opc(op) in ("SLICE", "PAD", "PADV2", "CONCATENATION"))
+    split = next((op for op in reversed(ops) if not any(is_patch_name(ctx.g.tensors[t].name) for t in op.outputs)),
+                 None)
+    where = ctx.where(split) if split is not None else "the stage"
+    return [ctx.finding(
+        "patches", "info",
+        f"patch-based inference: the layers up to {where} run on {len(patches)} spatial patches ({len(ops)} ops, "
+        f"of which {n_added} {'/'.join(added)} ops cut, pad and assemble the patches; the halos recompute some "
+        f"MACs)", "nothing to do: this trades recomputed MACs for a smaller arena (edgekit build --patch none "
+        "builds without it)", ops, cost=ctx.cost([op for op in ops if ctx.opc(op) in added], extra_ops=n_added),
+        patches=len(patches))]
+
+
+GRAPH_RULES = (rule_norms, rule_activations, rule_hard_activations, rule_rank, rule_grouped_conv, rule_quant,
+               rule_patches)

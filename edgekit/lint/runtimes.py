@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 
-from edgekit.runtime.isolate import ChildFailure, run_isolated
+from edgekit.isolate import ChildFailure, run_isolated
 
 _MISSING = re.compile(r"(?:registration from op code|find op for builtin opcode)\s+'?([A-Z0-9_]+)")
 

@@ -15,6 +15,10 @@ DEFAULT_MODEL = "mcu_mobilenet_v1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+# Built-ins that ship trained weights: name -> what they were trained on, and with which options
+# (edgekit.models.digits; any other option set is an untrained architecture).
+TRAINED = {DEFAULT_MODEL: "scikit-learn load_digits (width=0.25, num_classes=10, resolution=96 only)"}
+
 # Keyword arguments `create_model` accepts for every model.
 MODEL_KWARGS = ("width", "resolution", "num_classes")
 
@@ -53,7 +57,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
     ),
     CatalogEntry(
         "mcu_mobilenet_v1", "edgekit.models.mcu:mcu_mobilenet_v1", 96,
-        "MobileNetV1 0.25 at 96x96, 10 classes (the TFLM person-detection shape)",
+        "MobileNetV1 0.25 at 96x96, 10 classes (the TFLM person-detection shape); trained on scikit-learn "
+        "digits with these defaults, untrained with other options",
     ),
     CatalogEntry(
         "mcunet_tiny", "edgekit.models.mcu:mcunet_tiny", 96,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Union
 
 from edgekit.errors import UsageError
-from edgekit.models.catalog import CATALOG, DEFAULT_MODEL, MODEL_KWARGS
+from edgekit.models.catalog import CATALOG, DEFAULT_MODEL, MODEL_KWARGS, TRAINED
 
 Builder = Union[Callable[..., Any], str]
 
@@ -173,13 +173,15 @@ def model_names() -> list[str]:
 
 
 def list_model_info() -> list[dict]:
-    """JSON-ready rows for `edgekit models`: name, default_resolution, description, default."""
+    """JSON-ready rows for `edgekit models`: name, default_resolution, description, default, trained."""
     return [
         {
             "name": info.name,
             "default_resolution": info.default_resolution,
             "description": info.description,
             "default": info.name == DEFAULT_MODEL,
+            # which options load trained weights (None: every option is an untrained architecture)
+            "trained": TRAINED.get(info.name),
         }
         for info in list_models()
     ]

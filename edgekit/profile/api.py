@@ -111,6 +111,7 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
 
     ``model_or_artifact``: a .tflite/.pte path, any MODEL spec of ``edgekit.loader`` or an
     nn.Module (with ``input_shape``). Raises EdgekitError subclasses with one-line messages."""
+    keywords = {k: v for k, v in locals().items() if k != "model_or_artifact"}  # for a Keras model, below
     try:
         protocol.check_counts(runs=runs, warmup=warmup, batch=batch, threads=threads)
     except ValueError as exc:
@@ -121,6 +122,10 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
         raise UsageError(f"unknown runtime {runtime!r}: choose litert, executorch or eager")
     tgt = device(target)
     source, name = _source(model_or_artifact, input_shape)
+    if source.get("spec") is not None and source["spec"].kind == "keras":  # TensorFlow in a child process
+        from edgekit.profile.keras import profile_keras
+
+        return profile_keras(source["spec"], profile_kwargs=keywords)
     proto = {"warmup": warmup, "runs": runs, "batch": batch, "threads": threads, "first_run_timed": False,
              "load_timed": False}
     result = ProfileResult(model=name, target=tgt.id if tgt else None, protocol=proto, measurements=[])
@@ -155,6 +160,13 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
                    "sbc": "pass --ssh USER@HOST to measure on the device",
                    "phone": "pass --adb to measure on the phone"}[tgt.kind]
             result.notes.append(f"{tgt.id}: estimated, not measured ({how})")
+        # ---- emulated MCU: the real TFLite-Micro kernels in QEMU (edgekit/profile/mcu_emulated.py) ----
+        if on_device_target and not emulate and tgt.kind == "mcu":
+            from edgekit.profile.mcu_emulated import add_emulation
+
+            if add_emulation(result, source, tgt, runs=runs, warmup=warmup):
+                return result
+        # ---- end of the emulator hook ----
         _add_estimate(result, source, tgt or device("host"), threads, required=True)
         return result
 

@@ -80,8 +80,9 @@ class DeviceAccess:
 
 def run_recipe(path, *, output=None, ssh: str | None = None, adb: str | None = None, port: int = 22,
                identity=None, accept_new_host_key: bool = False, known_hosts=None, remote_python: str = "python3",
-               runs: int | None = None, warmup: int | None = None, progress=None) -> RecipeResult:
-    """Run a recipe end to end; see the module doc. ``progress(stage, seconds|None, detail)``."""
+               runs: int | None = None, warmup: int | None = None, progress=None, eval_data=None) -> RecipeResult:
+    """Run a recipe end to end; see the module doc. ``progress(stage, seconds|None, detail)``.
+    ``eval_data``: labelled data every build scores its runtimes on (``edgekit build --eval``)."""
     rec = load_recipe(path)
     _check_transport(rec, ssh=ssh, adb=adb)
     tgt = load_target(rec.device)
@@ -92,7 +93,7 @@ def run_recipe(path, *, output=None, ssh: str | None = None, adb: str | None = N
     undo = Undo(out)
     try:
         result = _run(rec, tgt, plans, out, undo, access, runs=runs or rec.runs,
-                      warmup=rec.warmup if warmup is None else warmup, progress=progress)
+                      warmup=rec.warmup if warmup is None else warmup, progress=progress, eval_data=eval_data)
     except BaseException:
         undo.rollback()
         raise
@@ -145,7 +146,7 @@ class StageTimer:
 
 
 def _run(rec: Recipe, tgt: Target, plans: dict, out: Path, undo: Undo, access: DeviceAccess, *, runs: int,
-         warmup: int, progress) -> RecipeResult:
+         warmup: int, progress, eval_data=None) -> RecipeResult:
     stage = StageTimer(progress)
     undo.mkdir()
     bundle = out / "bundle"
@@ -157,7 +158,7 @@ def _run(rec: Recipe, tgt: Target, plans: dict, out: Path, undo: Undo, access: D
     if rec.html_report:
         _design_review(rec, tgt, result, stage)
     for fmt, (target, plan) in plans.items():
-        if not _build(rec, fmt, target, plan, result, stage, progress):
+        if not _build(rec, fmt, target, plan, result, stage, progress, eval_data):
             _write_summary(result)
             return result
     result.profile = stage("profile", lambda: _profile_stage(rec, tgt, result, access, runs=runs, warmup=warmup))
@@ -184,27 +185,28 @@ def _design_review(rec: Recipe, tgt: Target, result: RecipeResult, stage: StageT
 
 
 def _build(rec: Recipe, fmt: str, target: str, plan: Plan, result: RecipeResult, stage: StageTimer,
-           progress) -> bool:
+           progress, eval_data=None) -> bool:
     """Build one format into OUTDIR/build/<fmt>; record it in ``result.builds``. False: over budget."""
     outdir = result.output / "build" / fmt
-    res = stage(f"build .{fmt}", lambda: _build_one(rec, target, plan, outdir, progress), "~10-30 s")
+    res = stage(f"build .{fmt}", lambda: _build_one(rec, target, plan, outdir, progress, eval_data), "~10-30 s")
     rep = res.report.to_dict()
     result.builds[fmt] = {"fits": res.fits, "written": res.written, "artifacts": res.artifacts,
                           "verdict": rep.get("verdict"), "verification": rep.get("verification"),
                           "arena_bytes": rep.get("arena_bytes"), "model_bytes": rep.get("model_bytes"),
-                          "dtype": rep.get("dtype"), "runtime": rep.get("runtime")}
+                          "dtype": rep.get("dtype"), "runtime": rep.get("runtime"),
+                          "evaluation": rep.get("evaluation")}
     if not res.fits:
         result.fits = False
         result.notes.append(f".{fmt}: {(rep.get('verdict') or {}).get('summary', 'does not fit')}")
     return res.fits
 
 
-def _build_one(rec: Recipe, target: str, plan: Plan, outdir: Path, progress):
+def _build_one(rec: Recipe, target: str, plan: Plan, outdir: Path, progress, eval_data=None):
     outdir.parent.mkdir(parents=True, exist_ok=True)
     try:
         return build(rec.model, target=target, dtype=plan.dtype, calibration=rec.calibration,
                      input_shape=rec.input_shape, backend=rec.backend if plan.format == "pte" else None,
-                     output=outdir, progress=progress)
+                     output=outdir, progress=progress, eval_data=eval_data)
     except UsageError as exc:
         if "calibration" in str(exc):
             raise RecipeError(f"{rec.path}: target.calibration: {exc}", path=rec.path,

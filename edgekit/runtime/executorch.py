@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.errors import ArtifactError, UsageError
-from edgekit.runtime.isolate import run_isolated
+from edgekit.isolate import run_isolated
 
 RUNTIME = "ExecuTorch"
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgekit.errors import UsageError
-from edgekit.runtime.isolate import run_isolated
+from edgekit.isolate import run_isolated
 
 
 @dataclass

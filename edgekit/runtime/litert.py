@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.errors import UsageError
-from edgekit.runtime.isolate import run_isolated
+from edgekit.isolate import run_isolated
 
 RUNTIME = "LiteRT"
 _KERNELS = ("xnnpack", "builtin", "reference")
@@ -88,7 +88,7 @@ def dequantize_from(y, detail: dict):
 
 # ---- child side ---------------------------------------------------------------------------
 
-def _interpreter(path: str, threads, xnnpack: bool = True, kernels: str | None = None):
+def interpreter(path: str, threads, xnnpack: bool = True, kernels: str | None = None):
     from ai_edge_litert import interpreter as lr
 
     kernels = kernels or ("xnnpack" if xnnpack else "builtin")
@@ -107,7 +107,7 @@ def _interpreter(path: str, threads, xnnpack: bool = True, kernels: str | None =
 def _child_run(path: str, samples: list, threads=None, kernels="xnnpack") -> dict:
     import numpy as np
 
-    it = _interpreter(path, threads, kernels=kernels)
+    it = interpreter(path, threads, kernels=kernels)
     ins, outs = it.get_input_details(), it.get_output_details()
     results = []
     for sample in samples:

@@ -2,7 +2,7 @@
 
 The interpreter allocates its arena in its constructor; a too-small arena raises
 ``RuntimeError: TFLM failed to allocate tensors`` — or, for some models, segfaults. So every
-call here runs through ``edgekit.runtime.isolate.run_isolated`` and the caller's process
+call here runs through ``edgekit.isolate.run_isolated`` and the caller's process
 survives whatever the native code does.
 
 - ``tflm_allocations(path)``: the RecordingMicroAllocator report (total, head, tail and the
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import ArtifactError, RuntimeFailure, UsageError, require
-from edgekit.runtime.isolate import ChildFailure, run_isolated
+from edgekit.isolate import ChildFailure, run_isolated
 
 RUNTIME = "TFLite-Micro"
 ALIGNMENT = 16  # MicroArenaBufferAlignment()

@@ -24,7 +24,7 @@ How the tensors are obtained (the comparison in ``compare_tensors`` does not car
   kernel scratch buffers around the offline ones may differ, and it places those itself from lifetimes
   it computes. Each copy runs at the full planned model's minimum arena.
 
-Everything native runs in child processes (``runtime.isolate``): a crash fails the plan with a reason.
+Everything native runs in child processes (``edgekit.isolate``): a crash fails the plan with a reason.
 Another tensor source (a Cortex-M emulator running CMSIS-NN) plugs in as a function
 ``(model bytes, input sets, {cut: [tensor ids]}) -> {tensor id: [array per input set]}``.
 """
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import RuntimeFailure
-from edgekit.runtime.isolate import ChildFailure, run_isolated
+from edgekit.isolate import ChildFailure, run_isolated
 
 RUNTIME = "TFLite-Micro"
 _PRESERVE_ARENA = 64 << 20

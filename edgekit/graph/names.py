@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from edgekit.graph.keras_names import CONV_CLASSES, LayerTable
+
 _SEG = re.compile(r"^(?P<cls>(?:[A-Za-z_][\w]*\.)+)(?P<rest>[A-Za-z_][\w]*)$")
 _NOT_MODULE = re.compile(r"^(arith\.constant\d*|serving_default_.*|tfl\..*|pseudo_qconst.*|\d*)$")
 
@@ -96,6 +98,8 @@ _PREFER = {
     "linear": ("Linear",),
     "conv_transpose": ("ConvTranspose2d", "ConvTranspose1d"),
 }
+for _kind, _classes in CONV_CLASSES.items():  # Keras layers (a model converted by TensorFlow)
+    _PREFER[_kind] = _PREFER[_kind] + tuple(c for c in _classes if c not in _PREFER[_kind])
 
 
 def primary(locs: list[Location], kind: str | None = None) -> Location | None:
@@ -114,11 +118,25 @@ def primary(locs: list[Location], kind: str | None = None) -> Location | None:
 
 
 class ModuleTable:
-    """Optional knowledge of the real model: {path: qualified class}. Validates paths."""
+    """Optional knowledge of the real model: {path: qualified class}. Validates paths.
+    ``keras``: the layer table of a Keras model (its .tflite names are TensorFlow's, see
+    ``edgekit.graph.keras_names``); locations are then Keras layer names and classes."""
 
-    def __init__(self, modules: dict[str, str] | None = None):
+    def __init__(self, modules: dict[str, str] | None = None, *, keras: LayerTable | None = None):
         self.modules = dict(modules or {})
         self.classes = set(self.modules.values()) or None
+        self.keras = keras
+
+    def locations(self, name: str) -> list[Location]:
+        """Every module (or Keras layer) one tensor name names, resolved against the table."""
+        if self.keras is not None:
+            return [Location(n, self.keras.cls(n)) for n in self.keras.layers_in(name)]
+        out: list[Location] = []
+        for loc in locations(name, self.classes):
+            loc = self.resolve(loc)
+            if loc not in out:
+                out.append(loc)
+        return out
 
     @classmethod
     def from_module(cls, module) -> "ModuleTable":

@@ -74,7 +74,7 @@ def run_isolated(module: str, func: str, kwargs: dict | None = None, *, timeout_
         env["PYTHONPATH"] = os.pathsep.join(p for p in [_package_root(), env.get("PYTHONPATH", "")] if p)
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run([sys.executable, "-m", "edgekit.runtime.isolate", str(spec_path)],
+            proc = subprocess.run([sys.executable, "-m", "edgekit.isolate", str(spec_path)],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired as exc:
@@ -145,7 +145,7 @@ def _decode(obj):
 
 
 def _package_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
+    return str(Path(__file__).resolve().parents[1])  # the folder holding the edgekit package
 
 
 def _text(b) -> str:
