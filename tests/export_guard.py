@@ -32,7 +32,6 @@ GUARDED: dict[str, tuple[str, ...]] = {
     "edgekit.export.tflite": ("convert_fp32", "quantize_int8", "quantize_fp16"),
     "edgekit.export.executorch": ("export_pte",),
     "edgekit.lint.quant_debug": ("_quantize",),
-    "edgekit.build": ("build",),
     "edgekit.keras.capture": ("convert_keras",),  # TensorFlow's converter, in a child process
     "litert_torch": ("convert",),
     "ai_edge_quantizer.quantizer": ("Quantizer.quantize",),
