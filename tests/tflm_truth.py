@@ -32,8 +32,8 @@ def measure(path, timeout_s: float = 300.0) -> tuple[int, tflm.TflmAllocations]:
 
 
 def child_measure(path: str, huge: int) -> dict:
-    interp = tflm._load(path, huge)
-    with tflm._CaptureFd2() as cap:
+    interp = tflm.load_interpreter(path, huge)
+    with tflm.CaptureFd2() as cap:
         interp.print_allocations()
     del interp
     total = tflm.parse_allocations(cap.text).total_bytes
@@ -41,7 +41,7 @@ def child_measure(path: str, huge: int) -> dict:
 
     def ok(n: int) -> bool:
         try:
-            tflm._load(path, n)
+            tflm.load_interpreter(path, n)
         except RuntimeError:
             return False
         return True

@@ -142,10 +142,26 @@ def analyze_graph(g: Graph, name: str, *, plan: Plan, fold: bool = False) -> Ana
                     peak_activation_bytes=lv.peak_live_bytes, peak_layer=peak_layer, arena_bytes=pred.bytes,
                     arena_breakdown=pred.breakdown, plans=plans, layers=_layer_rows(g, lv), folded_bn=fold,
                     notes=pred.notes, memory_plans=pred.memory_plan.to_dict() if pred.memory_plan else None,
-                    runnability=cannot_run,
+                    runnability=cannot_run, latency_ms=_latency_ms(g, rg, plan, dt),
                     sram_bytes=plan.sram_bytes, flash_bytes=plan.flash_bytes,
                     target=plan.target.id if plan.target is not None else None, memory_plan=greedy,
                     runtime_graph=rg)
+
+
+def _latency_ms(g: Graph, rg: Graph, plan: Plan, dtype: str) -> dict[str, float]:
+    """{target id: ms}: the emulator's estimate of the graph the target's runtime runs (what
+    `edgekit profile --emulate` says), so a saved report carries it (`edgekit diff` reads it back)."""
+    target = plan.target
+    if target is None or target.latency is None:
+        return {}
+    from edgekit.errors import EdgekitError
+    from edgekit.profile.emulate import estimate_graph, runtime_view
+
+    view = rg if rg is not g and target.runtime.default == plan.runtime else runtime_view(g, target)
+    try:
+        return {target.id: estimate_graph(view, target, dtype=dtype).total_ms}
+    except EdgekitError:
+        return {}
 
 
 def _layer_rows(g: Graph, lv) -> list[LayerRow]:

@@ -109,6 +109,7 @@ class Analysis:
     folded_bn: bool = True
     notes: list[str] = field(default_factory=list)
     runnability: list[Unrunnable] = field(default_factory=list)
+    latency_ms: dict[str, float] = field(default_factory=dict)  # {target id: emulator estimate} with a target
     memory_plans: dict | None = None  # TFLite-Micro: its own plan and edgekit's offline plan, and which is used
     evaluation: dict | None = None  # `check --eval`: PyTorch accuracy on labelled data (evaluation.EvalReport)
     verdict: Verdict | None = None
