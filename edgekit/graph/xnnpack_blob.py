@@ -1,0 +1,126 @@
+"""What runs inside a .pte's XNNPACK delegate: its nodes and its tensors' ranks, without torch.
+
+An ExecuTorch program hands whole subgraphs to XNNPACK as one ``DelegateCall``; the graph
+reader (``pte_reader``) sees only that call. The delegate's payload is an ``XH00`` header
+(``executorch/backends/xnnpack/serialization/xnnpack_graph_serialize.py`` ``XNNHeader``:
+bytes 4..8 magic, 8..10 header length, 10..14 flatbuffer offset, 14..18 flatbuffer size)
+followed by an ``XNNGraph`` FlatBuffer (``runtime_schema.fbs``): ``xnodes`` (a union per
+node, e.g. ``XNNStaticTranspose``) and ``xvalues`` (tensors with their ``dims``). This module
+decodes those two tables with the bounds-checked reader of ``pte_reader`` so that tests and
+lint can see the TRANSPOSEs and rank-5 tensors a delegate would execute.
+
+Where the payload lives: ``Program.execution_plan[0].delegates[i].processed`` is a
+``BackendDelegateDataReference`` (``program.fbs``): ``location`` INLINE (0) indexes
+``Program.backend_delegate_data``, SEGMENT (1) indexes ``Program.segments`` (bytes after
+the program at ``segment_base_offset``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from edgekit.errors import ArtifactError
+from edgekit.graph.pte_reader import _extended_header, _Reader, read_pte_bytes
+
+# union XNodeUnion of runtime_schema.fbs (executorch 1.5), in declaration order; type tag = index + 1
+XNODE_TYPES = (
+    "Add", "FullyConnected", "Softmax", "Sigmoid", "StaticTranspose", "Clamp", "Conv2d", "Div",
+    "StaticResizeBilinear2D", "StaticConstantPad", "AvgPooling2d", "Minimum", "DepthwiseConv2d",
+    "MaxPooling2d", "Multiply", "Subtract", "Floor", "Convert", "GlobalAvgPooling2d", "StaticReshape",
+    "ArgMaxPooling2d", "SquareRoot", "Ceiling", "Hardswish", "LeakyReLU", "Maximum", "Negate", "Square",
+    "ELU", "Abs", "PReLU", "Concatenate2", "Concatenate3", "Concatenate4", "StaticSlice",
+    "ScaledDotProductAttention", "BatchMatrixMultiply", "Concatenate5", "ConvTranspose2d",
+    "ReciprocalSquareRoot", "Log", "Gelu", "Tanh", "Exp", "Sin", "Copy", "Cos",
+)
+_XVALUE_TENSOR, _XVALUE_QUANTIZED = 1, 2
+_XNN_MAGIC = b"XH00"
+
+
+@dataclass
+class XnnpackGraph:
+    """One XNNPACK delegate: node kinds in order, every tensor value's dims, the transposes."""
+
+    backend: str
+    nodes: list[str]
+    value_dims: list[tuple[int, ...]]
+    transposes: list[dict] = field(default_factory=list)  # {"perm": [...], "dims": (...)}
+
+    @property
+    def max_rank(self) -> int:
+        return max((len(d) for d in self.value_dims), default=0)
+
+    def counts(self) -> Counter:
+        return Counter(self.nodes)
+
+
+def delegate_payloads(path) -> list[tuple[str, bytes]]:
+    """(backend id, payload bytes) of every delegate of execution plan 0."""
+    data = read_pte_bytes(path)
+    hdr = _extended_header(data, path)
+    r = _Reader(data, path, hdr["program_size"])
+    root = r.table(r.u32(0), "Program")
+    plans = root.tables(1, "execution_plan")
+    if not plans:
+        raise ArtifactError(f"{path} has no execution plan")
+    inline = []
+    for b in root.tables(3, "backend_delegate_data"):
+        start, n = b._vector(0, 1, "delegate data")
+        inline.append(data[start:start + n])
+    segments = []
+    base = hdr["segment_base_offset"]
+    for s in root.tables(4, "segments"):
+        off, size = s.scalar(0, "u64"), s.scalar(1, "u64")
+        if base + off + size > len(data):
+            raise ArtifactError(f"{path} is truncated: a segment ends at byte {base + off + size}")
+        segments.append(data[base + off:base + off + size])
+    out = []
+    for d in plans[0].tables(7, "delegates"):
+        ref = d.table(1, "delegate data reference")
+        if ref is None:
+            continue
+        loc, idx = ref.scalar(0, "u8"), ref.scalar(1, "u32")
+        pool = inline if loc == 0 else segments
+        if idx >= len(pool):
+            raise r.bad(f"delegate data index {idx} out of range 0..{len(pool) - 1}")
+        out.append((d.string(0, "delegate id") or "?", pool[idx]))
+    return out
+
+
+def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", path="<delegate>") -> XnnpackGraph:
+    """Decode an XNNPACK delegate payload (``XH00`` header + ``XNNGraph`` FlatBuffer)."""
+    if len(payload) < 18 or payload[4:8] != _XNN_MAGIC:
+        raise ArtifactError(f"{path}: the {backend} payload has no XH00 header (not an XNNPACK graph)")
+    fb_off = int.from_bytes(payload[10:14], "little")
+    fb_size = int.from_bytes(payload[14:18], "little")
+    if fb_off + fb_size > len(payload) or fb_size < 8:
+        raise ArtifactError(f"{path}: the XNNPACK graph ({fb_size} B at {fb_off}) is outside its {len(payload)}-B payload")
+    fb = payload[fb_off:fb_off + fb_size]
+    r = _Reader(fb, path, len(fb))
+    root = r.table(r.u32(0), "XNNGraph")
+    nodes, transposes = [], []
+    for i, n in enumerate(root.tables(1, "xnodes")):
+        tag = n.scalar(0, "u8")
+        kind = XNODE_TYPES[tag - 1] if 1 <= tag <= len(XNODE_TYPES) else f"node_type_{tag}"
+        nodes.append(kind)
+        if kind == "StaticTranspose":
+            body = n.table(1, f"xnode {i}")
+            perm = body.scalars(1, "u32", 4, "transpose perm") if body is not None else []
+            transposes.append({"node": i, "perm": [int(p) for p in perm]})
+    dims = []
+    for i, v in enumerate(root.tables(2, "xvalues")):
+        tag = v.scalar(0, "u8")
+        body = v.table(1, f"xvalue {i}")
+        if body is not None and tag == _XVALUE_QUANTIZED:
+            body = body.table(0, f"xvalue {i} tensor")
+        if body is None or tag not in (_XVALUE_TENSOR, _XVALUE_QUANTIZED):
+            dims.append(())
+            continue
+        dims.append(tuple(int(d) for d in body.scalars(2, "u32", 4, f"dims of xvalue {i}")))
+    return XnnpackGraph(backend=backend, nodes=nodes, value_dims=dims, transposes=transposes)
+
+
+def xnnpack_graphs(path) -> list[XnnpackGraph]:
+    """Every XNNPACK delegate of a .pte, decoded (other backends are skipped)."""
+    return [read_xnnpack_payload(p, backend=b, path=path) for b, p in delegate_payloads(path)
+            if b.lower().startswith("xnnpack")]

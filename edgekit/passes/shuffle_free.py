@@ -1,0 +1,237 @@
+"""Shuffle-free ShuffleNet: move every channel shuffle into the weights of the convolutions
+around it, so the exported graph has no TRANSPOSE for it and no tensor of rank > 4.
+
+A channel shuffle is a fixed permutation of channels. Instead of computing it, the rewritten
+model stores each tensor of a shuffle region with its channels in another order (chosen by
+``edgekit.passes.channel_layout``, which proves the choice exact by simulation):
+
+- the convolutions writing into the region permute their output channels (weight rows, bias);
+- the convolutions and linear layers reading from it permute their input channels (weight
+  columns), depthwise convs and activations on the way carry the order (their per-channel
+  weights are permuted with it);
+- the shuffle itself disappears, and the ``chunk`` that splits a shuffled tensor in the next
+  ShuffleNet unit reads every k-th stored channel instead of a contiguous half.
+
+That strided channel split is spelled so every runtime takes it whole (``layout``):
+
+- ``"nhwc"`` (for .tflite): ``x.permute(0, 2, 3, 1).reshape(n, h*w, c/k, k)[..., j]`` then
+  back: litert-torch cancels the permutes against its own NCHW->NHWC layout, leaving
+  RESHAPE, SLICE, RESHAPE (all rank <= 4, all taken by XNNPACK; measured). A plain strided
+  slice becomes STRIDED_SLICE, which the XNNPACK delegate refuses (stride != 1).
+- ``"nchw"`` (for .pte): ``x.reshape(n, c/k, k, h*w)[:, :, j]`` then back, rank 4.
+- ``"strided"``: ``x[:, j::k]`` (one op; for runtimes with a strided slice kernel).
+
+The outputs are those of the original model up to the float rounding of a reordered sum
+(``max_rel_error`` is measured on ``example_inputs``); in int8 every accumulation is an exact
+integer sum, so the quantized model computes the same values in another channel order.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx, nn
+
+from edgekit.errors import EdgekitError, UsageError
+from edgekit.passes.channel_layout import Layout, op_name, plan_layouts, shape, split_sizes
+from edgekit.passes.eval_mode import to_eval
+
+LAYOUTS = ("nhwc", "nchw", "strided")
+_PERMUTING = {"permute", "transpose", "channel_shuffle", "native_channel_shuffle"}
+
+
+@dataclass
+class ShuffleFreeResult:
+    """``model`` is a GraphModule without the shuffles (or the input model when there were none)."""
+
+    model: nn.Module
+    shuffles_removed: int
+    regions: int
+    layout: str
+    max_rel_error: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"shuffles_removed": self.shuffles_removed, "regions": self.regions, "layout": self.layout,
+                "max_rel_error": self.max_rel_error, "notes": list(self.notes)}
+
+
+def shuffle_free(model: nn.Module, example_inputs, *, layout: str = "nhwc",
+                 tolerance: float = 1e-5) -> ShuffleFreeResult:
+    """Remove every channel shuffle of ``model`` that can be moved into weights (see module doc).
+
+    ``example_inputs``: a tensor or a tuple of tensors. The input model is not modified.
+    Raises EdgekitError when the rewritten model's outputs differ from the original's by more
+    than ``tolerance`` (relative to the largest output) -- a bug, never a silent change.
+    """
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown shuffle-free layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"shuffle_free expects an nn.Module, got {type(model).__name__}")
+    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    if not _may_permute(model):
+        return ShuffleFreeResult(model, 0, 0, layout, notes=["no permute/transpose/channel_shuffle in the graph"])
+    gm = _aten_graph(model, inputs)
+    layouts, notes = plan_layouts(gm)
+    if not layouts:
+        return ShuffleFreeResult(model, 0, 0, layout, notes=notes or ["no channel shuffle found"])
+    _permute_weights(gm, layouts)
+    removed = sum(_rewrite_region(gm, lay, layout) for lay in layouts)
+    gm.graph.lint()
+    gm.recompile()
+    err = _max_rel_error(model, gm, inputs)
+    if err > tolerance:
+        raise EdgekitError(f"shuffle_free changed the model's outputs (max relative error {err:.3g} > "
+                           f"{tolerance:g}): this is a bug in edgekit, please report it")
+    return ShuffleFreeResult(gm, removed, len(layouts), layout, max_rel_error=err, notes=notes)
+
+
+def _may_permute(model: nn.Module) -> bool:
+    """False only when ``model`` is a GraphModule with no op that can permute channels (fast path)."""
+    if not isinstance(model, fx.GraphModule):
+        return True
+    for node in model.graph.nodes:
+        if node.op == "call_module" and isinstance(model.get_submodule(node.target), nn.ChannelShuffle):
+            return True
+        name = op_name(node) if node.op == "call_function" else str(node.target)
+        if any(p in name for p in _PERMUTING):
+            return True
+    return False
+
+
+def _aten_graph(model: nn.Module, inputs: tuple) -> fx.GraphModule:
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    from edgekit.graph.capture import export_module
+
+    if isinstance(model, fx.GraphModule) and _is_aten(model):
+        gm = copy.deepcopy(model)
+    else:
+        gm = export_module(model, inputs).module()
+    to_eval(gm)
+    with torch.no_grad():
+        ShapeProp(gm).propagate(*inputs)
+    return gm
+
+
+def _is_aten(gm: fx.GraphModule) -> bool:
+    return any(isinstance(n.target, torch._ops.OpOverload) for n in gm.graph.nodes if n.op == "call_function")
+
+
+def _max_rel_error(ref_model, new_model, inputs) -> float:
+    with torch.no_grad():
+        ref, out = ref_model(*inputs), new_model(*inputs)
+    ref, out = torch.as_tensor(ref), torch.as_tensor(out)
+    denom = float(ref.abs().max()) or 1.0
+    return float((ref - out).abs().max()) / denom
+
+
+# ---------------------------------------------------------------------------- weights
+
+def _permute_weights(gm: fx.GraphModule, layouts: list[Layout]) -> None:
+    """Apply every row/column/carrier permutation to the weights (and biases) in place."""
+    new: dict[str, torch.Tensor] = {}
+
+    def get(node):
+        target = node.target
+        if target not in new:
+            users = [n for n in gm.graph.nodes if n.op == "get_attr" and n.target == target]
+            if len(users) != 1 or len(node.users) != 1:
+                raise EdgekitError(f"shuffle_free: {target} is shared by several layers; cannot permute it")
+            new[target] = _fetch(gm, target).detach().clone()
+        return target
+
+    for lay in layouts:
+        for conv, perm in list(lay.rows.items()) + list(lay.carriers.items()):
+            idx = torch.as_tensor(perm, dtype=torch.long)
+            w = get(conv.args[1])
+            new[w] = new[w][idx]
+            bias = conv.args[2] if len(conv.args) > 2 else None
+            if bias is not None:
+                b = get(bias)
+                new[b] = new[b][idx]
+        for sink, perm in lay.cols.items():
+            w = get(sink.args[1])
+            new[w] = new[w][:, torch.as_tensor(perm, dtype=torch.long)]
+    for target, value in new.items():
+        _assign(gm, target, value)
+
+
+def _fetch(root: nn.Module, target: str) -> torch.Tensor:
+    obj = root
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _assign(root: nn.Module, target: str, value: torch.Tensor) -> None:
+    *path, name = target.split(".")
+    owner = root
+    for part in path:
+        owner = getattr(owner, part)
+    if isinstance(getattr(owner, name), nn.Parameter):
+        setattr(owner, name, nn.Parameter(value, requires_grad=False))
+    else:
+        setattr(owner, name, value)
+
+
+# ---------------------------------------------------------------------------- graph
+
+def _rewrite_region(gm: fx.GraphModule, lay: Layout, layout: str) -> int:
+    """Drop the region's shuffles and turn its strided splits into slices; return shuffles dropped."""
+    reg = lay.region
+    for end, sh in reg.shuffles.items():
+        end.replace_all_uses_with(sh.start)
+    for sp in lay.strided:
+        _strided_split(gm, sp, layout)
+    for sh in reg.shuffles.values():
+        for node in reversed(sh.nodes):
+            if not node.users:
+                gm.graph.erase_node(node)
+    return len(reg.shuffles)
+
+
+def _strided_split(gm: fx.GraphModule, sp: fx.Node, layout: str) -> None:
+    """``getitem(chunk(x, k), j)`` -> the stored channels ``j, j+k, j+2k, ...`` of ``x``."""
+    aten = torch.ops.aten
+    x = sp.args[0]
+    n, c, h, w = shape(x)
+    k = len(split_sizes(sp, c))
+    g = gm.graph
+    with g.inserting_after(sp):
+        base = None
+        if layout == "nhwc":
+            t = g.call_function(aten.permute.default, (x, [0, 2, 3, 1]))
+            base = g.call_function(aten.reshape.default, (t, [n, h * w, c // k, k]))
+            _order([t, base])
+        elif layout == "nchw":
+            base = g.call_function(aten.reshape.default, (x, [n, c // k, k, h * w]))
+    anchor = base if base is not None else sp
+    for item in sorted(sp.users, key=lambda u: u.args[1]):
+        j = int(item.args[1])
+        with g.inserting_after(anchor):
+            if layout == "nhwc":
+                s = g.call_function(aten.slice.Tensor, (base, 3, j, j + 1))
+                r = g.call_function(aten.reshape.default, (s, [n, h, w, c // k]))
+                out = g.call_function(aten.permute.default, (r, [0, 3, 1, 2]))
+                new_nodes = [s, r, out]
+            elif layout == "nchw":
+                s = g.call_function(aten.slice.Tensor, (base, 2, j, j + 1))
+                out = g.call_function(aten.reshape.default, (s, [n, c // k, h, w]))
+                new_nodes = [s, out]
+            else:
+                out = g.call_function(aten.slice.Tensor, (x, 1, j, c, k))
+                new_nodes = [out]
+        _order(new_nodes)
+        anchor = out
+        item.replace_all_uses_with(out)
+        g.erase_node(item)
+    g.erase_node(sp)
+
+
+def _order(nodes: list) -> None:
+    """``inserting_after`` puts each new node right after the anchor: restore creation order."""
+    for prev, node in zip(nodes, nodes[1:]):
+        prev.append(node)
