@@ -190,6 +190,8 @@ def _rewrite_region(gm: fx.GraphModule, lay: Layout, layout: str) -> int:
         for node in reversed(sh.nodes):
             if not node.users:
                 gm.graph.erase_node(node)
+    if layout == "nhwc":
+        _channels_last_cats(gm, [n for n in gm.graph.nodes if n in reg.values and op_name(n) == "cat"])
     return len(reg.shuffles)
 
 
@@ -229,6 +231,40 @@ def _strided_split(gm: fx.GraphModule, sp: fx.Node, layout: str) -> None:
         item.replace_all_uses_with(out)
         g.erase_node(item)
     g.erase_node(sp)
+
+
+_TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
+
+
+def _is_permute(node, perm) -> bool:
+    return op_name(node) == "permute" and [int(p) % 4 for p in node.args[1]] == perm
+
+
+def _channels_last_cats(gm: fx.GraphModule, cats: list) -> None:
+    """Concatenate in NHWC where a cat's inputs arrive as NHWC->NCHW permutes (the strided
+    splits of the "nhwc" spelling): ``cat(permute(a), permute(b), dim=1)`` ->
+    ``permute(cat(a, b, dim=3))``; the permutes that then meet their inverse cancel. Without
+    this, litert-torch's layout partitioner (a min cut that does not know an explicit permute
+    cancels its own NCHW->NHWC transpose) concatenates in NCHW, with a TRANSPOSE on each side."""
+    aten, g = torch.ops.aten, gm.graph
+    for cat in cats:
+        inputs = list(cat.args[0])
+        with g.inserting_before(cat):
+            nhwc = [a.args[0] if _is_permute(a, _TO_NCHW) else g.call_function(aten.permute.default, (a, _TO_NHWC))
+                    for a in inputs]
+            new = g.call_function(aten.cat.default, (nhwc, 3))
+            back = g.call_function(aten.permute.default, (new, _TO_NCHW))
+        cat.replace_all_uses_with(back)
+        g.erase_node(cat)
+        for a in inputs:
+            if not a.users:
+                g.erase_node(a)
+        for user in list(back.users):
+            if _is_permute(user, _TO_NHWC):
+                user.replace_all_uses_with(new)
+                g.erase_node(user)
+        if not back.users:
+            g.erase_node(back)
 
 
 def _order(nodes: list) -> None:
