@@ -38,7 +38,7 @@ from edgekit.errors import EdgekitError, UsageError
 from edgekit.passes.channel_layout import Layout, op_name, plan_layouts, shape, split_sizes
 from edgekit.passes.eval_mode import to_eval
 
-LAYOUTS = ("nhwc", "nchw", "strided")
+LAYOUTS = ("nhwc", "nchw", "conv", "strided")
 _PERMUTING = {"permute", "transpose", "channel_shuffle", "native_channel_shuffle"}
 
 
@@ -223,6 +223,10 @@ def _strided_split(gm: fx.GraphModule, sp: fx.Node, layout: str) -> None:
                 s = g.call_function(aten.slice.Tensor, (base, 2, j, j + 1))
                 out = g.call_function(aten.reshape.default, (s, [n, c // k, h, w]))
                 new_nodes = [s, out]
+            elif layout == "conv":
+                sel = g.get_attr(_selector(gm, c, k, j))
+                out = g.call_function(aten.conv2d.default, (x, sel, None, [1, 1], [0, 0], [1, 1], c // k))
+                new_nodes = [sel, out]
             else:
                 out = g.call_function(aten.slice.Tensor, (x, 1, j, c, k))
                 new_nodes = [out]
@@ -265,6 +269,16 @@ def _channels_last_cats(gm: fx.GraphModule, cats: list) -> None:
                 g.erase_node(user)
         if not back.users:
             g.erase_node(back)
+
+
+def _selector(gm: fx.GraphModule, c: int, k: int, j: int) -> str:
+    """A constant grouped 1x1 conv weight picking channel j of every group of k: output m = input m*k + j."""
+    name = f"_shuffle_free_select_{c}_{k}_{j}"
+    if not hasattr(gm, name):
+        w = torch.zeros(c // k, k, 1, 1)
+        w[:, j] = 1.0
+        gm.register_buffer(name, w)
+    return name
 
 
 def _order(nodes: list) -> None:
