@@ -20,7 +20,8 @@ from edgekit.export.quiet import quiet_native
 
 
 def convert_fp32(module, example_input, *, channels_last_io: bool = False) -> bytes:
-    """litert_torch.convert -> flatbuffer bytes (fp32)."""
+    """litert_torch.convert -> flatbuffer bytes (fp32), with every explicit PAD that TFLite's SAME
+    padding reproduces exactly folded into its conv (``edgekit.export.fold_pad``)."""
     import torch
 
     with quiet_native():
@@ -45,7 +46,9 @@ def convert_fp32(module, example_input, *, channels_last_io: bool = False) -> by
             edge.export(str(tmp))
         buf = tmp.read_bytes()
         shutil.rmtree(tmp.parent, ignore_errors=True)
-    return bytes(buf)
+    from edgekit.export.fold_pad import fold_pad_into_conv
+
+    return fold_pad_into_conv(bytes(buf))[0]
 
 
 def _make_nhwc_wrapper():
