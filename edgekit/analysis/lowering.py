@@ -43,6 +43,24 @@ def _same_pad(in_size: int, k: int, s: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def _same_padded_conv(g: Graph, op: Op, consumers: dict) -> Op | None:
+    """Issue 16: the conv a zero 2-D pad feeds, when the pad is exactly that conv's TFLite SAME
+    padding (the conv itself unpadded), else None."""
+    pads, out = op.attrs.get("pads"), op.outputs[0]
+    cs = consumers.get(out, [])
+    if (not pads or len(pads) != 4 or op.attrs.get("pad_mode", "constant") != "constant"
+            or op.attrs.get("pad_value", 0) != 0 or len(cs) != 1 or out in g.outputs
+            or cs[0].kind not in ("conv2d", "depthwise_conv2d") or any(_pair(cs[0].attrs.get("padding", 0)))):
+        return None
+    conv, x = cs[0], g.tensors[op.inputs[0]]
+    k, s, d = (tuple(conv.attrs.get("kernel", ())), _pair(conv.attrs.get("stride", 1)),
+               _pair(conv.attrs.get("dilation", 1)))
+    if len(x.shape) != 4 or len(k) != 2:
+        return None
+    want = [_same_pad(x.shape[3], k[1], s[1], d[1]), _same_pad(x.shape[2], k[0], s[0], d[0])]
+    return conv if [tuple(pads[0:2]), tuple(pads[2:4])] == want else None
+
+
 def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_padding: bool = False) -> Graph:
     """``channels_last_io`` (default: ``g.meta["channels_last_io"]``): the model takes NHWC input,
     as `edgekit build --channels-last-io` exports it, so there is no leading TRANSPOSE.
@@ -113,6 +131,7 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
             return cs[0]
         return None
 
+    same_convs: set[int] = set()  # issue 16: convs whose zero PAD is TFLite's SAME (no PAD op)
     for op in g.ops:
         if op.index in skip:
             continue
@@ -120,6 +139,14 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
         outs = [g.tensors[o] for o in op.outputs]
         src = op.source or op.name
         kind = op.kind
+        # --- issue 16 (clean artifacts): a zero pad equal to TFLite's SAME pads of its only consumer,
+        # a VALID conv, is no op on the device: litert-torch or edgekit.export.fold_pad folds it ---
+        conv = _same_padded_conv(g, op, consumers) if kind == "pad" and acts_in and outs else None
+        if conv is not None:
+            new_id[outs[0].id] = new_id[acts_in[0]]
+            same_convs.add(conv.index)
+            continue
+        # --- end issue 16 ---
         if kind == "view" or (kind == "batch_norm" and acts_in and _producer_kind(g, op) in
                               ("conv2d", "depthwise_conv2d", "linear")):
             if not acts_in or not outs:
@@ -195,7 +222,7 @@ def lower_for_tflite(g: Graph, *, channels_last_io: bool | None = None, same_pad
             pad = _pair(op.attrs.get("padding", 0))
             dil = _pair(op.attrs.get("dilation", 1))
             cur = new_id[acts_in[0]]
-            padding_mode = "valid"
+            padding_mode = "same" if op.index in same_convs else "valid"  # issue 16
             if any(pad):
                 same = [_same_pad(x.shape[2 + i], k[i], stride[i], dil[i]) for i in range(2)]
                 if same_padding or all(same[i] == (pad[i], pad[i]) for i in range(2)):

@@ -18,8 +18,16 @@ That strided channel split is spelled so every runtime takes it whole (``layout`
   back: litert-torch cancels the permutes against its own NCHW->NHWC layout, leaving
   RESHAPE, SLICE, RESHAPE (all rank <= 4, all taken by XNNPACK; measured). A plain strided
   slice becomes STRIDED_SLICE, which the XNNPACK delegate refuses (stride != 1).
-- ``"nchw"`` (for .pte): ``x.reshape(n, c/k, k, h*w)[:, :, j]`` then back, rank 4.
-- ``"strided"``: ``x[:, j::k]`` (one op; for runtimes with a strided slice kernel).
+  The concats of the region are then done channels-last too (``cat(..., dim=3)`` between explicit
+  permutes), because litert-torch's layout partitioner would otherwise concatenate in NCHW with a
+  TRANSPOSE on each side (measured: 30 TRANSPOSEs on ShuffleNetV2-0.5).
+- ``"conv"`` (for .pte): a grouped 1x1 conv with a constant 0/1 weight (groups = c/k, output m =
+  input m*k + j; exact: one product by 1.0 per output). ExecuTorch's XNNPACK delegate computes in
+  NHWC and converts any NCHW reshape of the channel axis with a transpose on each side (measured:
+  41 inside the delegate with "nchw", 76 with "nhwc"); the conv needs none and adds c MACs per
+  pixel per split (~1 % of ShuffleNetV2's MACs).
+- ``"nchw"``: ``x.reshape(n, c/k, k, h*w)[:, :, j]`` then back, rank 4.
+- ``"strided"``: ``x[:, j::k]`` (one STRIDED_SLICE; XNNPACK refuses strides, TFLite-Micro takes it).
 
 The outputs are those of the original model up to the float rounding of a reordered sum
 (``max_rel_error`` is measured on ``example_inputs``); in int8 every accumulation is an exact
@@ -56,6 +64,14 @@ class ShuffleFreeResult:
     def to_dict(self) -> dict:
         return {"shuffles_removed": self.shuffles_removed, "regions": self.regions, "layout": self.layout,
                 "max_rel_error": self.max_rel_error, "notes": list(self.notes)}
+
+
+def layout_for(artifact_format: str) -> str:
+    """The spelling of the strided split each exporter takes whole: "nhwc" for .tflite (RESHAPE,
+    SLICE, RESHAPE), "conv" for .pte (one grouped 1x1 conv inside the XNNPACK delegate)."""
+    if artifact_format not in ("tflite", "pte"):
+        raise UsageError(f"unknown artifact format {artifact_format!r}: choose tflite or pte")
+    return "nhwc" if artifact_format == "tflite" else "conv"
 
 
 def shuffle_free(model: nn.Module, example_inputs, *, layout: str = "nhwc",
