@@ -37,8 +37,11 @@ def fold_pad_into_conv(model_bytes: bytes) -> tuple[bytes, int]:
     model = fbu.read_model_from_bytearray(bytearray(model_bytes))
     names = _opcode_names(model, S)
     folded = 0
-    for sg in model.subgraphs:
-        folded += _fold_subgraph(model, sg, names, S)
+    for i, sg in enumerate(model.subgraphs):
+        n = _fold_subgraph(model, sg, names, S)
+        if n:
+            _drop_unused_tensors(model, i)
+        folded += n
     if not folded:
         return model_bytes, 0
     return bytes(fbu.convert_object_to_bytearray(model)), folded
@@ -101,6 +104,31 @@ def _fold_subgraph(model, sg, names, S) -> int:
     for op in folded:
         sg.operators.remove(op)
     return len(folded)
+
+
+def _drop_unused_tensors(model, index: int) -> None:
+    """Remove tensors no op and no graph input/output refers to (the folded PADs' outputs): an
+    orphan tensor without data makes LiteRT's preserve-all-tensors calibration fail. Tensor
+    indices are renumbered everywhere they appear (ops, subgraph I/O, signature defs)."""
+    sg = model.subgraphs[index]
+    used = {int(t) for t in list(sg.inputs) + list(sg.outputs) if t >= 0}
+    for op in sg.operators:
+        for vec in (op.inputs, op.outputs, op.intermediates):
+            used.update(int(t) for t in (vec if vec is not None else []) if t >= 0)
+    keep = sorted(used)
+    new_index = {old: new for new, old in enumerate(keep)}
+    sg.tensors = [sg.tensors[i] for i in keep]
+
+    def remap(vec):
+        return None if vec is None else [new_index[int(t)] if t >= 0 else -1 for t in vec]
+
+    sg.inputs, sg.outputs = remap(sg.inputs), remap(sg.outputs)
+    for op in sg.operators:
+        op.inputs, op.outputs, op.intermediates = remap(op.inputs), remap(op.outputs), remap(op.intermediates)
+    for sig in model.signatureDefs or []:
+        if int(sig.subgraphIndex) == index:
+            for tm in list(sig.inputs or []) + list(sig.outputs or []):
+                tm.tensorIndex = new_index[int(tm.tensorIndex)]
 
 
 def _pads_with_zero(model, sg, op) -> bool:
