@@ -44,7 +44,16 @@ class XnnpackGraph:
     backend: str
     nodes: list[str]
     value_dims: list[tuple[int, ...]]
-    transposes: list[dict] = field(default_factory=list)  # {"perm": [...], "dims": (...)}
+    transposes: list[dict] = field(default_factory=list)  # {"node", "perm", "input", "output", "dims"}
+    external: set = field(default_factory=set)  # value ids of the delegate's inputs and outputs
+
+    @property
+    def interior_transposes(self) -> list[dict]:
+        """Transposes that move data and neither read a delegate input nor write a delegate output
+        (the NCHW<->NHWC conversions at the edges of an XNNPACK delegate are the others, and so is a
+        permutation of size-1 dims such as NHWC->NCHW of a pooled 1x1 map, which moves no byte)."""
+        return [t for t in self.transposes if t["input"] not in self.external and t["output"] not in self.external
+                and moves_data(t["perm"], t["dims"])]
 
     @property
     def max_rank(self) -> int:
@@ -52,6 +61,17 @@ class XnnpackGraph:
 
     def counts(self) -> Counter:
         return Counter(self.nodes)
+
+
+def moves_data(perm: list[int], out_dims: tuple[int, ...]) -> bool:
+    """False when the transpose only permutes size-1 dims (its output has the input's memory order)."""
+    if not out_dims or len(out_dims) != len(perm):
+        return True
+    in_dims = [0] * len(perm)
+    for out_axis, in_axis in enumerate(perm):
+        in_dims[in_axis] = out_dims[out_axis]
+    order = [p for p in perm if in_dims[p] != 1]
+    return order != sorted(order)
 
 
 def delegate_payloads(path) -> list[tuple[str, bytes]]:
@@ -103,11 +123,11 @@ def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", pat
         tag = n.scalar(0, "u8")
         kind = XNODE_TYPES[tag - 1] if 1 <= tag <= len(XNODE_TYPES) else f"node_type_{tag}"
         nodes.append(kind)
-        if kind == "StaticTranspose":
-            body = n.table(1, f"xnode {i}")
-            perm = body.scalars(1, "u32", 4, "transpose perm") if body is not None else []
-            transposes.append({"node": i, "perm": [int(p) for p in perm]})
-    dims = []
+        body = n.table(1, f"xnode {i}")
+        if kind == "StaticTranspose" and body is not None:  # num_dims, perm, input_id, output_id, flags
+            transposes.append({"node": i, "perm": [int(p) for p in body.scalars(1, "u32", 4, "transpose perm")],
+                               "input": body.scalar(2, "u32"), "output": body.scalar(3, "u32")})
+    dims, by_id = [], {}
     for i, v in enumerate(root.tables(2, "xvalues")):
         tag = v.scalar(0, "u8")
         body = v.table(1, f"xvalue {i}")
@@ -116,8 +136,13 @@ def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", pat
         if body is None or tag not in (_XVALUE_TENSOR, _XVALUE_QUANTIZED):
             dims.append(())
             continue
-        dims.append(tuple(int(d) for d in body.scalars(2, "u32", 4, f"dims of xvalue {i}")))
-    return XnnpackGraph(backend=backend, nodes=nodes, value_dims=dims, transposes=transposes)
+        d = tuple(int(x) for x in body.scalars(2, "u32", 4, f"dims of xvalue {i}"))
+        dims.append(d)
+        by_id[body.scalar(6, "u32")] = d  # id_out: the id nodes refer to
+    for t in transposes:
+        t["dims"] = by_id.get(t["output"], ())
+    external = set(root.scalars(4, "u32", 4, "input ids")) | set(root.scalars(5, "u32", 4, "output ids"))
+    return XnnpackGraph(backend=backend, nodes=nodes, value_dims=dims, transposes=transposes, external=external)
 
 
 def xnnpack_graphs(path) -> list[XnnpackGraph]:
