@@ -1,0 +1,61 @@
+"""Lint rules for what runs inside a .pte's XNNPACK delegate (``edgekit.graph.xnnpack_blob``).
+
+ExecuTorch's XNNPACK delegate computes in NHWC; every NCHW-specific reshape or permute of the
+PyTorch graph becomes an ``XNNStaticTranspose`` on each side of it, inside the delegate, where
+the kernel-call view of the program (``pte_reader``) cannot see it. These rules report:
+
+- ``transpose``: transposes that move data away from the delegate's inputs and outputs (a
+  warning: each is a full copy of a feature map; the NCHW<->NHWC conversions of the delegate's
+  own inputs and outputs, and permutations of size-1 dims, are ``info``);
+- ``rank-gt-4``: values of rank > 4 inside the delegate (a warning: many NPUs, GPU delegates and
+  CMSIS-NN kernels stop at 4 dims).
+"""
+
+from __future__ import annotations
+
+import math
+
+from edgekit.lint.findings import Cost, Finding
+
+
+def delegate_findings(path) -> list[Finding]:
+    from edgekit.graph.xnnpack_blob import moves_data, xnnpack_graphs
+
+    graphs = xnnpack_graphs(path)
+    out: list[Finding] = []
+    interior = [t for g in graphs for t in g.interior_transposes]
+    edge = [t for g in graphs for t in g.transposes if t not in g.interior_transposes]
+    if interior:
+        elems = sum(math.prod(t["dims"]) for t in interior if t["dims"])
+        out.append(Finding(
+            code="transpose", severity="warning",
+            message=f"{len(interior)} transpose(s) inside the XNNPACK delegate(s) copy {elems:,} elements "
+                    f"(perms {sorted({tuple(t['perm']) for t in interior})}); the delegate computes in NHWC, so an "
+                    f"NCHW reshape or permute of the channel axis costs a transpose on each side",
+            fix="keep reshapes off the channel axis of 4-D tensors (a channel shuffle: edgekit.passes.shuffle_free, "
+                "which edgekit build runs)",
+            cost=Cost(extra_ops=len(interior)), details={"transposes": interior}))
+    moving_edge = [t for t in edge if moves_data(t["perm"], t["dims"])]
+    if moving_edge:
+        out.append(Finding(
+            code="transpose", severity="info",
+            message=f"{len(moving_edge)} transpose(s) at the XNNPACK delegate's inputs/outputs (NCHW <-> NHWC)",
+            fix="nothing to do: ExecuTorch's tensors are NCHW at the delegate boundary",
+            details={"transposes": moving_edge}))
+    deep = sorted({d for g in graphs for d in g.value_dims if len(d) > 4})
+    if deep:
+        out.append(Finding(
+            code="rank-gt-4", severity="warning",
+            message=f"{len(deep)} tensor shape(s) of rank > 4 inside the XNNPACK delegate: {deep[:3]}",
+            fix="write the view with 4-D tensors (merge the spatial dims first)", details={"shapes": deep}))
+    return out
+
+
+def delegate_summary(path) -> dict:
+    from edgekit.graph.xnnpack_blob import xnnpack_graphs
+
+    graphs = xnnpack_graphs(path)
+    return {"xnnpack_delegates": len(graphs), "xnnpack_nodes": sum(len(g.nodes) for g in graphs),
+            "xnnpack_transposes": sum(len(g.transposes) for g in graphs),
+            "xnnpack_interior_transposes": sum(len(g.interior_transposes) for g in graphs),
+            "xnnpack_max_rank": max((g.max_rank for g in graphs), default=0)}
