@@ -19,7 +19,7 @@ from edgekit.errors import EdgekitError, UsageError, require
 from edgekit.export.quiet import quiet_native
 
 
-def convert_fp32(module, example_input, *, channels_last_io: bool = False) -> bytes:
+def convert_fp32(module, example_input, *, channels_last_io: bool = False, fold_pads: bool = True) -> bytes:
     """litert_torch.convert -> flatbuffer bytes (fp32), with every explicit PAD that TFLite's SAME
     padding reproduces exactly folded into its conv (``edgekit.export.fold_pad``)."""
     import torch
@@ -46,6 +46,8 @@ def convert_fp32(module, example_input, *, channels_last_io: bool = False) -> by
             edge.export(str(tmp))
         buf = tmp.read_bytes()
         shutil.rmtree(tmp.parent, ignore_errors=True)
+    if not fold_pads:
+        return bytes(buf)
     from edgekit.export.fold_pad import fold_pad_into_conv
 
     return fold_pad_into_conv(bytes(buf))[0]
