@@ -71,7 +71,14 @@ def _width(lo: float, hi: float) -> float:
 def share_concat_ranges(calib: dict, model_bytes: bytes, *,
                         max_loss_bits: float = DEFAULT_MAX_LOSS_BITS) -> tuple[dict, SharedRanges]:
     """Return ``calib`` (ai-edge-quantizer's {tensor name: {"min", "max"}}) with one range per
-    concat group, and what was shared."""
+    concat group of the fp32 model ``model_bytes``, and what was shared."""
+    return share_ranges(calib, _edges(model_bytes), max_loss_bits=max_loss_bits)
+
+
+def share_ranges(calib: dict, edges: list[tuple[str, str]], *,
+                 max_loss_bits: float = DEFAULT_MAX_LOSS_BITS) -> tuple[dict, SharedRanges]:
+    """Join the tensors of each edge (in order) while no member loses more than ``max_loss_bits``;
+    every group then gets the union of its members' ranges."""
     parent: dict[str, str] = {}
     own: dict[str, tuple[float, float]] = {}  # each tensor's calibrated range
     grp: dict[str, tuple[float, float]] = {}  # each group's (root's) shared range
@@ -92,7 +99,7 @@ def share_concat_ranges(calib: dict, model_bytes: bytes, *,
             own[name] = grp[name] = (float(np.min(qsv["min"])), float(np.max(qsv["max"])))
             members[name] = [name]
     report = SharedRanges()
-    for a, b in _edges(model_bytes):
+    for a, b in edges:
         if a not in parent or b not in parent:
             continue
         ra, rb = find(a), find(b)

@@ -166,7 +166,7 @@ def is_sink(node, value) -> bool:
 def is_carrier(node, value) -> bool:
     if not node.args or node.args[0] is not value or any(a is value for a in node.args[1:]):
         return False
-    name, shp_in, shp = op_name(node), shape(value), shape(node)
+    name, shp_in, shp = op_name(node).rstrip("_"), shape(value), shape(node)  # relu_ computes as relu
     if shp_in is None or shp is None or shp[:2] != shp_in[:2]:
         return False
     if is_depthwise(node):
@@ -231,7 +231,7 @@ def _producer_side(v, reg: Region, by_end: dict) -> list:
         reg.shuffles[v] = by_end[v]
         return [by_end[v].start]
     name = op_name(v)
-    if name == "getitem":
+    if name == "getitem" and op_name(v.args[0]) in ("chunk", "split", "split_with_sizes"):
         reg.splits.add(v.args[0])
         return [v.args[0].args[0]]
     if name == "cat":
@@ -263,8 +263,9 @@ def _consumer_side(v, reg: Region, by_start: dict) -> list:
         elif is_sink(u, v):
             reg.sinks.add(u)
         else:
+            hint = " (fold BatchNorm first: edgekit.passes.fold_bn)" if "batch_norm" in op_name(u) else ""
             raise NotSolvable(f"{u.name} ({op_name(u) or u.op}) reads {v.name}, a shuffled tensor, and cannot "
-                              f"take its channels in another order")
+                              f"take its channels in another order{hint}")
     return out
 
 
@@ -354,8 +355,7 @@ class Layout:
 def solve(gm, reg: Region) -> Layout:
     """Choose every source's output order so that each sink reads the same channels in both
     programs; raise NotSolvable with the reason when no such order exists."""
-    strided = {sp for sp in reg.splits if sp.args[0] in reg.shuffles and op_name(sp) == "chunk"
-               and shape(sp.args[0])[1] % int(sp.args[1]) == 0}
+    strided = {sp for sp in reg.splits if sp.args[0] in reg.shuffles and _equal_parts(sp)}
     L, S, owner = _simulate(gm, reg, strided)
     dest_l, dest_s = {}, {}
     for sink in reg.sinks:
@@ -375,6 +375,11 @@ def solve(gm, reg: Region) -> Layout:
     carriers = {n: _positions(n.name, L[n.args[0]], S[n.args[0]], slot_to_label)
                 for n in reg.values if n not in reg.shuffles and is_depthwise(n)}
     return Layout(reg, strided, rows, cols, carriers)
+
+
+def _equal_parts(sp) -> bool:
+    sizes = split_sizes(sp, shape(sp.args[0])[1])
+    return len(sizes) > 1 and len(set(sizes)) == 1
 
 
 def _match(node, ids, dest_l: dict, dest_s: dict) -> dict[int, int]:

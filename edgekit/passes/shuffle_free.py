@@ -37,6 +37,7 @@ integer sum, so the quantized model computes the same values in another channel 
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
@@ -149,12 +150,12 @@ def _max_rel_error(ref_model, new_model, inputs) -> float:
 def _permute_weights(gm: fx.GraphModule, layouts: list[Layout]) -> None:
     """Apply every row/column/carrier permutation to the weights (and biases) in place."""
     new: dict[str, torch.Tensor] = {}
+    readers = Counter(n.target for n in gm.graph.nodes if n.op == "get_attr")
 
     def get(node):
         target = node.target
         if target not in new:
-            users = [n for n in gm.graph.nodes if n.op == "get_attr" and n.target == target]
-            if len(users) != 1 or len(node.users) != 1:
+            if readers[target] != 1 or len(node.users) != 1:
                 raise EdgekitError(f"shuffle_free: {target} is shared by several layers; cannot permute it")
             new[target] = _fetch(gm, target).detach().clone()
         return target
