@@ -1,0 +1,166 @@
+"""Issue 16's acceptance: every registered network, built as edgekit builds it (.tflite and .pte,
+fp32 and int8, at 96x96), is clean when read back with edgekit's own readers: no TRANSPOSE but
+the converter's NCHW->NHWC of the input (none inside a .pte's XNNPACK delegate but at its edges),
+rank <= 4 everywhere, QUANTIZE/DEQUANTIZE only at the graph's input and output, no PAD on the
+microcontroller networks, and `edgekit lint` finds no warning. The shuffle-free artifacts compute
+what the unpermuted model computes (fp32: LiteRT/ExecuTorch vs PyTorch within 1e-5 of the largest
+output; int8: the same top-1 class as the unpermuted int8 build on every calibration sample).
+
+The artifacts come from tests/clean_builds.py (cached on disk: set EDGEKIT_TFLM_CACHE).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import clean_builds as cb
+from edgekit.graph.pte_reader import read_pte
+from edgekit.graph.tflite_reader import read_tflite
+from edgekit.graph.xnnpack_blob import xnnpack_graphs
+
+NETS = cb.registered()
+MCU = {"mcu_mobilenet_v1", "mcunet_tiny"}
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    import os
+
+    return cb.cache_dir_from_env() if os.environ.get("EDGEKIT_TFLM_CACHE") else tmp_path_factory.mktemp("clean")
+
+
+def _ids(nets):
+    return [n.spec for n in nets]
+
+
+# ---------------------------------------------------------------- structure, read back
+
+
+def _tflite_problems(path, net) -> list[str]:
+    g = read_tflite(path)
+    problems = []
+    for op in g.ops:
+        opc = op.attrs.get("opcode")
+        acts = [t for t in op.inputs if not g.tensors[t].is_const]
+        if opc == "TRANSPOSE" and not (acts and acts[0] in g.inputs):
+            problems.append(f"TRANSPOSE {op.index} inside the graph")
+        if opc == "QUANTIZE" and not (acts and acts[0] in g.inputs):
+            problems.append(f"QUANTIZE {op.index} inside the graph")
+        if opc == "DEQUANTIZE" and not all(t in g.outputs for t in op.outputs):
+            problems.append(f"DEQUANTIZE {op.index} inside the graph")
+        if opc in ("PAD", "PADV2") and net.name in MCU:
+            problems.append(f"{opc} {op.index} on a microcontroller network")
+    problems += [f"rank {len(t.shape)} tensor {t.name}" for t in g.tensors if len(t.shape) > 4]
+    return problems
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "int8"])
+@pytest.mark.parametrize("net", NETS, ids=_ids(NETS))
+def test_tflite_is_clean(cache, net, dtype):
+    from edgekit.lint import lint
+
+    path = cb.build(net, "tflite", dtype, "after", cache)
+    assert _tflite_problems(path, net) == []
+    if dtype == "int8":
+        g = read_tflite(path)
+        assert g.tensors[g.inputs[0]].dtype == "int8" and g.tensors[g.outputs[0]].dtype == "int8"
+    targets = [None] + (["tflite-micro"] if net.name in MCU and dtype == "int8" else [])
+    for target in targets:
+        res = lint(path, target=target)
+        assert [f"{f.code}: {f.message}" for f in res.findings if f.severity != "info"] == []
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "int8"])
+@pytest.mark.parametrize("net", NETS, ids=_ids(NETS))
+def test_pte_is_clean(cache, net, dtype):
+    from edgekit.lint import lint
+
+    path = cb.build(net, "pte", dtype, "after", cache)
+    g = read_pte(path)
+    kernels = [op.name for op in g.ops if op.kind not in ("delegate", "view")]
+    # int8: the program converts the float input and output outside the delegate, nothing else runs there
+    allowed = {"quantized_decomposed::quantize_per_tensor.out", "quantized_decomposed::dequantize_per_tensor.out"}
+    assert [k for k in kernels if k not in allowed] == []
+    graphs = xnnpack_graphs(path)
+    assert len(graphs) == g.meta["delegates"] == 1
+    assert [t for x in graphs for t in x.interior_transposes] == []
+    assert max(x.max_rank for x in graphs) <= 4
+    assert [f"{f.code}: {f.message}" for f in lint(path).findings if f.severity != "info"] == []
+
+
+# ---------------------------------------------------------------- same outputs as the unpermuted model
+
+
+def _run(path, samples):
+    if str(path).endswith(".pte"):
+        from edgekit.runtime.executorch import et_run
+
+        return [o[0] for o in et_run(path, [[s] for s in samples])]
+    from edgekit.runtime.litert import dequantize_from, input_details, litert_run, output_details, quantize_to
+
+    ind, outd = input_details(path)[0], output_details(path)[0]
+    return [dequantize_from(o[0], outd) for o in litert_run(path, [[quantize_to(s, ind)] for s in samples])]
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "pte"])
+@pytest.mark.parametrize("net", NETS, ids=_ids(NETS))
+def test_fp32_artifact_computes_the_unpermuted_model(cache, net, fmt):
+    import torch
+
+    module, _ = cb.prepared(net, "unpermuted", fmt)
+    samples = cb.calibration(net)[:8]
+    got = _run(cb.build(net, fmt, "fp32", "after", cache), samples)
+    with torch.no_grad():
+        ref = [module(torch.as_tensor(s)).numpy() for s in samples]
+    scale = max(float(np.abs(r).max()) for r in ref)
+    assert scale > 0 and np.std(np.concatenate(ref)) > 0
+    err = max(float(np.abs(r - np.asarray(g).reshape(r.shape)).max()) for r, g in zip(ref, got)) / scale
+    print(f"{net.spec} {fmt}: max relative error {err:.2e}")
+    assert err <= 1e-5
+
+
+SHUFFLE_NETS = [cb.Net("shufflenet_v2", 0.5), cb.Net("shufflenet_v2")]
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "pte"])
+@pytest.mark.parametrize("net", SHUFFLE_NETS, ids=_ids(SHUFFLE_NETS))
+def test_int8_shuffle_free_agrees_with_the_unpermuted_int8_build(cache, net, fmt):
+    samples = cb.calibration(net)
+    a = np.stack([np.ravel(o) for o in _run(cb.build(net, fmt, "int8", "after", cache), samples)])
+    b = np.stack([np.ravel(o) for o in _run(cb.build(net, fmt, "int8", "unpermuted", cache), samples)])
+    agree = float(np.mean(a.argmax(1) == b.argmax(1)))
+    print(f"{net.spec} {fmt} int8: top-1 agreement {agree:.3f}, max |diff| {np.abs(a - b).max():.3g}")
+    assert agree == 1.0
+    if fmt == "tflite":  # integer sums in another order: the same numbers
+        assert np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------- padding: predicted and measured
+
+
+@pytest.mark.parametrize("name", sorted(MCU))
+def test_same_padding_saves_what_was_predicted(cache, name):
+    """Before the change, `edgekit build` predicted (explicit_pad what-if, on the PyTorch graph) what
+    TFLite's SAME padding would save; TFLite-Micro measures it on the two int8 artifacts, and the
+    pre-export prediction of the new model is the arena measured."""
+    from edgekit.analysis.export_options import memory_options
+    from edgekit.graph.capture import capture, fold_bn_in_graph
+    from edgekit.runtime.tflm import tflm_min_arena
+
+    net = cb.Net(name)
+    graphs = {}
+    for variant in ("before", "after"):
+        module, x = cb.prepared(net, variant, "tflite")
+        graphs[variant] = capture(module, tuple(x.shape), dtype="int8")
+        fold_bn_in_graph(graphs[variant])
+    before = memory_options(graphs["before"])["explicit_pad"]
+    after = memory_options(graphs["after"])["explicit_pad"]
+    measured = {v: tflm_min_arena(cb.build(net, "tflite", "int8", v, cache)) for v in ("before", "after")}
+    saved = measured["before"] - measured["after"]
+    print(f"{name}: PADs {before['pad_ops']} -> {after['pad_ops']}; predicted saving {before['would_save_bytes']} B, "
+          f"measured {saved} B ({measured['before']} -> {measured['after']})")
+    assert before["pad_ops"] == 5 and after["pad_ops"] == 0
+    assert saved > 0 and abs(before["would_save_bytes"] - saved) <= 0.01 * measured["before"]
+    assert abs(after["arena_bytes"] - measured["after"]) <= 0.01 * measured["after"]
