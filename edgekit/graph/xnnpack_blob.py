@@ -34,6 +34,8 @@ XNODE_TYPES = (
     "ReciprocalSquareRoot", "Log", "Gelu", "Tanh", "Exp", "Sin", "Copy", "Cos",
 )
 _XVALUE_TENSOR, _XVALUE_QUANTIZED = 1, 2
+# single-input nodes that keep the layout: kind -> (input_id field, output_id field) in runtime_schema.fbs
+_COPY_LIKE = {"StaticConstantPad": (3, 4), "Clamp": (0, 1), "Convert": (0, 1), "Copy": (0, 1)}
 _XNN_MAGIC = b"XH00"
 
 
@@ -46,13 +48,29 @@ class XnnpackGraph:
     value_dims: list[tuple[int, ...]]
     transposes: list[dict] = field(default_factory=list)  # {"node", "perm", "input", "output", "dims"}
     external: set = field(default_factory=set)  # value ids of the delegate's inputs and outputs
+    copied_from: dict = field(default_factory=dict)  # output id -> input id of pads, clamps, converts
+    converts: list[dict] = field(default_factory=list)  # {"node", "input", "output"}: float <-> int8
+
+    @property
+    def interior_converts(self) -> list[dict]:
+        """Float<->int8 conversions away from the delegate's inputs and outputs: a float island."""
+        return [c for c in self.converts if c["input"] not in self.external and c["output"] not in self.external]
+
+    def _from_input(self, value: int) -> bool:
+        """True when ``value`` is a delegate input, possibly padded/clamped/converted on the way."""
+        seen = set()
+        while value not in self.external and value in self.copied_from and value not in seen:
+            seen.add(value)
+            value = self.copied_from[value]
+        return value in self.external
 
     @property
     def interior_transposes(self) -> list[dict]:
         """Transposes that move data and neither read a delegate input nor write a delegate output
         (the NCHW<->NHWC conversions at the edges of an XNNPACK delegate are the others, and so is a
-        permutation of size-1 dims such as NHWC->NCHW of a pooled 1x1 map, which moves no byte)."""
-        return [t for t in self.transposes if t["input"] not in self.external and t["output"] not in self.external
+        permutation of size-1 dims such as NHWC->NCHW of a pooled 1x1 map, which moves no byte). The
+        input's conversion stays an edge when a pad, clamp or convert of the input comes first."""
+        return [t for t in self.transposes if not self._from_input(t["input"]) and t["output"] not in self.external
                 and moves_data(t["perm"], t["dims"])]
 
     @property
@@ -118,7 +136,7 @@ def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", pat
     fb = payload[fb_off:fb_off + fb_size]
     r = _Reader(fb, path, len(fb))
     root = r.table(r.u32(0), "XNNGraph")
-    nodes, transposes = [], []
+    nodes, transposes, copied_from, converts = [], [], {}, []
     for i, n in enumerate(root.tables(1, "xnodes")):
         tag = n.scalar(0, "u8")
         kind = XNODE_TYPES[tag - 1] if 1 <= tag <= len(XNODE_TYPES) else f"node_type_{tag}"
@@ -127,6 +145,11 @@ def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", pat
         if kind == "StaticTranspose" and body is not None:  # num_dims, perm, input_id, output_id, flags
             transposes.append({"node": i, "perm": [int(p) for p in body.scalars(1, "u32", 4, "transpose perm")],
                                "input": body.scalar(2, "u32"), "output": body.scalar(3, "u32")})
+        elif kind in _COPY_LIKE and body is not None:
+            fin, fout = _COPY_LIKE[kind]
+            copied_from[body.scalar(fout, "u32")] = body.scalar(fin, "u32")
+            if kind == "Convert":
+                converts.append({"node": i, "input": body.scalar(fin, "u32"), "output": body.scalar(fout, "u32")})
     dims, by_id = [], {}
     for i, v in enumerate(root.tables(2, "xvalues")):
         tag = v.scalar(0, "u8")
@@ -142,7 +165,8 @@ def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", pat
     for t in transposes:
         t["dims"] = by_id.get(t["output"], ())
     external = set(root.scalars(4, "u32", 4, "input ids")) | set(root.scalars(5, "u32", 4, "output ids"))
-    return XnnpackGraph(backend=backend, nodes=nodes, value_dims=dims, transposes=transposes, external=external)
+    return XnnpackGraph(backend=backend, nodes=nodes, value_dims=dims, transposes=transposes, external=external,
+                        copied_from=copied_from, converts=converts)
 
 
 def xnnpack_graphs(path) -> list[XnnpackGraph]:

@@ -8,12 +8,16 @@ the kernel-call view of the program (``pte_reader``) cannot see it. These rules 
   warning: each is a full copy of a feature map; the NCHW<->NHWC conversions of the delegate's
   own inputs and outputs, and permutations of size-1 dims, are ``info``);
 - ``rank-gt-4``: values of rank > 4 inside the delegate (a warning: many NPUs, GPU delegates and
-  CMSIS-NN kernels stop at 4 dims).
+  CMSIS-NN kernels stop at 4 dims);
+- ``float-island``: ``XNNConvert`` nodes (int8 <-> float) away from the delegate's inputs and
+  outputs: an op the partitioner takes in fp32 only inside an int8 graph (measured: ExecuTorch
+  1.5's ``ConstantPadConfig`` lists FP32 only, so every explicit pad of an int8 model is one).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from edgekit.lint.findings import Cost, Finding
 
@@ -42,6 +46,17 @@ def delegate_findings(path) -> list[Finding]:
             message=f"{len(moving_edge)} transpose(s) at the XNNPACK delegate's inputs/outputs (NCHW <-> NHWC)",
             fix="nothing to do: ExecuTorch's tensors are NCHW at the delegate boundary",
             details={"transposes": moving_edge}))
+    islands = [c for g in graphs for c in g.interior_converts]
+    if islands:
+        around = Counter(g.nodes[c["node"] + 1] for g in graphs for c in g.interior_converts
+                         if c["node"] + 1 < len(g.nodes) and g.nodes[c["node"] + 1] != "Convert")
+        out.append(Finding(
+            code="float-island", severity="warning",
+            message=f"{len(islands)} int8<->float conversion(s) inside the XNNPACK delegate(s): ops computed in float "
+                    f"inside an int8 graph ({', '.join(f'{k} x{v}' for k, v in around.most_common(4))})",
+            fix="replace the op XNNPACK takes in fp32 only (an explicit pad: let the conv pad, or use PyTorch's "
+                "symmetric padding for ExecuTorch targets)",
+            cost=Cost(extra_ops=len(islands)), details={"converts": islands}))
     deep = sorted({d for g in graphs for d in g.value_dims if len(d) > 4})
     if deep:
         out.append(Finding(
@@ -58,4 +73,5 @@ def delegate_summary(path) -> dict:
     return {"xnnpack_delegates": len(graphs), "xnnpack_nodes": sum(len(g.nodes) for g in graphs),
             "xnnpack_transposes": sum(len(g.transposes) for g in graphs),
             "xnnpack_interior_transposes": sum(len(g.interior_transposes) for g in graphs),
+            "xnnpack_interior_converts": sum(len(g.interior_converts) for g in graphs),
             "xnnpack_max_rank": max((g.max_rank for g in graphs), default=0)}
