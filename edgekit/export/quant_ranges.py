@@ -57,9 +57,9 @@ def _edges(model_bytes: bytes) -> list[tuple[str, str]]:
         opc = op.attrs.get("opcode", op.kind)
         acts = [t for t in op.inputs if not g.tensors[t].is_const]
         if opc == "CONCATENATION":
-            out += [(g.tensors[op.outputs[0]].name, g.tensors[t].name) for t in acts]
+            out += [(g.tensors[op.outputs[0]].name, g.tensors[t].name, "concat") for t in acts]
         elif opc in SCALE_PRESERVING and acts:
-            out += [(g.tensors[acts[0]].name, g.tensors[t].name) for t in op.outputs]
+            out += [(g.tensors[acts[0]].name, g.tensors[t].name, "same") for t in op.outputs]
     return out
 
 
@@ -75,12 +75,14 @@ def share_concat_ranges(calib: dict, model_bytes: bytes, *,
     return share_ranges(calib, _edges(model_bytes), max_loss_bits=max_loss_bits)
 
 
-def share_ranges(calib: dict, edges: list[tuple[str, str]], *,
+def share_ranges(calib: dict, edges: list[tuple[str, str, str]], *,
                  max_loss_bits: float = DEFAULT_MAX_LOSS_BITS) -> tuple[dict, SharedRanges]:
-    """Join the tensors of each edge (in order) while no member loses more than ``max_loss_bits``;
-    every group then gets the union of its members' ranges."""
+    """Join the tensors of each edge (a, b, "concat" | "same"; in order) while no member loses more
+    than ``max_loss_bits`` against the range the quantizer would give it anyway: its own, or for a
+    concat input (a, b, "concat") the concat output's, which ai-edge-quantizer imposes on it.
+    Every group then gets the union of its members' ranges."""
     parent: dict[str, str] = {}
-    own: dict[str, tuple[float, float]] = {}  # each tensor's calibrated range
+    own: dict[str, tuple[float, float]] = {}  # the range each tensor gets without sharing
     grp: dict[str, tuple[float, float]] = {}  # each group's (root's) shared range
     members: dict[str, list[str]] = {}
 
@@ -98,8 +100,11 @@ def share_ranges(calib: dict, edges: list[tuple[str, str]], *,
             parent[name] = name
             own[name] = grp[name] = (float(np.min(qsv["min"])), float(np.max(qsv["max"])))
             members[name] = [name]
+    for a, b, kind in edges:
+        if kind == "concat" and a in own and b in own:
+            own[b] = (min(own[a][0], own[b][0]), max(own[a][1], own[b][1]))
     report = SharedRanges()
-    for a, b in edges:
+    for a, b, _ in edges:
         if a not in parent or b not in parent:
             continue
         ra, rb = find(a), find(b)
