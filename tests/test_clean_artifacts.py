@@ -23,6 +23,30 @@ NETS = cb.registered()
 MCU = {"mcu_mobilenet_v1", "mcunet_tiny"}
 pytestmark = pytest.mark.slow
 
+# The findings that remain, each with why it cannot go (the report of issue 16 says the same):
+# - int8 h-swish/h-sigmoid: LiteRT 2.3's XNNPACK delegate takes HARD_SWISH in float only, and ExecuTorch's
+#   XNNPACK quantizer leaves hardswish/hardsigmoid in float (dequantize -> op -> quantize in the delegate);
+# - int8 .pte of the MCU networks: their TFLite SAME padding is an explicit pad in PyTorch, and ExecuTorch's
+#   XNNPACK partitioner takes constant_pad_nd in fp32 only (ConstantPadConfig) -- a .tflite folds it away.
+REMAINING = {
+    ("mobilenet_v3_small", "tflite", "int8"): ("not-delegated", "HARD_SWISH"),
+    ("mobilenet_v3_large", "tflite", "int8"): ("not-delegated", "HARD_SWISH"),
+    ("mobilenet_v3_small", "pte", "int8"): ("float-island", "Hardswish x19"),
+    ("mobilenet_v3_large", "pte", "int8"): ("float-island", "Hardswish x21"),
+    ("mcu_mobilenet_v1", "pte", "int8"): ("float-island", "StaticConstantPad x4"),
+    ("mcunet_tiny", "pte", "int8"): ("float-island", "StaticConstantPad x4"),
+}
+
+
+def _check_findings(findings, key):
+    """No warning or error, or exactly the one remaining finding listed in REMAINING."""
+    bad = [f for f in findings if f.severity != "info"]
+    if key not in REMAINING:
+        assert [f"{f.code}: {f.message}" for f in bad] == []
+        return
+    code, text = REMAINING[key]
+    assert len(bad) == 1 and bad[0].code == code and text in bad[0].message, [f.message for f in bad]
+
 
 @pytest.fixture(scope="session")
 def cache(tmp_path_factory):
@@ -66,10 +90,9 @@ def test_tflite_is_clean(cache, net, dtype):
     if dtype == "int8":
         g = read_tflite(path)
         assert g.tensors[g.inputs[0]].dtype == "int8" and g.tensors[g.outputs[0]].dtype == "int8"
-    targets = [None] + (["tflite-micro"] if net.name in MCU and dtype == "int8" else [])
-    for target in targets:
-        res = lint(path, target=target)
-        assert [f"{f.code}: {f.message}" for f in res.findings if f.severity != "info"] == []
+    _check_findings(lint(path).findings, (net.name, "tflite", dtype))
+    if dtype == "int8":  # TFLite-Micro runs every op (its interpreter is asked), no finding at all
+        assert [f.message for f in lint(path, target="tflite-micro").findings if f.severity != "info"] == []
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "int8"])
@@ -87,18 +110,10 @@ def test_pte_is_clean(cache, net, dtype):
     assert len(graphs) == g.meta["delegates"] == 1
     assert [t for x in graphs for t in x.interior_transposes] == []
     assert max(x.max_rank for x in graphs) <= 4
-    findings = [f for f in lint(path).findings if f.severity != "info"]
-    if net.name in MCU and dtype == "int8":
-        # the one finding that remains: TFLite SAME padding is an explicit pad in PyTorch, and ExecuTorch's
-        # XNNPACK partitioner takes constant_pad_nd in fp32 only (ConstantPadConfig), so each of the 5
-        # stride-2 pads is dequantized, padded and requantized inside the delegate
-        (island,) = findings
-        assert island.code == "float-island" and "StaticConstantPad x4" in island.message
-        converts = [c for x in graphs for c in x.interior_converts]
+    _check_findings(lint(path).findings, (net.name, "pte", dtype))
+    if net.name in MCU and dtype == "int8":  # the islands are the 5 pads, nothing else
         pads = [i for x in graphs for i, k in enumerate(x.nodes) if k == "StaticConstantPad"]
-        assert len(pads) == 5 and len(converts) <= 2 * len(pads)
-        return
-    assert [f"{f.code}: {f.message}" for f in findings] == []
+        assert len(pads) == 5 and len([c for x in graphs for c in x.interior_converts]) <= 2 * len(pads)
 
 
 # ---------------------------------------------------------------- same outputs as the unpermuted model
