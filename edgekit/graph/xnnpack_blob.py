@@ -35,6 +35,7 @@ XNODE_TYPES = (
 )
 _XVALUE_TENSOR, _XVALUE_QUANTIZED = 1, 2
 # single-input nodes that keep the layout: kind -> (input_id field, output_id field) in runtime_schema.fbs
+_FLOAT_TYPES = (1, 2, 14)  # XNNDatatype fp32, fp16, bf16
 _COPY_LIKE = {"StaticConstantPad": (3, 4), "Clamp": (0, 1), "Convert": (0, 1), "Copy": (0, 1)}
 _XNN_MAGIC = b"XH00"
 
@@ -49,11 +50,12 @@ class XnnpackGraph:
     transposes: list[dict] = field(default_factory=list)  # {"node", "perm", "input", "output", "dims"}
     external: set = field(default_factory=set)  # value ids of the delegate's inputs and outputs
     copied_from: dict = field(default_factory=dict)  # output id -> input id of pads, clamps, converts
-    converts: list[dict] = field(default_factory=list)  # {"node", "input", "output"}: float <-> int8
+    converts: list[dict] = field(default_factory=list)  # {"node", "input", "output", "float": bool}
 
     @property
     def interior_converts(self) -> list[dict]:
-        """Float<->int8 conversions away from the delegate's inputs and outputs: a float island."""
+        """XNNConvert nodes away from the delegate's inputs and outputs: float <-> int8 (``float``:
+        the edge of a float island) or int8 -> int8 (a requantization)."""
         return [c for c in self.converts if c["input"] not in self.external and c["output"] not in self.external]
 
     def _from_input(self, value: int) -> bool:
@@ -150,7 +152,7 @@ def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", pat
             copied_from[body.scalar(fout, "u32")] = body.scalar(fin, "u32")
             if kind == "Convert":
                 converts.append({"node": i, "input": body.scalar(fin, "u32"), "output": body.scalar(fout, "u32")})
-    dims, by_id = [], {}
+    dims, by_id, dtype_of = [], {}, {}
     for i, v in enumerate(root.tables(2, "xvalues")):
         tag = v.scalar(0, "u8")
         body = v.table(1, f"xvalue {i}")
@@ -162,8 +164,11 @@ def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", pat
         d = tuple(int(x) for x in body.scalars(2, "u32", 4, f"dims of xvalue {i}"))
         dims.append(d)
         by_id[body.scalar(6, "u32")] = d  # id_out: the id nodes refer to
+        dtype_of[body.scalar(6, "u32")] = body.scalar(0, "i16")  # XNNDatatype
     for t in transposes:
         t["dims"] = by_id.get(t["output"], ())
+    for c in converts:  # xnn_datatype_fp32 = 1, fp16 = 2: one side float
+        c["float"] = dtype_of.get(c["input"]) in _FLOAT_TYPES or dtype_of.get(c["output"]) in _FLOAT_TYPES
     external = set(root.scalars(4, "u32", 4, "input ids")) | set(root.scalars(5, "u32", 4, "output ids"))
     return XnnpackGraph(backend=backend, nodes=nodes, value_dims=dims, transposes=transposes, external=external,
                         copied_from=copied_from, converts=converts)

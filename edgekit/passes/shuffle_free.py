@@ -289,12 +289,14 @@ def _channels_last_cats(gm: fx.GraphModule, cats: list) -> None:
 
 
 def _selector(gm: fx.GraphModule, c: int, k: int, j: int) -> str:
-    """A constant grouped 1x1 conv weight picking channel j of every group of k: output m = input m*k + j."""
-    name = f"_shuffle_free_select_{c}_{k}_{j}"
-    if not hasattr(gm, name):
-        w = torch.zeros(c // k, k, 1, 1)
-        w[:, j] = 1.0
-        gm.register_buffer(name, w)
+    """A constant grouped 1x1 conv weight picking channel j of every group of k: output m = input m*k + j.
+    One buffer per conv: PT2E quantizes a weight shared by two convs for the first one only (measured:
+    the second then runs in float inside the XNNPACK delegate, with a dequantize/quantize around it)."""
+    n = sum(1 for name, _ in gm.named_buffers() if name.startswith("_shuffle_free_select_"))
+    name = f"_shuffle_free_select_{n}"
+    w = torch.zeros(c // k, k, 1, 1)
+    w[:, j] = 1.0
+    gm.register_buffer(name, w)
     return name
 
 
