@@ -11,7 +11,8 @@ the kernel-call view of the program (``pte_reader``) cannot see it. These rules 
   CMSIS-NN kernels stop at 4 dims);
 - ``float-island``: ``XNNConvert`` nodes (int8 <-> float) away from the delegate's inputs and
   outputs: an op the partitioner takes in fp32 only inside an int8 graph (measured: ExecuTorch
-  1.5's ``ConstantPadConfig`` lists FP32 only, so every explicit pad of an int8 model is one).
+  1.5's ``ConstantPadConfig`` lists FP32 only, so every explicit pad of an int8 model is one);
+- ``requantize``: int8 -> int8 ``XNNConvert`` nodes inside the delegate.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ def delegate_findings(path) -> list[Finding]:
             message=f"{len(moving_edge)} transpose(s) at the XNNPACK delegate's inputs/outputs (NCHW <-> NHWC)",
             fix="nothing to do: ExecuTorch's tensors are NCHW at the delegate boundary",
             details={"transposes": moving_edge}))
-    islands = [c for g in graphs for c in g.interior_converts]
+    islands = [c for g in graphs for c in g.interior_converts if c["float"]]
     if islands:
         around = Counter(g.nodes[c["node"] + 1] for g in graphs for c in g.interior_converts
-                         if c["node"] + 1 < len(g.nodes) and g.nodes[c["node"] + 1] != "Convert")
+                         if c["float"] and c["node"] + 1 < len(g.nodes) and g.nodes[c["node"] + 1] != "Convert")
         out.append(Finding(
             code="float-island", severity="warning",
             message=f"{len(islands)} int8<->float conversion(s) inside the XNNPACK delegate(s): ops computed in float "
@@ -57,6 +58,14 @@ def delegate_findings(path) -> list[Finding]:
             fix="replace the op XNNPACK takes in fp32 only (an explicit pad: let the conv pad, or use PyTorch's "
                 "symmetric padding for ExecuTorch targets)",
             cost=Cost(extra_ops=len(islands)), details={"converts": islands}))
+    requant = [c for g in graphs for c in g.interior_converts if not c["float"]]
+    if requant:
+        out.append(Finding(
+            code="requantize", severity="warning",
+            message=f"{len(requant)} int8 -> int8 conversion(s) inside the XNNPACK delegate(s) rescale a tensor for "
+                    f"its consumer (each reads and writes the whole tensor once)",
+            fix="give the tensor one scale for all its consumers (shared quantization specs in the PT2E quantizer)",
+            cost=Cost(extra_ops=len(requant)), details={"converts": requant}))
     deep = sorted({d for g in graphs for d in g.value_dims if len(d) > 4})
     if deep:
         out.append(Finding(
