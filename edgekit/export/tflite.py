@@ -104,7 +104,7 @@ class QuantizedModel:
 
 def quantize_int8_detailed(fp32_bytes: bytes, calibration: np.ndarray, *, weight_granularity: str = "CHANNELWISE",
                            overrides: dict[str, str] | None = None, share_concat_scales: bool = True,
-                           max_loss_bits: float | None = None) -> QuantizedModel:
+                           max_loss_bits: float | None = None, adjust_ranges=None) -> QuantizedModel:
     """Static int8 with ai-edge-quantizer: the one int8 path of edgekit (build and the
     quantization debugger's remedies both call it).
 
@@ -114,7 +114,9 @@ def quantize_int8_detailed(fp32_bytes: bytes, calibration: np.ndarray, *, weight
     op in float or gives it 16-bit activations (a recipe entry matched on the op's output
     tensor names). ``share_concat_scales``: one calibration range for the tensors a concat joins
     (``edgekit.export.quant_ranges``), so no QUANTIZE rescales a concat input, within
-    ``max_loss_bits`` of resolution lost per tensor.
+    ``max_loss_bits`` of resolution lost per tensor. ``adjust_ranges``: a function given the
+    calibrated ranges ({tensor name: {"min", "max"}}) that returns the ranges to quantize with
+    (e.g. another model's statistics for the same tensors).
     """
     aeq = require("ai_edge_quantizer", "tflite")
     from edgekit.export.quant_ranges import DEFAULT_MAX_LOSS_BITS, share_concat_ranges
@@ -124,7 +126,8 @@ def quantize_int8_detailed(fp32_bytes: bytes, calibration: np.ndarray, *, weight
     q = aeq.Quantizer(bytearray(fp32_bytes), _recipe(weight_granularity, overrides or {}))
     shared = None
     with quiet_native():
-        calib = _floor_ranges(q.calibrate({key: samples}, num_threads=1))
+        calib = q.calibrate({key: samples}, num_threads=1)
+        calib = _floor_ranges(adjust_ranges(calib) if adjust_ranges is not None else calib)
         if share_concat_scales:
             calib, shared = share_concat_ranges(
                 calib, fp32_bytes, max_loss_bits=DEFAULT_MAX_LOSS_BITS if max_loss_bits is None else max_loss_bits)
