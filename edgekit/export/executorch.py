@@ -124,9 +124,46 @@ def _quantize_xnnpack(module, sample, calibration):
 
     if calibration is None:
         raise UsageError("int8 needs calibration data: pass --calibration DIR|FILE.npy|random")
-    q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    from torchao.quantization.pt2e.quantizer.composable_quantizer import ComposableQuantizer
+
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    q = ComposableQuantizer([_SelectorQuantizer(config), XNNPACKQuantizer().set_global(config)])
     ep = torch.export.export(module, sample, strict=False)
     prepared = prepare_pt2e(ep.module(), q)
     for x in calibration:
         prepared(torch.as_tensor(x))
     return convert_pt2e(prepared)
+
+
+def _selector_quantizer_class():
+    from torchao.quantization.pt2e.quantizer.quantizer import (QuantizationAnnotation, Quantizer,
+                                                                SharedQuantizationSpec)
+
+    class SelectorQuantizer(Quantizer):
+        """The channel-selection convs of ``passes.shuffle_free`` (a 0/1 grouped 1x1 weight) pick channels:
+        their input and output share the producer's scale, as the split they replace does, so the int8
+        model has the unpermuted model's quantization points (else each adds an observer and a requantize)."""
+
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+
+        def annotate(self, model):
+            for node in model.graph.nodes:
+                w = node.args[1] if node.op == "call_function" and len(node.args) > 1 else None
+                if getattr(w, "op", None) != "get_attr" or not str(w.target).startswith("_shuffle_free_select_"):
+                    continue
+                x = node.args[0]
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={x: SharedQuantizationSpec(x), w: self.config.weight},
+                    output_qspec=SharedQuantizationSpec(x), _annotated=True)
+            return model
+
+        def validate(self, model):
+            pass
+
+    return SelectorQuantizer
+
+
+def _SelectorQuantizer(config):
+    return _selector_quantizer_class()(config)
