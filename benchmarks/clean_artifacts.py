@@ -55,7 +55,7 @@ def latency(paths: dict, *, runs: int, rounds: int) -> dict:
     for _ in range(rounds):
         for key, path in paths.items():  # before/after alternate inside each round
             res = measure_artifact(path, runs=runs, warmup=10, threads=1)
-            best[key] = min(best.get(key, float("inf")), res["median_ms"])
+            best[key] = min(best.get(key, float("inf")), res["stats"]["median_ms"])
     return best
 
 
