@@ -64,17 +64,14 @@ class Shuffle:
 
 
 def _run_chain(nodes, x):
+    """Run a single-input chain of ATen layout ops on ``x`` (each node's first arg is the previous one)."""
     import torch
 
-    env = {}
     val = x
     for n in nodes:
-        def sub(a, prev=n.args[0]):
-            return val if a is prev else a
-        args = [sub(a) for a in n.args]
+        args = [val if a is n.args[0] else a for a in n.args]
         with torch.no_grad():
             val = n.target(*args, **n.kwargs)
-        env[n] = val
     return val
 
 
