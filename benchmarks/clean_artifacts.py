@@ -5,7 +5,8 @@
 For ShuffleNetV2 0.5 and 1.0 at 96 and 224 and every registered network at 96x96, the .tflite
 edgekit built before issue 16 ("before": shuffles computed, PyTorch padding on the MCU networks,
 no PAD folding, no shared concat scales) and the one it builds now ("after"), both from
-tests/clean_builds.py (cached). Per network:
+tests/clean_builds.py (cached). "after" is the .tflite edgekit builds for TFLite-Micro (the LiteRT
+columns run it on LiteRT too: they are why a LiteRT build keeps ShuffleNet's shuffles). Per network:
 
 - op count and TRANSPOSE / QUANTIZE / DEQUANTIZE / PAD(V2) counts (int8 and fp32), read with
   edgekit's .tflite reader;

@@ -181,11 +181,12 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
             fr = fold_bn(module, (x,))
             module = fr.model
             fold_info = {"folded": fr.folded, "kept": fr.kept}
-        # issue 16: channel shuffles moved into the conv weights (exact; a no-op without shuffles)
+        # issue 16: channel shuffles moved into the conv weights where that pays (exact; a no-op without shuffles)
         from edgekit.passes.shuffle_free import layout_for, shuffle_free
 
-        sf = shuffle_free(module, (x,), layout=layout_for(plan.format))
-        module = sf.model
+        sf_layout = layout_for(plan.format, plan.runtime)
+        sf = shuffle_free(module, (x,), layout=sf_layout) if sf_layout else None
+        module = sf.model if sf else module
     with stages("predict and check budget"):
         from edgekit.loader import LoadedModel
 
@@ -199,7 +200,7 @@ def _build(model, plan, calibration, input_shape, channels_last_io, fold, out_di
     report = {
         "model": spec.text, "target": plan.target_name, "format": plan.format, "runtime": plan.runtime,
         "dtype": plan.dtype, "backend": plan.backend, "input_shape": list(shape), "params": pre.params,
-        "macs": pre.macs, "flops": pre.flops, "fold_bn": fold_info, "shuffle_free": sf.to_dict(),  # issue 16
+        "macs": pre.macs, "flops": pre.flops, "fold_bn": fold_info, "shuffle_free": sf.to_dict() if sf else None,  # issue 16
         "budget": {"sram_bytes": plan.sram_bytes, "flash_bytes": plan.flash_bytes},
         "arena_bytes": {"predicted_pre_export": pre.arena_bytes},
         "peak_activation_bytes": pre.peak_activation_bytes,

@@ -93,7 +93,8 @@ def prepared(net: Net, variant: str, fmt: str):
     if variant == "after":
         from edgekit.passes.shuffle_free import layout_for, shuffle_free
 
-        module = shuffle_free(module, (x,), layout=layout_for(fmt)).model
+        # the .tflite as edgekit builds it for TFLite-Micro (for LiteRT the build keeps the shuffles)
+        module = shuffle_free(module, (x,), layout=layout_for(fmt, "tflite-micro")).model
     return module, x
 
 

@@ -1,5 +1,5 @@
-"""Issue 16's acceptance: every registered network, built as edgekit builds it (.tflite and .pte,
-fp32 and int8, at 96x96), is clean when read back with edgekit's own readers: no TRANSPOSE but
+"""Issue 16's acceptance: every registered network, built as edgekit builds it (.tflite for
+TFLite-Micro and .pte, fp32 and int8, at 96x96), is clean when read back with edgekit's own readers: no TRANSPOSE but
 the converter's NCHW->NHWC of the input (none inside a .pte's XNNPACK delegate but at its edges),
 rank <= 4 everywhere, QUANTIZE/DEQUANTIZE only at the graph's input and output, no PAD on the
 microcontroller networks, and `edgekit lint` finds no warning. The shuffle-free artifacts compute

@@ -188,3 +188,12 @@ def test_channel_shuffle_found_matches_torch():
     (sh,) = find_shuffles(gm)
     idx = torch.arange(12.0).view(1, 12, 1, 1)
     assert sh.perm.tolist() == torch.channel_shuffle(idx, 3).flatten().long().tolist()
+
+
+def test_the_build_spells_the_split_per_runtime_and_keeps_shuffles_for_litert():
+    from edgekit.passes.shuffle_free import layout_for
+
+    assert layout_for("tflite", "tflite-micro") == "nhwc" and layout_for("pte", "executorch") == "conv"
+    assert layout_for("tflite", "litert") is None  # XNNPACK's TRANSPOSE is faster than the strided gather
+    with pytest.raises(UsageError, match="format"):
+        layout_for("onnx")
