@@ -200,8 +200,8 @@ def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
         def forward(self, x):
             x = torch.relu(self.a(x))
             n, c, h, w = x.shape
-            x = x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
-            return self.head(self.b(x))
+            y = x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+            return self.head(self.b(x + y))  # the shuffle meets its own input: no weight can absorb it
 
     torch.manual_seed(0)
     shape = (1, 3, 16, 16)
@@ -212,3 +212,4 @@ def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
     assert any(r.startswith("lint:") and "rank-gt-4" in r for r in res.report["verdict"]["reasons"]), \
         res.report["verdict"]
     assert res.report["arena_bytes"]["measured"] <= 256 * 1024  # the arena fits: lint alone refused it
+    assert res.report["shuffle_free"]["shuffles_removed"] == 0 and res.report["shuffle_free"]["notes"]
