@@ -19,8 +19,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -rs $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+test-fast: $(STAMP)  # converts nothing (tests/conftest.py enforces it): the analysis, planners, readers, CLI
+	EDGEKIT_FORBID_EXPORT=1 $(PY) -m pytest -q -m "not slow and not export" $(PYTEST_ARGS)
 
 clean:
 	rm -rf out .pytest_cache

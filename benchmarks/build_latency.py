@@ -1,6 +1,6 @@
 """Issue 5's performance table: edgekit's artifacts against the direct routes a user could take,
-fp32 and int8, measured side by side in one run on this host (LiteRT and ExecuTorch in child
-processes with the same protocol: 10 warm-up runs, then N timed runs; medians in ms).
+fp32 and int8, measured side by side in one run on this host with edgekit's own profiler
+(`edgekit.profile`: LiteRT and ExecuTorch in child processes, 10 warm-up runs, then N timed runs; medians in ms).
 
 Rows: MobileNetV2 1.0 @224 and the default model. Columns: eager PyTorch, LiteRT fp32 (direct
 litert_torch.convert = what edgekit ships for fp32), LiteRT int8 (edgekit: ai-edge-quantizer
@@ -12,7 +12,6 @@ Usage: python benchmarks/build_latency.py [--runs 50] [--threads 1 2]
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -22,15 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def eager_ms(model, x, runs, warmup, threads):
-    import torch
+def median_ms(model_or_path, runs, threads, **kw):
+    """edgekit's own profiler (the protocol of `edgekit profile`): the median of the timed runs."""
+    from edgekit.profile.api import profile
 
-    from edgekit.profile.protocol import timed_loop
-
-    torch.set_num_threads(threads)
-    with torch.no_grad():
-        t = timed_loop(lambda: model(x), warmup=warmup, runs=runs)
-    return statistics.median(t)
+    res = profile(model_or_path, runs=runs, warmup=10, threads=threads, progress=False, **kw)
+    return res.measured()[0].stats["median_ms"]
 
 
 def pt2e_int8(model, x, cal):
@@ -67,8 +63,6 @@ def main():
     from edgekit.loader import load_model
     from edgekit.passes.bn_stats import reestimate_bn_stats
     from edgekit.passes.fold_bn import fold_bn
-    from edgekit.runtime.executorch import et_bench
-    from edgekit.runtime.litert import input_details, litert_bench, quantize_to
 
     tmp = Path(tempfile.mkdtemp(prefix="edgekit-bench-"))
     rows = []
@@ -96,20 +90,14 @@ def main():
         (tmp / "f.pte").write_bytes(pte32["bytes"])
         pte8 = export_pte(model, x, dtype="int8", calibration=cal[:8].numpy())
         (tmp / "q.pte").write_bytes(pte8["bytes"])
-        xin = x.numpy()
-        qin = quantize_to(xin, input_details(tmp / "q.tflite")[0])
         for th in args.threads:
             r = {"model": spec or "default (mcu_mobilenet_v1)", "threads": th,
-                 "eager": eager_ms(model, x, args.runs, 10, th)}
-            pin = quantize_to(xin, input_details(tmp / "p.tflite")[0])
-            for key, path, inp, kw in (("litert_fp32", "f.tflite", xin, {}), ("litert_int8", "q.tflite", qin, {}),
-                                       ("litert_pt2e_int8", "p.tflite", pin, {}),
-                                       ("litert_int8_builtin", "q.tflite", qin, {"xnnpack": False})):
-                res = litert_bench(tmp / path, inputs=[inp], warmup=10, runs=args.runs, threads=th, **kw)
-                r[key] = statistics.median(res["times_ms"])
-            for key, path in (("et_fp32", "f.pte"), ("et_int8", "q.pte")):
-                res = et_bench(tmp / path, inputs=[xin], warmup=10, runs=args.runs, threads=th)
-                r[key] = statistics.median(res["times_ms"])
+                 "eager": median_ms(model, args.runs, th, input_shape=tuple(shape))}
+            for key, path, kw in (("litert_fp32", "f.tflite", {}), ("litert_int8", "q.tflite", {}),
+                                  ("litert_pt2e_int8", "p.tflite", {}),
+                                  ("litert_int8_builtin", "q.tflite", {"xnnpack": False}),
+                                  ("et_fp32", "f.pte", {}), ("et_int8", "q.pte", {})):
+                r[key] = median_ms(str(tmp / path), args.runs, th, **kw)
             r["islands"], r["islands_pt2e"] = islands, islands_pt2e
             r["convert_s"] = t_conv
             rows.append(r)

@@ -60,7 +60,7 @@ def plans(model, x) -> tuple[dict, dict]:
     from executorch.exir.passes.memory_planning_pass import MemoryPlanningPass
 
     from edgekit.analysis.et_planner import edgekit_memory_planning_pass, planned_lower_bound
-    from edgekit.export.quiet import quiet_native
+    from edgekit.quiet import quiet_native
 
     def size(prog) -> int:
         return int(sum(prog.executorch_program.execution_plan[0].non_const_buffer_sizes[1:]))

@@ -14,6 +14,8 @@ _LAZY = {
     "load_target": ("edgekit.targets", "load_target"),
     "build": ("edgekit.build", "build"),
     "profile": ("edgekit.profile.api", "profile"),
+    "resolve": ("edgekit.plan", "resolve"),
+    "assert_fits": ("edgekit.testing", "assert_fits"),
     "EdgekitError": ("edgekit.errors", "EdgekitError"),
 }
 

@@ -6,15 +6,10 @@ sample can be fed to the model as is.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from edgekit.errors import EdgekitError, UsageError, checked_path
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+from edgekit.errors import UsageError, checked_path
+from edgekit.images import IMAGE_SUFFIXES, image_file_sample
 
 
 def load_calibration(source, input_shape: tuple[int, ...], *, max_samples: int = 128, seed: int = 0):
@@ -70,25 +65,6 @@ def _check_array(arr: np.ndarray, input_shape, what: str) -> np.ndarray:
 
 
 def _load_images(files, input_shape) -> np.ndarray:
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - pillow comes with torchvision
-        raise EdgekitError("reading calibration images needs Pillow: pip install pillow") from exc
     if len(input_shape) != 4:
         raise UsageError(f"image calibration needs an N,C,H,W input shape (got {input_shape})")
-    _, c, h, w = input_shape
-    out = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                im = im.convert("L" if c == 1 else "RGB").resize((w, h))
-                a = np.asarray(im, dtype=np.float32) / 255.0
-        except Exception as exc:
-            raise UsageError(f"cannot read calibration image {f}: {type(exc).__name__}") from None
-        if c == 1:
-            a = a[None]
-        else:
-            a = (a - IMAGENET_MEAN) / IMAGENET_STD
-            a = a.transpose(2, 0, 1)
-        out.append(a[None].astype(np.float32))
-    return np.stack(out)
+    return np.stack([image_file_sample(f, input_shape) for f in files])

@@ -9,6 +9,16 @@ class UsageError(EdgekitError, ValueError):
     """A bad argument value: a size string, a shape, a model spec, a target name."""
 
 
+class ConfigError(UsageError):
+    """A configuration file (a target, a recipe) that is not valid: ``path`` is the file, ``key``
+    the dotted key (or None)."""
+
+    def __init__(self, message: str, *, path=None, key: str | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.key = key
+
+
 class MissingExtraError(EdgekitError, ImportError):
     """An optional backend is not installed."""
 
@@ -20,6 +30,15 @@ class MissingExtraError(EdgekitError, ImportError):
 
 class ArtifactError(EdgekitError):
     """A .tflite/.pte/.pt2 file that cannot be read or run."""
+
+
+class NotModelledError(EdgekitError):
+    """An analysis cannot give an exact number for this model and will not guess: ``layers``
+    lists what it does not model as (layer path, op, why)."""
+
+    def __init__(self, message: str, layers=()):
+        super().__init__(message)
+        self.layers = list(layers)
 
 
 class RuntimeFailure(EdgekitError):
@@ -51,3 +70,8 @@ def checked_path(path, what: str = "path"):
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"bad {what} {shown!r}: {reason}") from None
     return p
+
+
+class UnmodelledError(EdgekitError):
+    """A prediction was asked for something its model does not cover (an op, a tensor type);
+    the message names it. Raised instead of a silent guess."""

@@ -8,6 +8,8 @@ MODEL forms:
   package.module:factory          imports the module and calls factory()
   model.pt2                       a saved torch.export ExportedProgram
   model.tflite / model.pte        a built artifact (analysed without torch for .tflite)
+  model.keras / model.h5 / DIR    a Keras model or a TensorFlow SavedModel folder (kind "keras"; TensorFlow
+                                  runs only in child processes, see edgekit.keras)
   MODEL@weights.pt                any of the PyTorch forms above with trained weights: a state
                                   dict (or a checkpoint holding one under "state_dict"/"model"),
                                   loaded with torch.load(weights_only=True), which refuses
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.keras.spec import keras_kind, not_a_saved_model
 
 ARTIFACT_SUFFIXES = {".tflite": "tflite", ".pte": "pte", ".pt2": "pt2"}
 
@@ -30,7 +33,7 @@ ARTIFACT_SUFFIXES = {".tflite": "tflite", ".pte": "pte", ".pt2": "pt2"}
 @dataclass
 class ModelSpec:
     text: str
-    kind: str  # "registered" | "torchvision" | "python" | "pt2" | "tflite" | "pte"
+    kind: str  # "registered" | "torchvision" | "python" | "pt2" | "tflite" | "pte" | "keras"
     name: str
     kwargs: dict = field(default_factory=dict)
     path: Path | None = None
@@ -41,18 +44,22 @@ class ModelSpec:
         return self.kind in ("tflite", "pte")
 
 
-def _parse_kwargs(text: str, spec: str) -> dict:
+def parse_options(text: str, spec: str) -> dict:
+    """``k=v,k2=v2`` -> {"k": v, ...} for torchvision and other free-form options (values become
+    bool, int, float or str). A registered model's options go through
+    ``edgekit.models.parse_model_spec``, which also checks the names. Repeated keys and empty
+    parts (a trailing comma) are refused, as there."""
     out = {}
     if not text:
         return out
     for part in text.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
+        if "=" not in part or not part.strip():
             raise UsageError(f"bad model option {part!r} in {spec!r}: expected key=value, e.g. width=0.35")
         k, v = (s.strip() for s in part.split("=", 1))
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
             raise UsageError(f"bad model option name {k!r} in {spec!r}")
+        if k in out:
+            raise UsageError(f"model option {k!r} given twice in {spec!r}")
         out[k] = _value(v)
     return out
 
@@ -97,11 +104,15 @@ def parse_spec(text: str | None) -> ModelSpec:
         if w.is_dir():
             raise UsageError(f"{weights} is a directory, expected a weights file (state dict)")
         spec = parse_spec(model_text) if model_text.strip() else None
-        if spec is None or spec.is_artifact or spec.kind == "pt2":
+        if spec is None or spec.is_artifact or spec.kind in ("pt2", "keras"):
             raise UsageError(f"{text!r}: weights apply to a PyTorch model (MODEL@weights.pt), not to an artifact "
                              "or an empty model name")
         spec.text, spec.weights = text, w
         return spec
+    keras = keras_kind(text)  # .keras / .h5 / a SavedModel folder (checked here, without TensorFlow)
+    if keras is not None:
+        p = Path(text)
+        return ModelSpec(text=text, kind="keras", name=p.stem or p.resolve().name, path=p, kwargs={"format": keras})
     suffix = Path(text.split(":")[0] if not _exists(text) else text).suffix.lower()
     if Path(text).suffix.lower() in ARTIFACT_SUFFIXES:
         p = Path(text)
@@ -115,7 +126,7 @@ def parse_spec(text: str | None) -> ModelSpec:
         name, _, opts = rest.partition(":")
         if not re.fullmatch(r"[a-z0-9_]+", name):
             raise UsageError(f"bad torchvision model name {name!r}; e.g. torchvision:mobilenet_v2")
-        return ModelSpec(text=text, kind="torchvision", name=name, kwargs=_parse_kwargs(opts, text))
+        return ModelSpec(text=text, kind="torchvision", name=name, kwargs=parse_options(opts, text))
     if ":" in text and (suffix == ".py" or text.split(":")[0].endswith(".py")):
         file, _, factory = text.rpartition(":")
         if not factory.isidentifier():
@@ -125,19 +136,24 @@ def parse_spec(text: str | None) -> ModelSpec:
             raise UsageError(f"no such file: {file}")
         return ModelSpec(text=text, kind="python", name=factory, path=p)
     name, _, opts = text.partition(":")
-    from edgekit.models.catalog import model_names
+    from edgekit.models.registry import model_names
 
     if name in model_names():
-        return ModelSpec(text=text, kind="registered", name=name, kwargs=_parse_kwargs(opts, text))
+        from edgekit.models.registry import parse_model_spec
+
+        _, kwargs = parse_model_spec(text)
+        return ModelSpec(text=text, kind="registered", name=name, kwargs=kwargs)
     if re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", name) and opts and opts.isidentifier():
         return ModelSpec(text=text, kind="python", name=opts, kwargs={"module": name})
+    if _exists(text) and Path(text).is_dir():
+        raise not_a_saved_model(text)
     import difflib
 
     close = difflib.get_close_matches(name, model_names(), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise UsageError(
         f"unknown model {text!r}{hint}; use a registered name (edgekit models), torchvision:NAME, "
-        "file.py:factory, package.module:factory, or a .pt2/.tflite/.pte file"
+        "file.py:factory, package.module:factory, a .pt2/.tflite/.pte file, or a .keras/.h5 file or SavedModel folder"
     )
 
 
@@ -148,12 +164,27 @@ class LoadedModel:
     input_shape: tuple[int, ...] | None
     exported: object | None = None  # ExportedProgram for .pt2
     calibration: object | None = None  # a shipped calibration tensor, if the model has one
+    evaluation: Path | None = None  # a shipped labelled evaluation set (.npz), if the model has one
+    weights: Path | None = None  # the trained weights loaded (the user's, or the shipped default's)
+
+
+def from_module(module, input_shape=None, *, what: str = "this") -> LoadedModel:
+    """A LoadedModel for an nn.Module the caller already has (``input_shape`` or the module's
+    ``default_input_shape``)."""
+    shape = tuple(input_shape) if input_shape else getattr(module, "default_input_shape", None)
+    if shape is None:
+        raise UsageError(f"{what} needs input_shape=..., e.g. (1, 3, 96, 96)")
+    name = type(module).__name__
+    return LoadedModel(ModelSpec(text=name, kind="module", name=name), module, tuple(shape))
 
 
 def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel:
     """Build or load the model; torch is imported only for torch-based specs."""
     if not isinstance(spec, ModelSpec):
         spec = parse_spec(spec)
+    if spec.kind == "keras":
+        raise UsageError(f"{spec.text} is a Keras/TensorFlow model; this takes a PyTorch model (check, build, "
+                         "profile, fold and lint --model take Keras models)")
     if spec.is_artifact:
         return LoadedModel(spec, None, tuple(input_shape) if input_shape else None)
     if spec.kind == "pt2":
@@ -179,30 +210,47 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
     shape = tuple(input_shape) if input_shape else getattr(module, "default_input_shape", None)
     if shape is None:
         shape = (1, 3, 224, 224)
-    if spec.weights is not None:
-        _load_weights(module, spec)
+    weights = spec.weights
+    if weights is None and spec.kind == "registered":
+        from edgekit.models.digits import WEIGHTS, is_trained
+
+        if is_trained(spec.name, spec.kwargs):  # the default model with its default options ships trained
+            weights = WEIGHTS
+    if weights is not None:
+        _load_weights(module, spec, weights)
     module.eval()
-    calibration = None
+    calibration = evaluation = None
     if spec.kind == "registered":
         from edgekit.models.catalog import DEFAULT_MODEL
 
         default_shape = getattr(module, "default_input_shape", None)
         if spec.name == DEFAULT_MODEL and default_shape is not None and tuple(shape) == tuple(default_shape):
-            # The embedded default ships its calibration set (synthetic images). Its untrained
-            # architecture gets BN statistics estimated on that set, so activations have the ranges
-            # of a trained network and int8 scales are meaningful; trained weights keep their own.
-            from edgekit.models.calibration import calibration_data
+            if weights is not None and spec.weights is None:
+                # trained on scikit-learn's digits: calibrate on its training split, evaluate on its held-out split
+                from edgekit.images import pixel_samples
+                from edgekit.models.digits import HELDOUT, calibration_pictures
 
-            cal = calibration_data(spec.name, resolution=int(shape[-1]))
-            if spec.weights is None:
-                from edgekit.passes.bn_stats import reestimate_bn_stats
-
-                module = reestimate_bn_stats(module, [cal[i:i + 8] for i in range(0, len(cal), 8)], inplace=True)
-            calibration = cal[:, None].numpy()
-    return LoadedModel(spec, module, shape, calibration=calibration)
+                calibration, evaluation = pixel_samples(calibration_pictures(), shape), HELDOUT
+            else:
+                calibration = _synthetic_calibration(spec, module, shape, trained=weights is not None)
+    return LoadedModel(spec, module, shape, calibration=calibration, evaluation=evaluation, weights=weights)
 
 
-def _load_weights(module, spec: ModelSpec) -> None:
+def _synthetic_calibration(spec: ModelSpec, module, shape, *, trained: bool):
+    """The default architecture's synthetic calibration images. An untrained architecture
+    (another width, class count) gets BN statistics estimated on that set, so activations have
+    the ranges of a trained network and int8 scales are meaningful; trained weights keep their own."""
+    from edgekit.models.calibration import calibration_data
+
+    cal = calibration_data(spec.name, resolution=int(shape[-1]))
+    if not trained:
+        from edgekit.passes.bn_stats import reestimate_bn_stats
+
+        reestimate_bn_stats(module, [cal[i:i + 8] for i in range(0, len(cal), 8)], inplace=True)
+    return cal[:, None].numpy()
+
+
+def _load_weights(module, spec: ModelSpec, path: Path) -> None:
     """torch.load(weights_only=True) + load_state_dict(strict=True), with one-line errors."""
     import pickle
     import re
@@ -213,20 +261,20 @@ def _load_weights(module, spec: ModelSpec) -> None:
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing or loading
             warnings.simplefilter("ignore")
-            state = torch.load(spec.weights, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         m = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
         why = (m.group(1) if m else str(exc).strip().splitlines()[0] if str(exc).strip() else "")[:160]
-        raise UsageError(f"{spec.weights} is not a plain state dict: torch.load(weights_only=True) refused it "
+        raise UsageError(f"{path} is not a plain state dict: torch.load(weights_only=True) refused it "
                          f"({why}); save weights with torch.save(model.state_dict(), path)") from None
     except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise UsageError(f"cannot read weights {spec.weights}: {type(exc).__name__}: {str(exc)[:160]}") from None
+        raise UsageError(f"cannot read weights {path}: {type(exc).__name__}: {str(exc)[:160]}") from None
     for key in ("state_dict", "model_state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
             break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UsageError(f"{spec.weights} does not hold a state dict of tensors; save weights with "
+        raise UsageError(f"{path} does not hold a state dict of tensors; save weights with "
                          "torch.save(model.state_dict(), path)")
     own = module.state_dict()
     if state and not (set(state) & set(own)) and all(k.startswith("module.") for k in state):
@@ -239,7 +287,7 @@ def _load_weights(module, spec: ModelSpec) -> None:
                  f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
                  f"{len(wrong)} of another shape (e.g. {wrong[0]}: {tuple(state[wrong[0]].shape)} vs "
                  f"{tuple(own[wrong[0]].shape)})" if wrong else ""]
-        raise UsageError(f"the weights in {spec.weights} do not match {spec.text.rpartition('@')[0]}: "
+        raise UsageError(f"the weights in {path} do not match {spec.text.rpartition('@')[0] if spec.weights else spec.text}: "
                          + ", ".join(p for p in parts if p) + "; check the model name and its options")
     module.load_state_dict(state, strict=True)
 

@@ -16,7 +16,8 @@ Schema (units live in the key names)::
     [memory]     mcu: sram_kib, flash_kib, arena_budget_kib (optional, <= sram_kib)
                  others: ram_mib, storage_gib (optional)
     [runtime]    default (tflite-micro | litert | executorch), dtype (int8 | fp16 | fp32),
-                 profile (host | ssh | adb | emulated)
+                 profile (host | ssh | adb | emulated), kernels (mcu, optional: reference |
+                 cmsis-nn; default cmsis-nn on a Cortex-M core)
     [latency]    mcu: op_overhead_cycles and a [latency.cycles_per_mac] table with
                       conv2d, depthwise_conv2d, linear, elementwise, pool
                  others (roofline): peak_gmacs_fp32, peak_gmacs_int8, peak_gmacs_fp16 (optional),
@@ -39,7 +40,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import ConfigError
 from edgekit.tomlcheck import TomlChecker, describe
 
 __all__ = [
@@ -58,6 +59,8 @@ __all__ = [
     "target_from_dict",
     "KINDS",
     "RUNTIMES",
+    "RUNTIMES_BY_KIND",
+    "KERNEL_LIBRARIES",
     "DTYPES",
     "PROFILES",
     "SPLITS",
@@ -68,6 +71,9 @@ __all__ = [
 KINDS = ("mcu", "sbc", "phone", "host")
 RUNTIMES = ("tflite-micro", "litert", "executorch")
 DTYPES = ("int8", "fp16", "fp32")
+# TFLite-Micro kernel libraries: the reference kernels (what the host interpreter runs) and CMSIS-NN
+# (what Arm Cortex-M boards run); memory plans and scratch buffers depend on which one a board runs
+KERNEL_LIBRARIES = ("reference", "cmsis-nn")
 PROFILES = ("host", "ssh", "adb", "emulated")
 SPLITS = ("calibration", "validation", "context")
 OP_KINDS = ("conv2d", "depthwise_conv2d", "linear", "elementwise", "pool")
@@ -77,7 +83,7 @@ FEATURES = (
     "neon", "fp16", "dotprod", "i8mm", "bf16", "sve", "sve2",  # Cortex-A
     "sse4.2", "avx", "avx2", "fma", "avx512", "avx512-vnni", "avx512-bf16", "avx-vnni", "amx",  # x86
 )
-_RUNTIMES_BY_KIND = {
+RUNTIMES_BY_KIND = {
     "mcu": ("tflite-micro", "executorch"),
     "sbc": ("litert", "executorch"),
     "phone": ("litert", "executorch"),
@@ -93,16 +99,8 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
 
-class TargetError(EdgekitError, ValueError):
-    """A target name that does not exist, or a target file that is not valid.
-
-    ``path`` is the offending file (or None) and ``key`` the dotted key (or None).
-    """
-
-    def __init__(self, message: str, *, path: str | os.PathLike | None = None, key: str | None = None):
-        super().__init__(message)
-        self.path = None if path is None else str(path)
-        self.key = key
+class TargetError(ConfigError):
+    """A target name that does not exist, or a target file that is not valid."""
 
 
 # ----------------------------------------------------------------------------- dataclasses
@@ -137,6 +135,7 @@ class RuntimeDefaults:
     default: str
     dtype: str
     profile: str
+    kernels: str | None = None  # TFLite-Micro kernel library (mcu only); None: see Target.kernels
 
 
 @dataclass(frozen=True)
@@ -261,6 +260,14 @@ class Target:
         return self.sram_bytes if self.is_mcu else self.ram_bytes
 
     @property
+    def kernels(self) -> str:
+        """The TFLite-Micro kernel library the board runs: the file's ``runtime.kernels``, else
+        CMSIS-NN on an Arm Cortex-M core and the reference kernels elsewhere."""
+        if self.runtime.kernels is not None:
+            return self.runtime.kernels
+        return "cmsis-nn" if self.cpu.core.lower().startswith("cortex-m") else "reference"
+
+    @property
     def calibration(self) -> tuple[Published, ...]:
         return tuple(p for p in self.published if p.split == "calibration")
 
@@ -351,15 +358,18 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
 
     # runtime defaults
     rt_t = c.table(data, "runtime", "")
-    c.keys(rt_t, ("default", "dtype", "profile"), "runtime")
+    c.keys(rt_t, ("default", "dtype", "profile", "kernels"), "runtime")
     runtime = RuntimeDefaults(
         default=c.string(rt_t, "default", "runtime", choices=RUNTIMES),
         dtype=c.string(rt_t, "dtype", "runtime", choices=DTYPES),
         profile=c.string(rt_t, "profile", "runtime", choices=PROFILES),
+        kernels=c.string(rt_t, "kernels", "runtime", required=False, choices=KERNEL_LIBRARIES),
     )
-    if runtime.default not in _RUNTIMES_BY_KIND[kind]:
+    if runtime.kernels is not None and kind != "mcu":
+        c.fail("runtime.kernels", "the TFLite-Micro kernel library applies to a microcontroller (kind = \"mcu\")")
+    if runtime.default not in RUNTIMES_BY_KIND[kind]:
         c.fail("runtime.default", f"{runtime.default!r} does not run on a {kind}; "
-                                  f"choose one of {', '.join(_RUNTIMES_BY_KIND[kind])}")
+                                  f"choose one of {', '.join(RUNTIMES_BY_KIND[kind])}")
     if runtime.profile not in _PROFILES_BY_KIND[kind]:
         c.fail("runtime.profile", f"profile {runtime.profile!r} does not apply to a {kind}; "
                                   f"choose one of {', '.join(_PROFILES_BY_KIND[kind])}")

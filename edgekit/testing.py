@@ -15,13 +15,16 @@ registered models, found by re-analysing smaller resolutions, widths and dtypes)
 
 from __future__ import annotations
 
+from edgekit.analysis.result import Analysis
 from edgekit.errors import UsageError
+from edgekit.types import ModelLike, Shape, Size, TargetLike
 
 __all__ = ["assert_fits", "fits_message"]
 
 
-def assert_fits(model, target=None, sram=None, flash=None, input_shape=None, dtype=None, *, runtime=None,
-                fold: bool = True, suggest: bool = True):
+def assert_fits(model: ModelLike, target: TargetLike | None = None, sram: Size | None = None,
+                flash: Size | None = None, input_shape: Shape | None = None, dtype: str | None = None, *,
+                runtime: str | None = None, fold: bool = True, suggest: bool = True) -> Analysis:
     """Assert that ``model`` fits ``target`` and/or ``sram``/``flash``; return the Report.
 
     ``model``: anything ``edgekit.analyze`` takes — a MODEL spec string, an ``nn.Module`` (in eval
@@ -33,12 +36,11 @@ def assert_fits(model, target=None, sram=None, flash=None, input_shape=None, dty
 
     if target is None and sram is None and flash is None:
         raise UsageError("assert_fits needs a budget: target=..., sram=... and/or flash=...")
-    if target is None:  # sram="256kB" alone means a microcontroller: int8 on TFLite-Micro, as `edgekit check`
-        from edgekit.build import budget_defaults
-
-        dtype, runtime = budget_defaults(sram, dtype, runtime)
-    report = analyze(model, input_shape=input_shape, dtype=dtype, runtime=runtime, fold=fold, target=target)
-    verdict = report.check(target, sram=sram, flash=flash, suggest=suggest)
+    # the flags resolved as `edgekit check` resolves them (edgekit.plan): sram="256kB" alone means
+    # a microcontroller, int8 on TFLite-Micro
+    report = analyze(model, input_shape=input_shape, dtype=dtype, runtime=runtime, fold=fold, target=target,
+                     sram=sram, flash=flash)
+    verdict = report.check(suggest=suggest)
     if not verdict.fits:
         raise AssertionError(fits_message(report, verdict))
     return report

@@ -92,7 +92,3 @@ def parse_dtype(text: str) -> str:
     if key not in DTYPES:
         raise UsageError(f"unknown dtype {text!r}: choose one of {', '.join(DTYPES)}")
     return key
-
-
-def dtype_bytes(dtype: str) -> int:
-    return {"fp32": 4, "fp16": 2, "int8": 1}[parse_dtype(dtype)]

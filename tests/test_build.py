@@ -8,7 +8,8 @@ import pytest
 import torch
 import torchvision
 
-from edgekit.build import build, resolve_plan
+from edgekit.build import build
+from edgekit.plan import resolve
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.models import create_model
 from edgekit.passes.bn_stats import reestimate_bn_stats
@@ -54,8 +55,8 @@ def test_over_budget_fails_fast_and_writes_nothing(tmp_path):
     (out / "keep.txt").write_text("x")
     res = build(None, target="tflite", sram="32kB", output=out)
     assert not res.fits and not res.written
-    assert res.report["verdict"]["stage"] == "predicted before export"
-    assert res.report["verdict"]["suggestions"], "suggestions computed by re-analysing the model"
+    assert res.report.to_dict()["verdict"]["stage"] == "predicted before export"
+    assert res.report.to_dict()["verdict"]["suggestions"], "suggestions computed by re-analysing the model"
     nested = tmp_path / "new" / "deeper"
     assert not build(None, target="tflite", sram="32kB", output=nested).written
     assert not (tmp_path / "new").exists(), "a build that writes nothing creates no folders either"
@@ -69,8 +70,8 @@ def test_over_budget_fails_fast_and_writes_nothing(tmp_path):
     (("executorch", None), ("pte", "executorch", "fp32")),
     (("nucleo-h743zi", None), ("tflite", "tflite-micro", "int8")),
 ])
-def test_resolve_plan(target, expected):
-    p = resolve_plan(target[0], sram=target[1])
+def test_resolve(target, expected):
+    p = resolve(target=target[0], sram=target[1])
     assert (p.format, p.runtime, p.dtype) == expected
 
 
@@ -107,21 +108,21 @@ def test_pre_export_prediction_matches_tflm(tmp_path, name, factory, shape):
     model, cal = _prepared(factory(), shape)
     res = build(model, target="tflite", sram="2MB", calibration=cal, input_shape=shape, output=tmp_path / name,
                 force=True)
-    arena = res.report["arena_bytes"]
+    arena = res.report.to_dict()["arena_bytes"]
     err = (arena["predicted_pre_export"] - arena["measured"]) / arena["measured"]
     print(f"{name}: measured {arena['measured']} predicted {arena['predicted_pre_export']} ({100 * err:+.2f} %)")
     assert -0.01 <= err <= 0.02
     # same graph, TFLite-Micro vs LiteRT's reference kernels: equal up to rare 1-LSB rounding differences
-    assert res.report["verification"]["tflite-micro_vs_litert"]["cosine"] >= 0.9999
+    assert res.report.to_dict()["verification"]["tflite-micro_vs_litert"]["cosine"] >= 0.9999
     # a clean edgekit build: lint finds nothing that makes it unusable on TFLite-Micro, the
     # op resolver registers what the interpreter reports, the quantization debugger mapped layers
-    lint = res.report["lint"]
+    lint = res.report.to_dict()["lint"]
     assert lint["runtime"] == "tflite-micro" and not lint["unusable"], [f["message"] for f in lint["findings"]
                                                                         if f["severity"] == "error"]
     assert not [f for f in lint["findings"] if f["code"] == "rank-gt-4"]
-    assert res.report["op_resolver"]["ok"], res.report["op_resolver"]["problems"]
+    assert res.report.to_dict()["op_resolver"]["ok"], res.report.to_dict()["op_resolver"]["problems"]
     assert (tmp_path / name / "op_resolver.h").exists()
-    qd = res.report["quant_debug"]
+    qd = res.report.to_dict()["quant_debug"]
     assert qd["matched"] > 0 and qd["layers"] and all(lay["module"] for lay in qd["layers"][:3])
 
 
@@ -135,7 +136,7 @@ def test_reference_networks_fp32_build_and_verify(tmp_path, name, fmt):
     res = build(name, target=fmt, output=tmp_path / "o")
     assert res.written
     rt = "litert" if fmt == "tflite" else "executorch"
-    v = res.report["verification"][rt]
+    v = res.report.to_dict()["verification"][rt]
     assert v["cosine"] > 0.9999 and v["max_rel_error"] < 1e-3
 
 
@@ -155,31 +156,31 @@ def test_channels_last_io_saving_is_predicted_and_measured(tmp_path):
     a = build(model, target="tflite", sram="2MB", calibration=cal, input_shape=shape, output=tmp_path / "nchw")
     b = build(model, target="tflite", sram="2MB", calibration=cal, input_shape=shape, output=tmp_path / "nhwc",
               channels_last_io=True)
-    pred = a.report["memory_options"]["channels_last_io"]
-    assert pred["used"] is False and b.report["memory_options"]["channels_last_io"]["used"] is True
-    measured_saving = a.report["arena_bytes"]["measured"] - b.report["arena_bytes"]["measured"]
+    pred = a.report.to_dict()["memory_options"]["channels_last_io"]
+    assert pred["used"] is False and b.report.to_dict()["memory_options"]["channels_last_io"]["used"] is True
+    measured_saving = a.report.to_dict()["arena_bytes"]["measured"] - b.report.to_dict()["arena_bytes"]["measured"]
     print(f"channels-last input: predicted saving {pred['saves_bytes']} B, measured {measured_saving} B")
     assert measured_saving > 0
-    assert abs(pred["saves_bytes"] - measured_saving) <= 0.01 * a.report["arena_bytes"]["measured"]
+    assert abs(pred["saves_bytes"] - measured_saving) <= 0.01 * a.report.to_dict()["arena_bytes"]["measured"]
     from edgekit.graph.tflite_reader import read_tflite
 
     ops_a = [o.attrs["opcode"] for o in read_tflite(tmp_path / "nchw" / "model.tflite").ops]
     ops_b = [o.attrs["opcode"] for o in read_tflite(tmp_path / "nhwc" / "model.tflite").ops]
     assert ops_a[0] == "TRANSPOSE" and ops_b[0] != "TRANSPOSE" and len(ops_b) == len(ops_a) - 1
-    assert b.report["verification"]["tflite-micro_vs_litert"]["cosine"] >= 0.9999
+    assert b.report.to_dict()["verification"]["tflite-micro_vs_litert"]["cosine"] >= 0.9999
 
 
 @pytest.mark.slow
 def test_fp16_tflite_halves_the_weights_and_verifies(tmp_path):
     a = build("mcu_mobilenet_v1", target="tflite", dtype="fp32", output=tmp_path / "f32")
     b = build("mcu_mobilenet_v1", target="tflite", dtype="fp16", output=tmp_path / "f16")
-    assert b.written and b.report["dtype"] == "fp16"
+    assert b.written and b.report.to_dict()["dtype"] == "fp16"
     # 212,906 fp32 params = 851,624 B of weights; fp16 keeps half of that
-    saved = a.report["model_bytes"] - b.report["model_bytes"]
-    assert 0.45 * 4 * a.report["params"] <= 2 * saved <= 1.05 * 4 * a.report["params"], saved
-    assert b.report["verification"]["litert"]["cosine"] > 0.999
+    saved = a.report.to_dict()["model_bytes"] - b.report.to_dict()["model_bytes"]
+    assert 0.45 * 4 * a.report.to_dict()["params"] <= 2 * saved <= 1.05 * 4 * a.report.to_dict()["params"], saved
+    assert b.report.to_dict()["verification"]["litert"]["cosine"] > 0.999
     # fp32 compute: the activations (and so the predicted arena) are fp32's
-    assert b.report["arena_bytes"]["predicted_pre_export"] == a.report["arena_bytes"]["predicted_pre_export"]
+    assert b.report.to_dict()["arena_bytes"]["predicted_pre_export"] == a.report.to_dict()["arena_bytes"]["predicted_pre_export"]
     with pytest.raises(UsageError, match="no fp16 kernels"):
         build("mcu_mobilenet_v1", target="tflite", sram="256kB", dtype="fp16", output=tmp_path / "x")
 
@@ -209,7 +210,7 @@ def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
     out = tmp_path / "o"
     res = build(Naive().eval(), target="tflite", sram="256kB", calibration=cal, input_shape=shape, output=out)
     assert not res.fits and not res.written and not out.exists()
-    assert any(r.startswith("lint:") and "rank-gt-4" in r for r in res.report["verdict"]["reasons"]), \
-        res.report["verdict"]
-    assert res.report["arena_bytes"]["measured"] <= 256 * 1024  # the arena fits: lint alone refused it
-    assert res.report["shuffle_free"]["shuffles_removed"] == 0 and res.report["shuffle_free"]["notes"]
+    report = res.report.to_dict()
+    assert any(r.startswith("lint:") and "rank-gt-4" in r for r in report["verdict"]["reasons"]), report["verdict"]
+    assert report["arena_bytes"]["measured"] <= 256 * 1024  # the arena fits: lint alone refused it
+    assert report["shuffle_free"]["shuffles_removed"] == 0 and report["shuffle_free"]["notes"]

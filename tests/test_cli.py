@@ -8,22 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error
+from helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args, cwd=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
-
-
-def assert_one_line_error(p, *fragments):
-    assert p.returncode == 2, (p.returncode, p.stderr)
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, p.stderr
-    assert "Traceback" not in p.stderr
-    for f in fragments:
-        assert f.lower() in lines[0].lower(), lines[0]
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ and the CI snippets in docs/design-review.md."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -15,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from helpers import run_cli as run
 
 from edgekit.analysis.api import analyze
 from edgekit.errors import UsageError
@@ -23,11 +23,6 @@ from edgekit.testing import assert_fits
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-
-
-def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +141,7 @@ def test_cli_baseline_markdown_and_exit_codes(tmp_path):
 
 def test_cli_baseline_over_budget_exits_1(tmp_path):
     """Over budget: exit 1, and the diff is still printed."""
-    p = run("check", "mcu_mobilenet_v1:resolution=192", "--target", "nrf52840-dk", "--baseline",
+    p = run("check", "mcu_mobilenet_v1:resolution=224", "--target", "nrf52840-dk", "--baseline",
             "mcu_mobilenet_v1", "--markdown")
     assert p.returncode == 1, p.stderr
     assert "**does not fit**" in p.stdout and ":warning:" in p.stdout
@@ -179,7 +174,6 @@ def test_assert_fits_sram_alone_means_what_check_means():
     and `edgekit build --sram` do; the arena agrees with the one `check --json` prints."""
     import json
     import subprocess
-    import sys
 
     r = assert_fits("mcu_mobilenet_v1", sram="256kB")
     assert (r.dtype, r.runtime) == ("int8", "tflite-micro")

@@ -12,12 +12,12 @@ import json
 import os
 import random
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error as assert_clean_error
+from helpers import run_cli as run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,11 +25,6 @@ from edgekit.errors import EdgekitError
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = "x" * 300  # longer than a file name may be (ENAMETOOLONG, not "no such file")
-
-
-def run(*args, cwd, timeout=240):
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def snapshot(root: Path) -> dict:
@@ -42,20 +37,6 @@ def snapshot(root: Path) -> dict:
             p = os.path.join(dirpath, f)
             out[os.path.relpath(p, root)] = os.path.getsize(p)
     return out
-
-
-def assert_clean_error(p, *fragments):
-    """Exit 2, exactly one non-empty stderr line, no traceback, the fragments in that line, and not
-    the CLI's catch-all for an unhandled exception ("unexpected ...")."""
-    assert p.returncode == 2, (p.returncode, p.stderr[-3000:])
-    assert "Traceback" not in p.stderr, p.stderr[-3000:]
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, p.stderr[-3000:]
-    line = lines[0]
-    assert line.startswith("edgekit: error: ") and len(line) > len("edgekit: error: ") + 10, line
-    assert "unexpected" not in line.lower(), line
-    for f in fragments:
-        assert f.lower() in line.lower(), (f, line)
 
 
 # ---------------------------------------------------------------- seed artifacts (real, tiny)
@@ -150,6 +131,11 @@ def ws(tmp_path, seeds):
         "existing_out/report.html": b"<html>an earlier report</html>\n",
         "existing_out/bundle/old.txt": b"an earlier bundle\n",
         "calib_bad/a.png": b"not a png",
+        "garbage.keras": b"this is not a zip archive\n" * 8,
+        "noconfig.keras": _zip({"model.weights.h5": b"x"}),
+        "crc.keras": _zip({"config.json": b"{" + b" " * 200 + b"}"}, corrupt=True),
+        "garbage.h5": b"this is not an HDF5 file\n" * 8,
+        "not_a_savedmodel/variables.txt": b"a folder without saved_model.pb\n",
         "recipe_badtoml/recipe.toml": b"kind = \n",
         "recipe_badtarget/recipe.toml": RECIPE.format(factory="small", device="no-such-board",
                                                       calibration="random", out="rout").encode(),
@@ -172,6 +158,23 @@ def ws(tmp_path, seeds):
     np.save(tmp_path / "cal_str.npy", np.array(["a", "b"]))
     (tmp_path / "cal_trunc.npy").write_bytes((tmp_path / "cal_shape.npy").read_bytes()[:100])
     return tmp_path
+
+
+def _zip(members: dict, corrupt: bool = False) -> bytes:
+    """A zip archive in memory; ``corrupt`` flips one byte of the first member's stored data."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    blob = bytearray(buf.getvalue())
+    if corrupt:
+        first = next(iter(members.values()))
+        at = bytes(blob).index(first) + len(first) // 2
+        blob[at] ^= 0xFF
+    return bytes(blob)
 
 
 # ---------------------------------------------------------------- the bad-input matrix
@@ -209,6 +212,21 @@ CASES = [
     case("check", "model.py:boom", "--input-shape", "1,3,16,16", frags=("boom in forward",), marks=SLOW,
          id="check-forward-raises"),
     case("check", "syntax.py:broken", frags=("syntax.py", "SyntaxError"), id="check-python-syntax-error"),
+    # Keras / TensorFlow input (#18): refused before any TensorFlow child starts
+    case("check", "garbage.keras", frags=("garbage.keras", "zip archive"), id="check-corrupt-keras"),
+    case("check", "noconfig.keras", frags=("noconfig.keras", "config.json"), id="check-keras-without-config"),
+    case("check", "crc.keras", frags=("crc.keras", "CRC"), id="check-keras-bad-crc"),
+    case("check", "garbage.h5", frags=("garbage.h5", "HDF5"), id="check-corrupt-h5"),
+    case("check", "missing.keras", frags=("no such file", "missing.keras"), id="check-missing-keras"),
+    case("check", "not_a_savedmodel", frags=("not_a_savedmodel", "not a TensorFlow SavedModel"),
+         id="check-dir-not-a-savedmodel"),
+    case("build", "garbage.h5", "--target", "nrf52840-dk", "-o", "out", "--json", frags=("garbage.h5", "HDF5"),
+         id="build-corrupt-h5"),
+    case("build", "not_a_savedmodel", "-o", "existing_out", frags=("not a TensorFlow SavedModel",),
+         id="build-dir-not-a-savedmodel"),
+    case("profile", "garbage.keras", frags=("garbage.keras", "zip archive"), id="profile-corrupt-keras"),
+    case("fold", "crc.keras", frags=("crc.keras", "CRC"), id="fold-keras-bad-crc"),
+    case("lint", "good.tflite", "--model", "garbage.h5", frags=("garbage.h5", "HDF5"), id="lint-model-corrupt-h5"),
     # ---- profile
     case("profile", "empty.tflite", frags=("empty.tflite",), id="profile-empty-tflite"),
     case("profile", "trunc.pte", "--runs", "2", frags=("trunc.pte", "truncated"), id="profile-truncated-pte"),
@@ -244,6 +262,11 @@ CASES = [
          frags=("NaN",), marks=SLOW, id="build-calibration-nan"),
     case("build", *SMALL, *INT8, "--calibration", "calib_bad", "-o", "out", "--json",
          frags=("a.png",), marks=SLOW, id="build-calibration-corrupt-image"),
+    case("build", "good.tflite", "-o", "out", frags=("re-plans it for TFLite-Micro",), id="build-tflite-not-for-mcu"),
+    case("build", "trunc.tflite", "--target", "nrf52840-dk", "-o", "out", frags=("trunc.tflite", "corrupt"),
+         id="build-truncated-tflite"),
+    case("build", "good.tflite", "--target", "nrf52840-dk", "--memory-plan", "vela", "-o", "out",
+         frags=("invalid choice",), id="build-bad-memory-plan"),
     case("build", *SMALL, "--target", "executorch", "--dtype", "fp16", "-o", "out", "--json", frags=("fp16",),
          marks=SLOW, id="build-pte-fp16"),
     # ---- lint

@@ -19,7 +19,7 @@ from torch import nn  # noqa: E402
 
 from edgekit.lint import lint  # noqa: E402
 from edgekit.lint.findings import Cost, Finding, LintResult  # noqa: E402
-from edgekit.lint.names import ModuleTable, locations, primary  # noqa: E402
+from edgekit.graph.names import ModuleTable, locations, primary  # noqa: E402
 
 X = (1, 3, 16, 16)
 

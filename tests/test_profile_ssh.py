@@ -1,4 +1,4 @@
-"""The ssh profiler against a REAL OpenSSH server on 127.0.0.1 (see conftest_ssh.sshd).
+"""The ssh profiler against a REAL OpenSSH server on 127.0.0.1 (see ssh_server.sshd).
 
 The "device" is this machine: its python is this test's interpreter (the venv, which has
 ai_edge_litert), passed as ``remote_python``. Every test passes its own known_hosts file, so
@@ -14,19 +14,19 @@ from pathlib import Path
 
 import pytest
 
-import conftest_ssh
+import ssh_server
 from edgekit.cli import main
 from edgekit.errors import EdgekitError
 from edgekit.profile.api import profile
 
-pytestmark = pytest.mark.skipif(not os.path.exists(conftest_ssh.SSHD),
+pytestmark = pytest.mark.skipif(not os.path.exists(ssh_server.SSHD),
                                 reason="/usr/sbin/sshd is missing: apt-get install -y openssh-server "
                                        "(.ci/run installs it) to run the real-ssh tests")
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = conftest_ssh.sshd()
+    s = ssh_server.sshd()
     if s is None:
         pytest.skip("/usr/sbin/sshd, ssh or ssh-keygen missing: apt-get install -y openssh-server openssh-client")
     return s
@@ -34,7 +34,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def tiny():
-    return conftest_ssh.artifacts()
+    return ssh_server.artifacts()
 
 
 def _remote_dirs() -> set[str]:
@@ -93,7 +93,7 @@ def test_accept_new_host_key_trusts_on_first_use(server, tiny, tmp_path):
 
 def test_changed_host_key_is_refused_even_with_accept_new(server, tiny, tmp_path):
     other = tmp_path / "k"
-    conftest_ssh._keygen(other)
+    ssh_server._keygen(other)
     kh = tmp_path / "known_hosts"
     kh.write_text(f"[127.0.0.1]:{server.port} {' '.join(Path(str(other) + '.pub').read_text().split()[:2])}\n")
     with pytest.raises(EdgekitError, match="CHANGED"):
@@ -156,7 +156,7 @@ def _cli(capsys, *args):
 def test_cli_unreachable_host_one_line_exit_2(tiny, capsys, tmp_path):
     kh = tmp_path / "kh"
     kh.write_text("")
-    port = conftest_ssh.free_port()  # nothing listens there
+    port = ssh_server.free_port()  # nothing listens there
     code, out, err = _cli(capsys, str(tiny["tflite"]), "--ssh", "pi@127.0.0.1", "--port", str(port),
                           "--known-hosts", str(kh), "--runs", "1")
     lines = [ln for ln in err.splitlines() if ln.strip()]

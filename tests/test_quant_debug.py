@@ -120,3 +120,85 @@ def test_unknown_remedy_is_a_usage_error(pair):
 
     with pytest.raises(UsageError, match="unknown quantization remedy"):
         quant_debug(pair[0], pair[1], _cal(4), samples=1, remedies=("magic",))
+
+
+class DeadNet(nn.Module):
+    """conv -> relu -> a conv whose bias keeps every output negative (dead after its ReLU) -> conv -> fc."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.dead = nn.Conv2d(8, 8, 1)
+        self.tail = nn.Conv2d(8, 8, 1)
+        self.fc = nn.Linear(16, 4)
+        with torch.no_grad():
+            self.dead.weight.mul_(0.01)
+            self.dead.bias.fill_(-100.0)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        z = torch.relu(self.dead(y))
+        return self.fc(torch.cat([self.tail(y).mean((2, 3)), z.mean((2, 3))], 1))
+
+
+def test_dead_layers_are_flagged_not_ranked(tmp_path):
+    from edgekit.export.tflite import convert_fp32, quantize_int8
+
+    torch.manual_seed(0)
+    model = DeadNet().eval()
+    fp32 = convert_fp32(model, torch.randn(1, 3, 16, 16))
+    int8 = quantize_int8(fp32, _cal())
+    with torch.no_grad():  # the layer really outputs only zeros on the calibration data (checked in PyTorch)
+        assert all(float(torch.relu(model.dead(torch.relu(model.conv(torch.from_numpy(s))))).abs().max()) == 0
+                   for s in _cal())
+    rep = quant_debug(fp32, int8, _cal(), samples=4)
+    # the dead conv, then what only it feeds (its mean over H, W: zeros too), in graph order
+    assert rep.dead_layers[0].module == "dead" and rep.dead_layers[0].opcode == "CONV_2D"
+    assert [lay.index for lay in rep.dead_layers] == sorted(lay.index for lay in rep.dead_layers)
+    assert not {lay.module for lay in rep.dead_layers[1:]} & {"conv", "tail", "fc"}
+    assert {"conv", "tail", "fc"} <= {lay.module for lay in rep.layers}
+    assert all(lay.dead and lay.sqnr_db is None for lay in rep.dead_layers)
+    assert "dead" not in {lay.module for lay in rep.layers} and all(np.isfinite(lay.sqnr_db) for lay in rep.layers)
+    assert any(f.code == "quant-dead-layers" and "dead" in f.message for f in rep.calibration)
+    assert rep.to_dict()["dead_layers"][0]["module"] == "dead"
+
+
+def _litert_accuracy(model_bytes, x, y):
+    from ai_edge_litert import interpreter as lr
+
+    it = lr.Interpreter(model_content=bytes(model_bytes),
+                        experimental_op_resolver_type=lr.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    ind, outd = it.get_input_details()[0], it.get_output_details()[0]
+    (si,), (zi,) = ind["quantization_parameters"]["scales"], ind["quantization_parameters"]["zero_points"]
+    hits = 0
+    for s, label in zip(x, y):
+        it.set_tensor(ind["index"], np.clip(np.round(s / si) + zi, -128, 127).astype(np.int8))
+        it.invoke()
+        hits += int(np.argmax(it.get_tensor(outd["index"])) == label)
+    return hits / len(y)
+
+
+def test_remedies_report_the_accuracy_they_buy(pair):
+    from edgekit.evaluation import EvalData
+
+    x = _cal(40, seed=5)
+    # labels: what the fp32 network itself predicts, so accuracy measures how much int8 keeps
+    from ai_edge_litert import interpreter as lr
+
+    it = lr.Interpreter(model_path=str(pair[0]))
+    it.allocate_tensors()
+    y = []
+    for s in x:
+        it.set_tensor(it.get_input_details()[0]["index"], s)
+        it.invoke()
+        y.append(int(np.argmax(it.get_tensor(it.get_output_details()[0]["index"]))))
+    data = EvalData(x=x, y=np.array(y), source="fp32 labels")
+    rep = quant_debug(pair[0], pair[1], _cal(), samples=2, remedies=("per_channel", "float_worst:1"), eval_data=data)
+    for rem in rep.remedies:
+        assert rem.eval_samples == 40
+        assert rem.accuracy == pytest.approx(_litert_accuracy(rem.model, x, y))
+        base = rem.baseline_model if rem.name == "per_channel" else pair[1].read_bytes()
+        assert rem.baseline_accuracy == pytest.approx(_litert_accuracy(base, x, y))
+        assert rem.accuracy_delta_pp == pytest.approx(100 * (rem.accuracy - rem.baseline_accuracy))
+        assert "model" not in rem.to_dict() and rem.to_dict()["accuracy"] == rem.accuracy

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tflm_stubs import HAVE_GPP, gpp_syntax, resolver_stub, write_stubs
 
 from edgekit.errors import UsageError
 from edgekit.recipe import RecipeError, io_spec, kotlin_snippet, load_recipe, run_recipe
@@ -112,6 +112,49 @@ calibration = "cal.npy"\n""")
         load_recipe(p)
 
 
+def _board(tmp_path, source: str, runtime_default: str) -> str:
+    """A copy of a shipped target whose runtime.default is ``runtime_default`` (own id: the file name)."""
+    text = (ROOT / "targets" / f"{source}.toml").read_text()
+    text = re.sub(r"(?m)^id = .*$", "", text)
+    text = re.sub(r'(?m)^default = "[^"]*"', f'default = "{runtime_default}"', text)
+    (tmp_path / "r").mkdir(exist_ok=True)
+    (tmp_path / "r" / "board.toml").write_text(text)
+    return "board.toml"
+
+
+def test_which_build_makes_which_format(tmp_path):
+    """One rule (edgekit.plan.resolve): the device's own runtime builds its format for the device;
+    the other format is built for its runtime with no device, in the recipe's dtype."""
+    from edgekit.recipe.run import format_plans
+
+    pi = format_plans(load_recipe(RECIPES / "raspberry-pi"))
+    target, plan = pi["tflite"]
+    assert target == "raspberry-pi-4b" and (plan.runtime, plan.dtype, plan.target.id) == ("litert", "fp32",
+                                                                                            "raspberry-pi-4b")
+    target, plan = pi["pte"]
+    assert target == "executorch" and (plan.runtime, plan.dtype, plan.target, plan.backend) == (
+        "executorch", "fp32", None, "xnnpack")
+    ((target, plan),) = format_plans(load_recipe(RECIPES / "mcu")).values()
+    assert (target, plan.runtime, plan.dtype, plan.sram_bytes) == ("nrf52840-dk", "tflite-micro", "int8", 256 * 1024)
+    # a board whose own runtime is ExecuTorch: the .pte is built for it, the .tflite for LiteRT alone
+    board = _board(tmp_path, "raspberry-pi-4b", "executorch")
+    p = _write(tmp_path, f'kind = "raspberry-pi"\n[model]\nspec = "mcu_mobilenet_v1"\n[target]\ndevice = "{board}"\n'
+                         'backend = "portable"\n')
+    plans = format_plans(load_recipe(p))
+    assert plans["tflite"][0] == "litert" and plans["tflite"][1].target is None
+    assert plans["pte"][0].endswith("board.toml") and plans["pte"][1].target.kind == "sbc"
+    assert plans["pte"][1].backend == "portable" and plans["tflite"][1].backend is None
+
+
+def test_mcu_recipe_needs_a_tflite_micro_board(tmp_path):
+    board = _board(tmp_path, "nrf52840-dk", "executorch")
+    p = _write(tmp_path, GOOD.replace('"nrf52840-dk"', f'"{board}"'))
+    with pytest.raises(RecipeError, match="runs executorch by default; a microcontroller recipe builds for "
+                                          "TFLite-Micro") as info:
+        load_recipe(p)
+    assert info.value.key == "target.device"
+
+
 def test_device_transport_must_match_the_recipe(tmp_path):
     with pytest.raises(UsageError, match="--ssh profiles a Raspberry Pi"):
         run_recipe(RECIPES / "mcu", output=tmp_path / "o", ssh="pi@localhost")
@@ -152,72 +195,13 @@ def phone_run(tmp_path_factory):
     return run_recipe(RECIPES / "phone", output=tmp_path_factory.mktemp("phone") / "out")
 
 
-STUBS = {
-    "tensorflow/lite/c/common.h": """#pragma once
-#include <cstddef>
-#include <cstdint>
-typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
-typedef enum { kTfLiteNoType = 0, kTfLiteFloat32 = 1, kTfLiteInt8 = 9 } TfLiteType;
-typedef struct { int size; int data[4]; } TfLiteIntArray;
-typedef struct { float scale; int32_t zero_point; } TfLiteQuantizationParams;
-typedef union { int8_t* int8; float* f; uint8_t* uint8; void* data; } TfLitePtrUnion;
-typedef struct { TfLiteType type; TfLitePtrUnion data; TfLiteIntArray* dims; TfLiteQuantizationParams params;
-                 size_t bytes; } TfLiteTensor;
-""",
-    "tensorflow/lite/schema/schema_generated.h": """#pragma once
-#include <cstdint>
-namespace tflite {
-struct Model { uint32_t version() const { return 3; } };
-inline const Model* GetModel(const void* buf) { return static_cast<const Model*>(buf); }
-}  // namespace tflite
-""",
-    "tensorflow/lite/micro/micro_op_resolver.h": """#pragma once
-#include "tensorflow/lite/c/common.h"
-namespace tflite { class MicroOpResolver { public: virtual ~MicroOpResolver() {} }; }
-""",
-    "tensorflow/lite/micro/micro_interpreter.h": """#pragma once
-#include <cstddef>
-#include <cstdint>
-#include "tensorflow/lite/c/common.h"
-#include "tensorflow/lite/micro/micro_op_resolver.h"
-#include "tensorflow/lite/schema/schema_generated.h"
-#define TFLITE_SCHEMA_VERSION (3)
-namespace tflite {
-class MicroResourceVariables; class MicroProfilerInterface;
-class MicroInterpreter {
- public:
-  MicroInterpreter(const Model* model, const MicroOpResolver& op_resolver, uint8_t* tensor_arena,
-                   size_t tensor_arena_size, MicroResourceVariables* resource_variables = nullptr,
-                   MicroProfilerInterface* profiler = nullptr, bool preserve_all_tensors = false);
-  TfLiteStatus AllocateTensors();
-  TfLiteStatus Invoke();
-  TfLiteTensor* input(size_t index);
-  TfLiteTensor* output(size_t index);
-  size_t arena_used_bytes() const;
-};
-}  // namespace tflite
-""",
-    "tensorflow/lite/micro/micro_log.h": "#pragma once\nvoid MicroPrintf(const char* format, ...);\n",
-    "tensorflow/lite/micro/system_setup.h": "#pragma once\nnamespace tflite { void InitializeTarget(); }\n",
-}
-
-
-def _resolver_stub() -> str:
-    from edgekit.export.op_resolver import TFLM_ADD_METHODS
-
-    methods = "\n".join(f"  TfLiteStatus {m}() {{ return kTfLiteOk; }}" for m in sorted(set(TFLM_ADD_METHODS.values())))
-    return ('#pragma once\n#include "tensorflow/lite/micro/micro_op_resolver.h"\nnamespace tflite {\n'
-            "template <unsigned int tOpCount>\nclass MicroMutableOpResolver : public MicroOpResolver {\n public:\n"
-            f"{methods}\n}};\n}}  // namespace tflite\n")
-
-
 @pytest.mark.slow
 def test_mcu_recipe_end_to_end(mcu_run, tmp_path):
     res = mcu_run
     b = res.bundle
     assert res.fits and res.kind == "mcu"
-    assert set(res.files) == {"README.md", "labels.txt", "main.cc", "model.tflite", "model_data.cc", "model_data.h",
-                              "model_io.json", "op_resolver.h", "run_on_host.py"}
+    assert set(res.files) == {"README.md", "edgekit_io.py", "labels.txt", "main.cc", "model.tflite", "model_data.cc",
+                              "model_data.h", "model_io.json", "op_resolver.h", "run_on_host.py"}
     arena = res.builds["tflite"]["arena_bytes"]
     header = (b / "model_data.h").read_text()
     assert f"kTensorArenaSize = {arena['c_constant']};" in header
@@ -246,25 +230,18 @@ def test_mcu_recipe_end_to_end(mcu_run, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed: main.cc only checked textually")
+@pytest.mark.skipif(not HAVE_GPP, reason="g++ not installed: main.cc only checked textually")
 def test_mcu_main_cc_compiles_against_stub_tflm_headers(mcu_run, tmp_path):
     """g++ -fsyntax-only: main.cc + op_resolver.h + model_data.h/.cc against stand-ins for TFLite-Micro's
-    headers declaring the real signatures (MicroInterpreter's constructor, input/output/Invoke,
-    GetModel, MicroPrintf, InitializeTarget, MicroMutableOpResolver's Add* methods)."""
-    inc = tmp_path / "stubs"
-    for rel, text in {**STUBS, "tensorflow/lite/micro/micro_mutable_op_resolver.h": _resolver_stub()}.items():
-        (inc / rel).parent.mkdir(parents=True, exist_ok=True)
-        (inc / rel).write_text(text)
+    headers declaring the real signatures (tests/tflm_stubs.py)."""
+    inc = write_stubs(tmp_path / "stubs")
     b = mcu_run.bundle
     for src in ("main.cc", "model_data.cc"):
-        r = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Werror", f"-I{inc}", f"-I{b}",
-                            str(b / src)], capture_output=True, text=True, timeout=120)
+        r = gpp_syntax(b / src, inc, b)
         assert r.returncode == 0, f"{src}:\n{r.stderr}"
     # a resolver without the model's Add methods must not compile: the check is not vacuous
-    (inc / "tensorflow/lite/micro/micro_mutable_op_resolver.h").write_text(
-        _resolver_stub().replace("TfLiteStatus AddConv2D()", "TfLiteStatus AddConv2DRemoved()"))
-    r = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", f"-I{inc}", f"-I{b}", str(b / "main.cc")],
-                       capture_output=True, text=True, timeout=120)
+    write_stubs(inc, resolver=resolver_stub().replace("TfLiteStatus AddConv2D()", "TfLiteStatus AddConv2DRemoved()"))
+    r = gpp_syntax(b / "main.cc", inc, b, werror=False)
     assert r.returncode != 0 and "AddConv2D" in r.stderr
 
 
@@ -273,8 +250,8 @@ def test_raspberry_pi_recipe_end_to_end(pi_run, tmp_path):
     summary, out = pi_run
     b = out / "bundle"
     assert summary["fits"] and summary["kind"] == "raspberry-pi"
-    assert set(summary["files"]) == {"README.md", "labels.txt", "model.pte", "model.tflite", "model_io.json",
-                                     "predict.py", "requirements.txt"}
+    assert set(summary["files"]) == {"README.md", "edgekit_io.py", "labels.txt", "model.pte", "model.tflite",
+                                     "model_io.json", "predict.py", "requirements.txt"}
     assert summary["pip"] == "python3 -m pip install ai-edge-litert numpy pillow"
     readme = (b / "README.md").read_text()
     assert summary["pip"] in readme and "tflite-runtime" in readme
@@ -322,8 +299,8 @@ def test_raspberry_pi_recipe_end_to_end(pi_run, tmp_path):
 def test_phone_recipe_end_to_end(phone_run, tmp_path):
     res = phone_run
     b = res.bundle
-    assert res.fits and set(res.files) == {"ModelRunner.kt", "README.md", "labels.txt", "model.pte", "model.tflite",
-                                           "model_io.json", "predict.py"}
+    assert res.fits and set(res.files) == {"ModelRunner.kt", "README.md", "edgekit_io.py", "labels.txt", "model.pte",
+                                           "model.tflite", "model_io.json", "predict.py"}
     spec = json.loads((b / "model_io.json").read_text())
     # the spec agrees with the LiteRT interpreter itself
     from ai_edge_litert.interpreter import Interpreter
@@ -380,12 +357,11 @@ def test_int8_io_spec_and_kotlin(mcu_run):
     assert f"INPUT_ZERO_POINT = {spec['inputs'][0]['quantization']['zero_point']}" in kt
 
 
-@pytest.mark.slow
-def test_device_profiling_goes_through_the_profile_api(pi_run, phone_run, monkeypatch):
+def test_device_profiling_goes_through_the_profile_api(tmp_path, monkeypatch):
     """--ssh / --adb reach edgekit.profile.api.profile with the device options, once per artifact
     (the transports themselves are tested against a real sshd and a fake adb in test_profile_*)."""
     import edgekit.profile.api as api
-    from edgekit.recipe import RecipeResult, _profile
+    from edgekit.recipe.run import DeviceAccess, profile_builds
 
     calls = []
 
@@ -397,20 +373,20 @@ def test_device_profiling_goes_through_the_profile_api(pi_run, phone_run, monkey
     monkeypatch.setattr(api, "profile", lambda art, **kw: calls.append((Path(art).name, kw)) or _R())
     from edgekit.targets import load_target
 
-    summary, out = pi_run
-    builds = {fmt: {"artifacts": {f"model.{fmt}": str(out / "build" / fmt / f"model.{fmt}")}} for fmt in ("tflite", "pte")}
+    builds = {fmt: {"artifacts": {f"model.{fmt}": str(tmp_path / "build" / fmt / f"model.{fmt}")}}
+              for fmt in ("tflite", "pte")}
     rec = load_recipe(RECIPES / "raspberry-pi")
-    res = RecipeResult(recipe="x", kind=rec.kind, output=out, bundle=out / "bundle", fits=True, builds=builds)
-    prof = _profile(rec, load_target(rec.device), res, ssh="pi@board", adb=None, port=2222, identity="k",
-                    accept_new_host_key=True, known_hosts=None, remote_python="python3.11", runs=7, warmup=1)
+    access = DeviceAccess(ssh="pi@board", port=2222, identity="k", accept_new_host_key=True,
+                          remote_python="python3.11")
+    prof, notes = profile_builds(rec, load_target(rec.device), builds, access, runs=7, warmup=1)
     assert [c[0] for c in calls] == ["model.tflite", "model.pte"] and set(prof) == {"model.tflite", "model.pte"}
+    assert notes == [], "measured on the device: no estimate notes"
     kw = calls[0][1]
     assert kw["ssh"] == "pi@board" and kw["port"] == 2222 and kw["identity"] == "k" and kw["runs"] == 7
     assert kw["accept_new_host_key"] and kw["remote_python"] == "python3.11" and kw["threads"] == 4
     calls.clear()
     rec = load_recipe(RECIPES / "phone")
-    _profile(rec, load_target(rec.device), res, ssh=None, adb="SERIAL1", port=22, identity=None,
-             accept_new_host_key=False, known_hosts=None, remote_python="python3", runs=5, warmup=0)
+    profile_builds(rec, load_target(rec.device), builds, DeviceAccess(adb="SERIAL1"), runs=5, warmup=0)
     assert [c[1]["adb"] for c in calls] == ["SERIAL1", "SERIAL1"]
 
 

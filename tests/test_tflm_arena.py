@@ -26,7 +26,7 @@ from edgekit.analysis.tflm_arena import (  # noqa: E402
 from edgekit.errors import ArtifactError, MissingExtraError, RuntimeFailure, UsageError  # noqa: E402
 from edgekit.graph.tflite_reader import read_tflite  # noqa: E402
 from edgekit.runtime import tflm  # noqa: E402
-from edgekit.runtime.isolate import ChildFailure, run_isolated  # noqa: E402
+from edgekit.isolate import ChildFailure, run_isolated  # noqa: E402
 
 FAST = [("conv_stack", "int8"), ("conv_stack", "fp32"), ("residual", "int8"), ("residual", "fp32"),
         ("fire", "int8"), ("fire", "fp32"), ("fc_autoencoder", "int8"), ("fc_autoencoder", "fp32"),

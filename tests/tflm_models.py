@@ -122,6 +122,29 @@ def _dw_avgpool():
                          nn.AvgPool2d(4), nn.Flatten(), nn.Linear(64 * 2 * 2, 10), nn.Softmax(-1))
 
 
+def _ds_cnn():
+    """A DS-CNN keyword spotter (Zhang et al. 2017, "Hello Edge", DS-CNN-S): 49x10 MFCC in,
+    a 10x4 stride-2 conv, four depthwise-separable blocks of 64 channels, average pool, 12 classes."""
+    from torch import nn
+
+    def dws(c):
+        return [nn.Conv2d(c, c, 3, padding=1, groups=c), nn.BatchNorm2d(c), nn.ReLU(),
+                nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU()]
+
+    return nn.Sequential(nn.Conv2d(1, 64, (10, 4), stride=2, padding=(5, 1)), nn.BatchNorm2d(64), nn.ReLU(),
+                         *dws(64), *dws(64), *dws(64), *dws(64),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 12))
+
+
+def _registered(name: str, **kw):
+    """A network of edgekit's own registry (``edgekit.models.create_model``)."""
+    def build():
+        from edgekit.models import create_model
+
+        return create_model(name, **kw)
+    return build
+
+
 SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("conv_stack", _conv_stack, (1, 3, 32, 32), fp32=True),
     ModelSpec("residual", _residual, (1, 3, 32, 32), fp32=True),
@@ -134,7 +157,61 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("squeezenet1_1", _tv("squeezenet1_1", num_classes=10), (1, 3, 96, 96)),
     ModelSpec("shufflenet_v2_x0_5", _tv("shufflenet_v2_x0_5", num_classes=10), (1, 3, 96, 96), slow=True),
     ModelSpec("resnet18", _tv("resnet18", num_classes=10), (1, 3, 64, 64), slow=True),
+    ModelSpec("ds_cnn", _ds_cnn, (1, 1, 49, 10)),
+    # edgekit's registered networks at microcontroller resolution (the offline-plan benchmark)
+    ModelSpec("ek_mobilenet_v2_035", _registered("mobilenet_v2", width=0.35, num_classes=10), (1, 3, 96, 96)),
+    ModelSpec("ek_mobilenet_v2", _registered("mobilenet_v2", num_classes=10), (1, 3, 96, 96), slow=True),
+    ModelSpec("ek_mobilenet_v3_small", _registered("mobilenet_v3_small", num_classes=10), (1, 3, 96, 96),
+              slow=True),
+    ModelSpec("ek_mobilenet_v3_large", _registered("mobilenet_v3_large", num_classes=10), (1, 3, 96, 96),
+              slow=True),
+    ModelSpec("ek_shufflenet_v2_05", _registered("shufflenet_v2", width=0.5, num_classes=10), (1, 3, 96, 96),
+              slow=True),
+    ModelSpec("ek_squeezenet1_0", _registered("squeezenet1_0", num_classes=10), (1, 3, 96, 96), slow=True),
+    ModelSpec("ek_squeezenet1_1", _registered("squeezenet1_1", num_classes=10), (1, 3, 96, 96), slow=True),
+    ModelSpec("ek_mcu_mobilenet_v1", _registered("mcu_mobilenet_v1", num_classes=10), (1, 3, 96, 96)),
+    ModelSpec("ek_mcunet_tiny", _registered("mcunet_tiny", num_classes=10), (1, 3, 96, 96)),
+    # patch-based inference (tests/test_patches.py, benchmarks/patches.py): higher resolutions
+    ModelSpec("ek_mobilenet_v2_035_144", _registered("mobilenet_v2", width=0.35, resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
+    ModelSpec("ek_mobilenet_v2_035_160", _registered("mobilenet_v2", width=0.35, resolution=160, num_classes=10),
+              (1, 3, 160, 160), slow=True),
+    ModelSpec("ek_mobilenet_v2_144", _registered("mobilenet_v2", resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
+    ModelSpec("ek_mcunet_tiny_160", _registered("mcunet_tiny", resolution=160, num_classes=10), (1, 3, 160, 160),
+              slow=True),
+    ModelSpec("ek_mcu_mobilenet_v1_160", _registered("mcu_mobilenet_v1", resolution=160, num_classes=10),
+              (1, 3, 160, 160), slow=True),
+    ModelSpec("ek_shufflenet_v2_05_144", _registered("shufflenet_v2", width=0.5, resolution=144, num_classes=10),
+              (1, 3, 144, 144), slow=True),
 ]}
+
+
+# ---- every registered network at MCU resolution, and the MLPerf Tiny re-implementations ---------
+
+def _published(spec: str):
+    def build():
+        from edgekit.profile.published import build as build_published
+
+        return build_published(spec)[0]
+    return build
+
+
+# every network of the edgekit registry (``edgekit models``) at 96x96: the ek_* specs above
+# (tests/test_emulator.py, benchmarks/emulator.py)
+REGISTERED = [n for n, s in SPECS.items() if n.startswith("ek_") and s.input_shape[-2:] == (96, 96)]
+
+# the MLPerf Tiny rows of targets/nucleo-l4r5zi.toml (edgekit.profile.published builds them)
+MLPERF_TINY = {
+    "tiny_ic": ModelSpec("tiny_ic", _published("resnet8:resolution=32,num_classes=10"), (1, 3, 32, 32)),
+    "tiny_vww": ModelSpec("tiny_vww", _published("mobilenet_v1:width=0.25,resolution=96,num_classes=2"),
+                          (1, 3, 96, 96)),
+    "tiny_kws": ModelSpec("tiny_kws", _published("ds_cnn:input=49x10,num_classes=12"), (1, 1, 49, 10)),
+    "tiny_ad": ModelSpec("tiny_ad", _published("fc_autoencoder:input=640"), (1, 640)),
+    # the calibration row of targets/nucleo-f746zg.toml (TFLite-Micro 2.5 + CMSIS-NN, Cortex-M7)
+    "f746_mbv2": ModelSpec("f746_mbv2", _published("mobilenet_v2:width=0.3,resolution=80,num_classes=1000"),
+                           (1, 3, 80, 80)),
+}
 
 
 # ---- one-operator models: each kernel's persistent data and scratch, one at a time -------------
@@ -206,7 +283,7 @@ def build(name: str, dtype: str, cache_dir) -> Path:
     """
     if dtype not in ("int8", "fp32"):
         raise ValueError(f"unknown dtype {dtype!r}")
-    spec = SPECS[name] if name in SPECS else _op_specs()[name.removeprefix("op_")]
+    spec = {**SPECS, **MLPERF_TINY}.get(name) or _op_specs()[name.removeprefix("op_")]
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{name}.{dtype}.v{FACTORY_VERSION}.tflite"

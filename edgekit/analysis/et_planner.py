@@ -56,7 +56,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgekit.analysis.converter_facts import INPLACE_ELEMENTWISE
 from edgekit.analysis.planners import Buffer, Plan, align_up, lower_bound, plan_greedy_by_size, verify_plan
+from edgekit.graph.kinds import PTE_KINDS
 
 
 def plan_best_fit(buffers: list[Buffer], *, alignment: int = 16, order: str = "size") -> Plan:
@@ -215,13 +217,9 @@ class EdgekitPlanner:
 
 # Out-variant kernels whose output element i depends only on input element i (same shape):
 # ExecuTorch's portable kernels read in[i] and then write out[i] (apply_unary_map_fn,
-# the batch-norm loop, the element-wise binary maps), so out may alias that input.
-ELEMENTWISE_OPS = frozenset({
-    "aten::hardtanh", "aten::relu", "aten::clamp", "aten::sigmoid", "aten::tanh", "aten::hardswish",
-    "aten::hardsigmoid", "aten::leaky_relu", "aten::silu", "aten::gelu", "aten::neg", "aten::abs",
-    "aten::exp", "aten::sqrt", "aten::rsqrt", "aten::_native_batch_norm_legit_no_training",
-    "aten::add", "aten::sub", "aten::mul", "aten::div",
-})
+# the batch-norm loop, the element-wise binary maps), so out may alias that input. The kinds
+# are converter_facts.INPLACE_ELEMENTWISE; these are their ExecuTorch operator names.
+ELEMENTWISE_OPS = frozenset(f"aten::{name}" for name, kind in PTE_KINDS.items() if kind in INPLACE_ELEMENTWISE)
 
 
 def alias_elementwise_outputs(graph_module, graph_signature=None) -> int:

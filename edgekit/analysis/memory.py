@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgekit.analysis.converter_facts import INPLACE_ELEMENTWISE
 from edgekit.analysis.planners import Buffer
 from edgekit.graph.ir import Graph
 
 ALIAS_KINDS = {"view"}
 # element-wise ops whose output may overwrite an input that dies at this op (same size)
-INPLACE_KINDS = {"relu", "relu6", "hard_swish", "hard_sigmoid", "sigmoid", "silu", "add", "mul",
-                 "sub", "clamp", "batch_norm", "leaky_relu", "tanh", "gelu", "copy"}
+INPLACE_KINDS = INPLACE_ELEMENTWISE
 
 
 @dataclass

@@ -16,7 +16,7 @@ that module's docstring for the measurements behind it.
 from __future__ import annotations
 
 from edgekit.errors import EdgekitError, UsageError, require
-from edgekit.export.quiet import quiet_native
+from edgekit.quiet import quiet_native
 
 
 def export_pte(module, example_input, *, backend: str = "xnnpack", dtype: str = "fp32", calibration=None,
@@ -48,7 +48,7 @@ def export_pte(module, example_input, *, backend: str = "xnnpack", dtype: str = 
         raise UsageError("int8 .pte needs --backend xnnpack (portable kernels only simulate int8)")
     if dtype == "fp16":
         raise UsageError("fp16 .pte is not supported by edgekit yet: use --dtype fp32 or int8")
-    from edgekit.export.quiet import EXECUTORCH_IMPORT_LOGGERS, quiet_loggers
+    from edgekit.quiet import EXECUTORCH_IMPORT_LOGGERS, quiet_loggers
 
     with quiet_loggers(*EXECUTORCH_IMPORT_LOGGERS):
         require("executorch.exir", "executorch")

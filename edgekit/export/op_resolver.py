@@ -6,11 +6,11 @@ and the right ``Add*`` method for each builtin opcode. The method names are thos
 ``tensorflow/lite/micro/micro_mutable_op_resolver.h`` (TFLite-Micro, 2025); a builtin opcode
 without a method there has no TFLite-Micro kernel, and the header then carries an ``#error``
 naming it instead of compiling into a firmware that fails at ``AllocateTensors``.
-``check_resolver(path)`` compares the list with what the TFLite-Micro interpreter itself
-reports for the model (``edgekit.runtime.tflm.tflm_ops``).
+``edgekit.runtime.tflm_resolver.check_resolver(path)`` compares the list with what the
+TFLite-Micro interpreter itself reports for the model.
 
 ExecuTorch: ``pte_operators(path_or_bytes)`` reads the program's operator table with
-ExecuTorch's own deserializer and returns the kernel operators (``aten::convolution.out``)
+edgekit's torch-free .pte reader and returns the kernel operators (``aten::convolution.out``)
 a selective build must register, and the delegates (``XnnpackBackend``) it must link; the
 ``ROOT_OPS`` string is ready for CMake's ``gen_selected_ops(... ROOT_OPS ...)``.
 """
@@ -30,6 +30,7 @@ TFLM_ADD_METHODS: dict[str, str] = {
     "CAST": "AddCast", "CEIL": "AddCeil", "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D",
     "COS": "AddCos", "CUMSUM": "AddCumSum", "DEPTH_TO_SPACE": "AddDepthToSpace",
     "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv",
+    "DYNAMIC_UPDATE_SLICE": "AddDynamicUpdateSlice",
     "EMBEDDING_LOOKUP": "AddEmbeddingLookup", "ELU": "AddElu", "EQUAL": "AddEqual", "EXP": "AddExp",
     "EXPAND_DIMS": "AddExpandDims", "FILL": "AddFill", "FLOOR": "AddFloor", "FLOOR_DIV": "AddFloorDiv",
     "FLOOR_MOD": "AddFloorMod", "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather",
@@ -41,7 +42,8 @@ TFLM_ADD_METHODS: dict[str, str] = {
     "MAX_POOL_2D": "AddMaxPool2D", "MIRROR_PAD": "AddMirrorPad", "MEAN": "AddMean", "MINIMUM": "AddMinimum",
     "MUL": "AddMul", "NEG": "AddNeg", "NOT_EQUAL": "AddNotEqual", "PACK": "AddPack", "PAD": "AddPad",
     "PADV2": "AddPadV2", "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize", "READ_VARIABLE": "AddReadVariable",
-    "REDUCE_MAX": "AddReduceMax", "REDUCE_MIN": "AddReduceMin", "RELU": "AddRelu", "RELU6": "AddRelu6",
+    "REDUCE_ALL": "AddReduceAll", "REDUCE_MAX": "AddReduceMax", "REDUCE_MIN": "AddReduceMin", "RELU": "AddRelu",
+    "RELU6": "AddRelu6",
     "RESHAPE": "AddReshape", "RESIZE_BILINEAR": "AddResizeBilinear",
     "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor", "REVERSE_V2": "AddReverseV2", "ROUND": "AddRound",
     "RSQRT": "AddRsqrt", "SELECT_V2": "AddSelectV2", "SHAPE": "AddShape", "SIN": "AddSin", "SLICE": "AddSlice",
@@ -158,36 +160,6 @@ def write_op_resolver(path, out_dir, *, model_name: str | None = None) -> Path:
     return out
 
 
-@dataclass
-class ResolverCheck:
-    ok: bool
-    registered: list[str]  # opcodes the header registers
-    interpreter: dict[str, bool]  # what TFLite-Micro reported: {opcode: has a kernel}
-    problems: list[str] = field(default_factory=list)
-
-
-def check_resolver(path, *, timeout_s: float = 120.0) -> ResolverCheck:
-    """The header's registrations against the op list the TFLite-Micro interpreter reports."""
-    from edgekit.runtime.tflm import tflm_ops
-
-    r = resolver_for(path)
-    reported = tflm_ops(path, timeout_s=timeout_s)
-    registered = [op for op in r.ops if op not in r.missing and not op.startswith("CUSTOM:")]
-    problems = []
-    for op in sorted(set(reported) - set(registered) - set(r.missing)):
-        if not op.startswith("CUSTOM:"):
-            problems.append(f"the interpreter uses {op} but the header does not register it")
-    for op in sorted(set(registered) - set(reported)):
-        problems.append(f"the header registers {op} but the interpreter does not list it")
-    for op in r.missing:
-        if reported.get(op, False):
-            problems.append(f"the interpreter has a kernel for {op} but edgekit knows no Add method for it")
-    for op, ok in reported.items():
-        if not ok and op in registered:
-            problems.append(f"the header registers {op} but this TFLite-Micro build has no kernel for it")
-    return ResolverCheck(ok=not problems, registered=registered, interpreter=reported, problems=problems)
-
-
 def stub_resolver_header(methods=None) -> str:
     """A stand-in for TFLite-Micro's headers declaring ``MicroMutableOpResolver`` with the Add*
     methods (for a ``g++ -fsyntax-only`` check of a generated header without TFLite-Micro)."""
@@ -229,39 +201,19 @@ class PteOperators:
 
 
 def pte_operators(path_or_bytes) -> PteOperators:
-    """Operators and delegates in a .pte program's execution plan (ExecuTorch's deserializer)."""
-    from edgekit.errors import ArtifactError, require
-    from edgekit.export.quiet import EXECUTORCH_IMPORT_LOGGERS, quiet_loggers
+    """Operators and delegates in a .pte program's execution plan, read with edgekit's torch-free
+    reader (``edgekit.graph.pte_reader``; ExecuTorch's own deserializer would import torch)."""
+    import tempfile
 
-    with quiet_loggers(*EXECUTORCH_IMPORT_LOGGERS):
-        require("executorch.exir", "executorch")
-        from executorch.exir._serialize._program import deserialize_pte_binary
+    from edgekit.graph.pte_reader import read_pte
 
     if isinstance(path_or_bytes, (bytes, bytearray)):
-        what, data = "the .pte bytes", path_or_bytes
+        with tempfile.TemporaryDirectory(prefix="edgekit-pte-") as tmp:
+            path = Path(tmp) / "program.pte"
+            path.write_bytes(bytes(path_or_bytes))
+            g = read_pte(path)
     else:
-        what, data = str(path_or_bytes), Path(path_or_bytes).read_bytes()
-    try:
-        pte = deserialize_pte_binary(bytes(data))
-    except Exception as exc:
-        raise ArtifactError(f"{what} is not a readable .pte program ({type(exc).__name__}: {str(exc)[:200]}); "
-                            "rebuild it or check the file") from None
-    program = getattr(pte, "program", pte)
-    ops: list[str] = []
-    delegates: list[str] = []
-    kernel_calls = delegate_calls = 0
-    for plan in program.execution_plan:
-        for op in plan.operators:
-            full = f"{op.name}.{op.overload}" if op.overload else op.name
-            if full not in ops:
-                ops.append(full)
-        for d in plan.delegates:
-            if d.id not in delegates:
-                delegates.append(d.id)
-        for chain in plan.chains:
-            for ins in chain.instructions:
-                kind = type(ins.instr_args).__name__
-                kernel_calls += kind == "KernelCall"
-                delegate_calls += kind == "DelegateCall"
-    return PteOperators(operators=sorted(ops), delegates=delegates, kernel_calls=kernel_calls,
-                        delegate_calls=delegate_calls)
+        g = read_pte(path_or_bytes)
+    m = g.meta
+    return PteOperators(operators=list(m["operators"]), delegates=list(m["delegate_backends"]),
+                        kernel_calls=int(m["kernel_calls"]), delegate_calls=int(m["delegate_calls"]))

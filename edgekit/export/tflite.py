@@ -1,6 +1,6 @@
 """Export to .tflite with litert-torch, and full-integer int8 with ai-edge-quantizer.
 
-Why ai-edge-quantizer and not litert-torch's PT2E quantizer: measured here (DESIGN.md),
+Why ai-edge-quantizer and not litert-torch's PT2E quantizer: measured here (see the README, "How fast int8 is"),
 PT2E leaves QUANTIZE/DEQUANTIZE float islands (residual adds, SE mul/add), while the
 static wi8/ai8 recipe applied to the fp32 .tflite gives a fully int8 graph with int8
 input and output on all reference networks. The output is re-serialized with inline
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError, UsageError, require
-from edgekit.export.quiet import quiet_native
+from edgekit.quiet import quiet_native
 
 
 def convert_fp32(module, example_input, *, channels_last_io: bool = False, fold_pads: bool = True) -> bytes:
@@ -121,16 +121,16 @@ def quantize_int8_detailed(fp32_bytes: bytes, calibration: np.ndarray, *, weight
     aeq = require("ai_edge_quantizer", "tflite")
     from edgekit.export.quant_ranges import DEFAULT_MAX_LOSS_BITS, share_concat_ranges
 
-    key, in_name = signature_input(fp32_bytes)
-    samples = [{in_name: np.asarray(s, dtype=np.float32)} for s in calibration]
-    q = aeq.Quantizer(bytearray(fp32_bytes), _recipe(weight_granularity, overrides or {}))
+    rcp = _recipe(weight_granularity, overrides or {})
+    q = aeq.Quantizer(bytearray(fp32_bytes), rcp)
     shared = None
+    calib = calibrate_min_max(fp32_bytes, rcp, calibration)
+    if adjust_ranges is not None:
+        calib = _floor_ranges(adjust_ranges(calib))
+    if share_concat_scales:
+        calib, shared = share_concat_ranges(
+            calib, fp32_bytes, max_loss_bits=DEFAULT_MAX_LOSS_BITS if max_loss_bits is None else max_loss_bits)
     with quiet_native():
-        calib = q.calibrate({key: samples}, num_threads=1)
-        calib = _floor_ranges(adjust_ranges(calib) if adjust_ranges is not None else calib)
-        if share_concat_scales:
-            calib, shared = share_concat_ranges(
-                calib, fp32_bytes, max_loss_bits=DEFAULT_MAX_LOSS_BITS if max_loss_bits is None else max_loss_bits)
         result = q.quantize(calib, enable_progress_report=False)
     return QuantizedModel(inline_buffers(bytes(result.quantized_model)), shared)
 
@@ -159,6 +159,31 @@ def _recipe(weight_granularity: str, overrides: dict[str, str]) -> list:
         else:
             raise UsageError(f"quantization override for {name!r} must be 'float' or 'int16', got {mode!r}")
     return rcp
+
+
+def calibrate_min_max(fp32_bytes: bytes, rcp, calibration) -> dict:
+    """Activation ranges for ``rcp`` (an ai-edge-quantizer recipe): the min and max of every tensor
+    over the **whole** calibration set, as TFLite's own calibrator keeps them
+    (tensorflow/lite/tools/optimize/calibration/calibration_logger.cc, ``MinMax::Update``), then
+    floored (``_floor_ranges``).
+
+    ``Quantizer.calibrate`` keeps instead an exponential moving average (smoothing 0.95) of each
+    sample's min/max (ai_edge_quantizer/utils/qsv_utils.py ``moving_average_update``): the range
+    ends near a typical sample's, not the extreme one, and int8 clips the largest activations.
+    Measured on the trained default model's held-out digits: the pooled features before the
+    classifier were clipped at 2.28 of 3.32, cosine(PyTorch, int8) 0.9914 and L2 relative
+    error 0.164 with the moving average; 0.9998 and 0.019 with min/max."""
+    from ai_edge_quantizer import calibrator, recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
+    key, in_name = signature_input(fp32_bytes)
+    samples = [{in_name: np.asarray(s, dtype=np.float32)} for s in calibration]
+    rm = recipe_manager.RecipeManager()
+    rm.load_quantization_recipe(rcp)
+    with quiet_native():
+        calib = calibrator.Calibrator(bytes(fp32_bytes), num_threads=1, qsv_update_func=qsv_utils.min_max_update)
+        calib.calibrate({key: samples}, rm)
+    return _floor_ranges(calib.get_model_qsvs())
 
 
 def quantize_fp16(fp32_bytes: bytes) -> bytes:

@@ -11,38 +11,8 @@ from __future__ import annotations
 import math
 
 from edgekit.errors import ArtifactError, EdgekitError, UsageError
-from edgekit.graph.ir import Graph, Op, QuantParams, Tensor
-
-# aten op name (without overload) -> canonical kind
-_KINDS = {
-    "conv1d": "conv1d", "conv2d": "conv2d", "conv3d": "conv3d", "convolution": "conv2d",
-    "conv_transpose1d": "conv_transpose", "conv_transpose2d": "conv_transpose",
-    "conv_transpose3d": "conv_transpose",
-    "linear": "linear", "addmm": "linear", "mm": "linear", "matmul": "linear", "bmm": "linear",
-    "batch_norm": "batch_norm", "_native_batch_norm_legit_no_training": "batch_norm",
-    "_native_batch_norm_legit": "batch_norm", "native_batch_norm": "batch_norm",
-    "layer_norm": "layer_norm", "group_norm": "group_norm", "instance_norm": "instance_norm",
-    "relu": "relu", "relu_": "relu", "hardtanh": "relu6", "hardtanh_": "relu6", "clamp": "clamp",
-    "hardswish": "hard_swish", "hardswish_": "hard_swish", "hardsigmoid": "hard_sigmoid",
-    "hardsigmoid_": "hard_sigmoid", "sigmoid": "sigmoid", "silu": "silu", "silu_": "silu",
-    "gelu": "gelu", "tanh": "tanh", "leaky_relu": "leaky_relu", "softmax": "softmax",
-    "_softmax": "softmax", "log_softmax": "softmax",
-    "add": "add", "add_": "add", "sub": "sub", "mul": "mul", "mul_": "mul", "div": "div",
-    "cat": "concat", "concat": "concat",
-    "max_pool2d": "max_pool", "max_pool2d_with_indices": "max_pool", "avg_pool2d": "avg_pool",
-    "adaptive_avg_pool2d": "mean", "_adaptive_avg_pool2d": "mean", "mean": "mean",
-    "adaptive_max_pool2d": "max_pool", "pad": "pad", "constant_pad_nd": "pad",
-    "clone": "copy", "contiguous": "copy", "_to_copy": "copy",
-    "view": "view", "_unsafe_view": "view", "reshape": "view", "flatten": "view",
-    "unsqueeze": "view", "squeeze": "view", "permute": "view", "transpose": "view",
-    "t": "view", "expand": "view", "split": "view", "split_with_sizes": "view", "chunk": "view",
-    "slice": "view", "select": "view", "narrow": "view", "unflatten": "view", "alias": "view",
-    "getitem": "view", "dropout": "view", "dropout_": "view", "detach": "view",
-    "upsample_nearest2d": "resize", "upsample_bilinear2d": "resize",
-}
-# views whose output may need a copy when materialised (transposes); torch keeps them lazy
-_TRANSPOSING_VIEWS = {"permute", "transpose", "t"}
-
+from edgekit.graph.ir import MODEL_DTYPES, Graph, Op, QuantParams, Tensor
+from edgekit.graph.kinds import FOLDS_BN, TRANSPOSING_VIEWS, aten_kind, clamp_kind
 
 def _permutation(base: str, node) -> tuple[int, ...] | None:
     """The dims permutation of a permute/transpose node, normalised to non-negative dims."""
@@ -60,9 +30,6 @@ def _permutation(base: str, node) -> tuple[int, ...] | None:
     except (IndexError, TypeError, ValueError, ZeroDivisionError):
         return None
     return tuple(dims)
-
-
-_ACT_DTYPE = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
 
 
 def export_module(module, example_inputs, *, strict: bool = False):
@@ -105,7 +72,7 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
     """Build the IR from an ExportedProgram, sizing activations and weights as ``dtype``."""
     import torch
 
-    act_dtype = _ACT_DTYPE[dtype]
+    act_dtype = MODEL_DTYPES[dtype]
     sig = ep.graph_signature
     param_names = dict(sig.inputs_to_parameters)
     buffer_names = dict(sig.inputs_to_buffers)
@@ -117,6 +84,7 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
     ops: list[Op] = []
     node_tensor: dict[str, object] = {}  # node name -> tensor id or list of ids
     is_param: dict[int, bool] = {}
+    const_fill: dict[int, float] = {}  # constant tensor id -> its value, where every element is 0 or 1
     graph_inputs: list[int] = []
 
     def new_tensor(tname, shape, tdtype, *, const=False):
@@ -135,9 +103,12 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
                 continue
             shape, tdtype = sd
             if node.name in param_names or node.name in buffer_names or node.name in const_names:
-                tid = new_tensor(param_names.get(node.name) or buffer_names.get(node.name)
-                                 or const_names.get(node.name), shape, tdtype, const=True)
+                key = param_names.get(node.name) or buffer_names.get(node.name) or const_names.get(node.name)
+                tid = new_tensor(key, shape, tdtype, const=True)
                 is_param[tid] = node.name in param_names
+                fill = _constant_fill(state.get(key))
+                if fill is not None:
+                    const_fill[tid] = fill
             else:
                 tid = new_tensor(node.name, shape, act_dtype if float_like(tdtype) else tdtype)
                 graph_inputs.append(tid)
@@ -148,7 +119,7 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
             base = opname.split(".")[0]
             if getattr(target, "_schema", None) is not None:
                 base = target._schema.name.split("::")[-1]
-            kind = _KINDS.get(base, base)
+            kind = aten_kind(base)
             in_ids = []
             flat_args = []
 
@@ -188,7 +159,7 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
             node_tensor[node.name] = outs if isinstance(val, (list, tuple)) else (out_ids[0] if out_ids else None)
             op = Op(index=len(ops), kind=kind, name=node.name, inputs=in_ids, outputs=out_ids,
                     source=_module_path(node), attrs={"aten": base})
-            if base in _TRANSPOSING_VIEWS:
+            if base in TRANSPOSING_VIEWS:
                 op.attrs["transposes"] = True
                 perm = _permutation(base, node)
                 if perm is not None:
@@ -212,11 +183,71 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
             if t.is_const and t.dtype == "float32":
                 t.dtype = "float16"
     g.meta["param_tensors"] = [tid for tid, p in is_param.items() if p]
+    g.meta["const_fill"] = const_fill
     return g
+
+
+def _constant_fill(value) -> float | None:
+    """0.0 or 1.0 when every element of a constant is that value (an untrained LayerNorm's weight
+    and bias, a zero bias): the TFLite converter drops a multiplication by 1 and an addition of 0."""
+    import torch
+
+    if not isinstance(value, torch.Tensor) or value.numel() == 0 or not value.is_floating_point():
+        return None
+    for v in (0.0, 1.0):
+        if bool((value == v).all()):
+            return v
+    return None
+
+
+def _arg_attrs(op: Op, node) -> None:
+    """Arguments the TFLite lowering needs that shapes do not tell: activation bounds (which
+    decide between relu/relu6/relu1 and a clamp), slice steps, concat/softmax dims, pad widths,
+    and whether attention is causal or masked."""
+    base, args, kw = op.attrs["aten"], list(node.args), dict(node.kwargs)
+    if base in ("hardtanh", "hardtanh_", "clamp"):
+        lo = args[1] if len(args) > 1 else kw.get("min", -1.0 if base != "clamp" else None)
+        hi = args[2] if len(args) > 2 else kw.get("max", 1.0 if base != "clamp" else None)
+        if all(v is None or isinstance(v, (int, float)) for v in (lo, hi)):
+            op.kind = clamp_kind(None if lo is None else float(lo), None if hi is None else float(hi))
+            op.attrs.update(min=lo, max=hi)
+    elif base == "slice":
+        op.attrs.update(dim=args[1] if len(args) > 1 else 0, start=args[2] if len(args) > 2 else 0,
+                        step=args[4] if len(args) > 4 else 1)
+    elif base == "select":
+        op.attrs.update(dim=args[1], index=args[2])
+    elif base in ("layer_norm", "native_layer_norm"):
+        op.attrs["eps"] = float(args[4]) if len(args) > 4 else 1e-5
+    elif base in ("split", "split_with_sizes", "chunk"):  # (x, size(s) or chunks, dim)
+        dim = args[2] if len(args) > 2 else kw.get("dim", 0)
+        op.attrs["dim"] = dim if isinstance(dim, int) else 0
+    elif base in ("narrow", "cat", "concat", "_softmax", "softmax", "log_softmax", "_log_softmax"):
+        dim = args[1] if len(args) > 1 else kw.get("dim", 0)
+        op.attrs["dim"] = dim if isinstance(dim, int) else 0
+        if base == "narrow":
+            op.attrs["start"] = args[2] if len(args) > 2 else 0
+    elif base in ("pad", "constant_pad_nd"):
+        op.attrs["pad"] = tuple(int(p) for p in args[1]) if len(args) > 1 else ()
+        op.attrs["mode"] = (args[2] if len(args) > 2 else kw.get("mode", "constant")) if base == "pad" else "constant"
+        value = args[2] if base == "constant_pad_nd" and len(args) > 2 else (
+            args[3] if len(args) > 3 else kw.get("value", 0.0))
+        op.attrs["value"] = float(value or 0.0) if isinstance(value, (int, float)) or value is None else None
+    elif base == "scaled_dot_product_attention":
+        op.attrs.update(masked=(len(args) > 3 and args[3] is not None) or kw.get("attn_mask") is not None,
+                        causal=bool(args[5] if len(args) > 5 else kw.get("is_causal", False)))
+    elif base in ("pixel_shuffle", "pixel_unshuffle"):
+        op.attrs["factor"] = int(args[1])
+    elif base in ("mean", "sum", "amax"):
+        dims = args[1] if len(args) > 1 else kw.get("dim")
+        if isinstance(dims, int):
+            dims = [dims]
+        op.attrs["dims"] = tuple(int(d) for d in dims) if isinstance(dims, (list, tuple)) and dims else None
+        op.attrs["keepdim"] = bool(args[2] if len(args) > 2 else kw.get("keepdim", False))
 
 
 def _annotate(op: Op, node, tensors: list[Tensor], is_param: dict[int, bool]) -> None:
     """Fill MACs, params and conv attributes for one op."""
+    _arg_attrs(op, node)
     consts = [tid for tid in op.inputs if tensors[tid].is_const]
     op.params = sum(tensors[tid].numel for tid in consts if is_param.get(tid))
     if not op.outputs:
@@ -229,10 +260,16 @@ def _annotate(op: Op, node, tensors: list[Tensor], is_param: dict[int, bool]) ->
         op.attrs.update(pads=[int(p) for p in args[1]], pad_mode=mode, pad_value=float(value or 0))
         return
     if op.kind in ("max_pool", "avg_pool") and op.attrs["aten"] in ("max_pool2d", "max_pool2d_with_indices",
-                                                                    "avg_pool2d"):
+                                                                    "avg_pool2d", "max_pool1d", "avg_pool1d"):
         args = list(node.args)
         op.attrs.update(kernel=args[1] if len(args) > 1 else None, stride=args[2] if len(args) > 2 else None,
                         padding=args[3] if len(args) > 3 else 0)
+        if op.kind == "max_pool":  # max_pool(x, k, s, p, dilation, ceil_mode)
+            op.attrs.update(dilation=args[4] if len(args) > 4 else 1, ceil_mode=bool(len(args) > 5 and args[5]))
+        else:  # avg_pool(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
+            op.attrs.update(ceil_mode=bool(len(args) > 4 and args[4]),
+                            count_include_pad=bool(args[5]) if len(args) > 5 else True,
+                            divisor_override=args[6] if len(args) > 6 else None)
         return
     if op.kind in ("conv1d", "conv2d", "conv3d", "conv_transpose"):
         weight = tensors[op.inputs[1]]
@@ -307,9 +344,6 @@ def _quantize_consts(g: Graph, is_param: dict[int, bool]) -> None:
                     t.quant = QuantParams(num_scales=1)
 
 
-FOLD_INTO = {"conv1d", "conv2d", "conv3d", "depthwise_conv2d", "conv_transpose", "linear"}
-
-
 def fold_bn_in_graph(g: Graph) -> int:
     """Fold, on the graph, every BatchNorm whose input is a conv/linear output with no other
     user: the BN op becomes a ``view`` (its output aliases the conv's) and its stored bytes
@@ -322,7 +356,7 @@ def fold_bn_in_graph(g: Graph) -> int:
         if not acts:
             continue
         src = g.tensors[acts[0]]
-        if src.producer is None or g.ops[src.producer].kind not in FOLD_INTO or len(src.consumers) != 1:
+        if src.producer is None or g.ops[src.producer].kind not in FOLDS_BN or len(src.consumers) != 1:
             continue
         op.kind = "view"
         op.attrs["folded_bn"] = True
@@ -357,7 +391,7 @@ def load_pt2(path) -> "object":
 
     import torch
 
-    from edgekit.export.quiet import quiet_loggers
+    from edgekit.quiet import quiet_loggers
 
     if Path(path).is_dir():
         raise UsageError(f"{path} is a directory, expected a .pt2 file")

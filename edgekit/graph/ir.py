@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 DTYPE_BYTES = {
     "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
     "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1, "int4": 1,
+    "uint64": 8, "uint32": 4, "uint16": 2, "complex64": 8, "complex128": 16,
+    "float8_e4m3fn": 1, "float8_e5m2": 1,
 }
+
+
+# a model's dtype (what the user asks for: --dtype) -> the IR dtype of its activations and weights
+MODEL_DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
+
+
+def model_dtype_bytes(dtype: str) -> int:
+    """Bytes per element of a model dtype (``"fp32"``, ``"fp16"``, ``"int8"``)."""
+    return DTYPE_BYTES[MODEL_DTYPES[dtype]]
 
 
 def dtype_nbytes(dtype: str) -> int:
@@ -29,6 +40,7 @@ class QuantParams:
 
     num_scales: int = 1
     axis: int | None = None
+    num_zero_points: int = 1  # 0: scales without zero points (TFLite-Micro then ignores both)
     scale: float | None = None  # first (or only) scale, for display
     zero_point: int | None = None
 
@@ -44,6 +56,7 @@ class Tensor:
     consumers: list[int] = field(default_factory=list)  # op indices
     quant: QuantParams | None = None
     buffer_bytes: int | None = None  # stored size of a constant (None: computed from shape)
+    is_variable: bool = False  # a .tflite variable tensor (state kept across invocations)
 
     @property
     def numel(self) -> int:
@@ -78,12 +91,9 @@ class Graph:
     source_format: str  # "torch", "tflite", "pte"
     name: str = "model"
     meta: dict = field(default_factory=dict)
-
-    def tensor(self, tid: int) -> Tensor:
-        return self.tensors[tid]
-
-    def activation_tensors(self) -> list[Tensor]:
-        return [t for t in self.tensors if not t.is_const]
+    # the other subgraphs of a .tflite (index 1, 2, ...: WHILE/IF bodies, CALL_ONCE
+    # initialisers), each a Graph of its own; analyses that read only ``ops`` see the main one
+    subgraphs: list["Graph"] = field(default_factory=list)
 
     @property
     def params(self) -> int:

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from edgekit.errors import ArtifactError, UsageError, checked_path
 from edgekit.graph.ir import DTYPE_BYTES, Graph, Op, Tensor
+from edgekit.graph.kinds import pte_kind
 
 FILE_IDENTIFIER = b"ET12"
 EXTENDED_HEADER_MAGIC = b"eh00"
@@ -65,22 +66,6 @@ _KT_INTLIST, _KT_DOUBLELIST, _KT_BOOLLIST, _KT_TENSORLIST, _KT_OPTTENSORLIST = 7
 # union InstructionArguments
 _IA_KERNEL, _IA_DELEGATE, _IA_MOVE, _IA_JUMP_FALSE, _IA_FREE = 1, 2, 3, 4, 5
 
-_KIND = {
-    "convolution": "conv2d", "addmm": "linear", "mm": "linear", "bmm": "linear", "linear": "linear",
-    "_native_batch_norm_legit_no_training": "batch_norm", "native_batch_norm": "batch_norm",
-    "relu": "relu", "hardtanh": "relu6", "clamp": "clamp", "hardswish": "hard_swish",
-    "hardsigmoid": "hard_sigmoid", "sigmoid": "sigmoid", "silu": "silu", "gelu": "gelu", "tanh": "tanh",
-    "leaky_relu": "leaky_relu", "_softmax": "softmax", "softmax": "softmax", "_log_softmax": "softmax",
-    "add": "add", "sub": "sub", "mul": "mul", "div": "div", "cat": "concat",
-    "max_pool2d_with_indices": "max_pool", "max_pool2d": "max_pool", "avg_pool2d": "avg_pool",
-    "mean": "mean", "_adaptive_avg_pool2d": "mean", "constant_pad_nd": "pad",
-    "view_copy": "view", "_unsafe_view": "view", "view": "view", "squeeze_copy": "view",
-    "unsqueeze_copy": "view", "expand_copy": "copy", "permute_copy": "transpose",
-    "transpose_copy": "transpose", "clone": "copy", "_to_copy": "copy", "_to_dim_order_copy": "copy",
-    "_clone_dim_order": "copy", "split_with_sizes_copy": "split", "split_copy": "split",
-    "slice_copy": "slice", "select_copy": "slice", "upsample_nearest2d": "resize",
-    "upsample_bilinear2d": "resize", "sum": "sum", "full": "fill",
-}
 
 
 class _Reader:
@@ -401,7 +386,7 @@ def _parse(data: bytes, path, name: str) -> Graph:
                 if tid in allocation:
                     last_writer_at[allocation[tid]] = tid
             base_name = opname.split("::")[-1].split(".")[0]
-            kind = "delegate" if itype == _IA_DELEGATE else _KIND.get(base_name, base_name)
+            kind = "delegate" if itype == _IA_DELEGATE else pte_kind(base_name)
             # empty outputs (batch norm's save_mean/save_invstd at inference) hold no data
             empty = [t for t in out_ids if tensors[t].numel == 0 and len(out_ids) > 1]
             op = Op(index=len(ops), kind=kind, name=opname, inputs=ins_ids,

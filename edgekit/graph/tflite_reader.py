@@ -12,6 +12,8 @@ from pathlib import Path
 
 from edgekit.errors import ArtifactError, UsageError, checked_path, require
 from edgekit.graph.ir import DTYPE_BYTES, Graph, Op, QuantParams, Tensor
+from edgekit.graph.kinds import TFLITE_KINDS, tflite_kind
+from edgekit.graph.tflite_offline import offline_entry
 
 # TensorType -> (IR dtype, bytes per element); 0 for types without a fixed size (string, resource)
 _TYPES = {0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
@@ -20,30 +22,16 @@ _TYPES = {0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1)
           15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 1), 18: ("bfloat16", 2), 19: ("int2", 1),
           20: ("uint4", 1), 21: ("float8_e4m3fn", 1), 22: ("float8_e5m2", 1)}
 
-_KIND = {
-    "CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d", "FULLY_CONNECTED": "linear",
-    "TRANSPOSE_CONV": "conv_transpose", "CONV_3D": "conv3d", "BATCH_MATMUL": "linear",
-    "ADD": "add", "SUB": "sub", "MUL": "mul", "DIV": "div", "CONCATENATION": "concat",
-    "PAD": "pad", "PADV2": "pad", "MIRROR_PAD": "pad", "TRANSPOSE": "transpose",
-    "RESHAPE": "reshape", "SQUEEZE": "reshape", "EXPAND_DIMS": "reshape",
-    "MEAN": "mean", "SUM": "sum", "AVERAGE_POOL_2D": "avg_pool", "MAX_POOL_2D": "max_pool",
-    "QUANTIZE": "quantize", "DEQUANTIZE": "dequantize", "HARD_SWISH": "hard_swish",
-    "LOGISTIC": "sigmoid", "RELU": "relu", "RELU6": "relu6", "RELU_N1_TO_1": "relu1",
-    "SOFTMAX": "softmax", "TANH": "tanh", "LEAKY_RELU": "leaky_relu", "GELU": "gelu",
-    "MINIMUM": "minimum", "MAXIMUM": "maximum", "SPLIT": "split", "SPLIT_V": "split",
-    "SLICE": "slice", "STRIDED_SLICE": "slice", "GATHER": "gather", "RESIZE_BILINEAR": "resize",
-    "RESIZE_NEAREST_NEIGHBOR": "resize", "BATCH_NORM": "batch_norm", "CAST": "cast",
-}
 
 _FUSED_ACT = {0: None, 1: "relu", 2: "relu1", 3: "relu6", 4: "tanh", 5: "sign_bit", 6: "sigmoid"}
 
 
-def _schema():
+def schema():
     return require("ai_edge_litert.schema_py_generated", "tflite")
 
 
 def opcode_names() -> dict[int, str]:
-    s = _schema()
+    s = schema()
     return {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
 
 
@@ -81,16 +69,23 @@ class _Checked:
 
 def read_tflite(path, *, name: str | None = None) -> Graph:
     data = read_tflite_bytes(path)
+    return parse_tflite(data, name=name or Path(path).stem, where=path)
+
+
+def parse_tflite(data: bytes, *, name: str = "model", where="the .tflite data") -> Graph:
+    """The Graph of a .tflite held in memory (``where`` names it in error messages)."""
+    if len(data) < 16 or data[4:8] != b"TFL3":
+        raise ArtifactError(f"{where} is not a .tflite model (no TFL3 identifier)")
     try:
-        return _parse(data, path, name or Path(path).stem)
+        return _parse(data, where, name)
     except ArtifactError:
         raise
     except Exception as exc:  # the flatbuffer decoder failed on corrupt data
-        raise ArtifactError(f"{path} is corrupt or not a .tflite model ({type(exc).__name__}: {exc}"[:300] + ")") from None
+        raise ArtifactError(f"{where} is corrupt or not a .tflite model ({type(exc).__name__}: {exc}"[:300] + ")") from None
 
 
 def _parse(data: bytes, path, name: str) -> Graph:
-    s = _schema()
+    s = schema()
     chk = _Checked(path, len(data))
     model = s.Model.GetRootAsModel(data, 0)
     n_sub = chk.length(model.SubgraphsLength(), "subgraphs")
@@ -115,7 +110,26 @@ def _parse(data: bytes, path, name: str) -> Graph:
         if n == 0 and hasattr(b, "Size"):
             n = int(b.Size() or 0)  # out-of-line buffer (offset/size)
         buffer_bytes.append(int(n))
-    sg = model.Subgraphs(0)
+    graphs = [_parse_subgraph(model, k, codes, buffer_bytes, chk, path, s) for k in range(n_sub)]
+    g = graphs[0]
+    g.name = name
+    g.subgraphs = graphs[1:]
+    g.meta = {"subgraphs": n_sub, "file_bytes": len(data), "opcodes": sorted(set(codes)),
+              "offline_buffers": any(model.Buffers(i).DataLength() == 0 and buffer_bytes[i] > 0
+                                     for i in range(n_buf)),
+              "metadata": [_text(model.Metadata(i).Name())
+                           for i in range(chk.length(model.MetadataLength(), "metadata"))],
+              "offline_plan": offline_entry(model)}  # an OfflineMemoryAllocation entry, or None
+    return g
+
+
+def _text(b) -> str:
+    return b.decode(errors="replace") if b else ""
+
+
+def _parse_subgraph(model, index: int, codes: list[str], buffer_bytes: list[int], chk: _Checked, path, s) -> Graph:
+    sg = model.Subgraphs(index)
+    n_codes, where = len(codes), (f"subgraph {index} " if index else "")
     type_names = {v: k for k, v in vars(s.TensorType).items() if not k.startswith("_") and isinstance(v, int)}
     n_t = chk.length(sg.TensorsLength(), "tensors")
     tensors: list[Tensor] = []
@@ -128,7 +142,8 @@ def _parse(data: bytes, path, name: str) -> Graph:
         code = int(t.Type())
         if code not in _TYPES:
             if code not in type_names:  # not a TensorType of this schema at all
-                raise ArtifactError(f"{path} is corrupt: tensor {i} has type code {code}, not a TFLite tensor type")
+                raise ArtifactError(f"{path} is corrupt: {where}tensor {i} has type code {code}, "
+                                    f"not a TFLite tensor type")
             dtype, esize = type_names[code].lower(), 1  # a newer type: its size is a guess
         else:
             dtype, esize = _TYPES[code]
@@ -140,36 +155,66 @@ def _parse(data: bytes, path, name: str) -> Graph:
             nsc = chk.length(q.ScaleLength(), "quantization scales")
             quant = QuantParams(num_scales=nsc, axis=int(q.QuantizedDimension()) if nsc > 1 else None,
                                 scale=float(q.Scale(0)),
-                                zero_point=int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0)
+                                zero_point=int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0,
+                                num_zero_points=int(q.ZeroPointLength()))
         tname = t.Name().decode(errors="replace") if t.Name() else f"t{i}"
         stored = const_bytes if const_bytes > 0 else None
         if stored is None and dtype not in DTYPE_BYTES:  # the IR has no size for it: say it here
             stored = (math.prod(shape) if shape else 1) * esize
         tensors.append(Tensor(id=i, name=tname, shape=shape, dtype=dtype, is_const=const_bytes > 0,
-                              quant=quant, buffer_bytes=stored))
+                              quant=quant, buffer_bytes=stored, is_variable=bool(t.IsVariable())))
     n_ops = chk.length(sg.OperatorsLength(), "operators")
     ops: list[Op] = []
     for i in range(n_ops):
         o = sg.Operators(i)
         opcode = codes[chk.index(int(o.OpcodeIndex()), n_codes, "opcode")]
-        ins = [int(x) for x in (o.InputsAsNumpy() if o.InputsLength() else [])]
+        slots = [int(x) for x in (o.InputsAsNumpy() if o.InputsLength() else [])]
         outs = [int(x) for x in (o.OutputsAsNumpy() if o.OutputsLength() else [])]
-        ins = [chk.index(x, n_t, "operator input") for x in ins if x >= 0]  # -1: optional absent
+        ins = [chk.index(x, n_t, "operator input") for x in slots if x >= 0]  # -1: optional absent
         outs = [chk.index(x, n_t, "operator output") for x in outs if x >= 0]
-        kind = _KIND.get(opcode, opcode.lower())
-        if opcode in _KIND and not outs:  # every op of these kinds computes a tensor
-            raise ArtifactError(f"{path} is corrupt: operator {i} ({opcode}) has no output tensor")
-        op = Op(index=i, kind=kind, name=f"{opcode}_{i}", inputs=ins, outputs=outs,
-                attrs={"opcode": opcode})
+        kind = tflite_kind(opcode)
+        if opcode in TFLITE_KINDS and not outs:  # every op of these kinds computes a tensor
+            raise ArtifactError(f"{path} is corrupt: {where}operator {i} ({opcode}) has no output tensor")
+        op = Op(index=i, kind=kind, name=f"{opcode}_{i}" if not index else f"{opcode}_{index}.{i}",
+                inputs=ins, outputs=outs, attrs={"opcode": opcode})
+        if len(ins) != len(slots):  # kernels address inputs by position: keep where the gaps are
+            op.attrs["input_slots"] = tuple(slots)
+        _options(op, o, s)
         _annotate(op, o, tensors, s)
+        _const_operands(op, model, sg, tensors)
         ops.append(op)
     g_in = [chk.index(int(x), n_t, "graph input") for x in (sg.InputsAsNumpy() if sg.InputsLength() else [])]
     g_out = [chk.index(int(x), n_t, "graph output") for x in (sg.OutputsAsNumpy() if sg.OutputsLength() else [])]
-    g = Graph(tensors=tensors, ops=ops, inputs=g_in, outputs=g_out, source_format="tflite", name=name,
-              meta={"subgraphs": n_sub, "file_bytes": len(data), "opcodes": sorted(set(codes)),
-                    "offline_buffers": any(model.Buffers(i).DataLength() == 0 and buffer_bytes[i] > 0
-                                           for i in range(n_buf))})
-    return g.link()
+    name = sg.Name().decode(errors="replace") if sg.Name() else f"subgraph{index}"
+    return Graph(tensors=tensors, ops=ops, inputs=g_in, outputs=g_out, source_format="tflite", name=name).link()
+
+
+def _options(op: Op, o, s) -> None:
+    """``attrs["options"]``: the op's builtin options as a dict of the schema's field names
+    (object API), ``attrs["custom_options"]``: a custom op's option bytes (a flexbuffer)."""
+    if o.CustomOptionsLength():
+        op.attrs["custom_options"] = bytes(o.CustomOptionsAsNumpy().tobytes())
+    table = o.BuiltinOptions()
+    if table is None:
+        return
+    name = _OPTION_NAMES.get(int(o.BuiltinOptionsType())) or _option_names(s).get(int(o.BuiltinOptionsType()))
+    cls, cls_t = getattr(s, name or "", None), getattr(s, f"{name}T", None)
+    if cls is None or cls_t is None:
+        return
+    raw = cls()
+    raw.Init(table.Bytes, table.Pos)
+    fields = vars(cls_t.InitFromObj(raw))
+    op.attrs["options"] = {k: (v.decode(errors="replace") if isinstance(v, bytes) else v) for k, v in fields.items()}
+
+
+_OPTION_NAMES: dict[int, str] = {}
+
+
+def _option_names(s) -> dict[int, str]:
+    if not _OPTION_NAMES:
+        _OPTION_NAMES.update({v: k for k, v in vars(s.BuiltinOptions).items()
+                              if not k.startswith("_") and isinstance(v, int) and k != "NONE"})
+    return _OPTION_NAMES
 
 
 def _annotate(op: Op, o, tensors: list[Tensor], s) -> None:
@@ -202,6 +247,8 @@ def _annotate(op: Op, o, tensors: list[Tensor], s) -> None:
            s.BuiltinOptions.DepthwiseConv2DOptions: s.DepthwiseConv2DOptions,
            s.BuiltinOptions.FullyConnectedOptions: s.FullyConnectedOptions,
            s.BuiltinOptions.AddOptions: s.AddOptions, s.BuiltinOptions.MulOptions: s.MulOptions,
+           s.BuiltinOptions.SubOptions: s.SubOptions, s.BuiltinOptions.DivOptions: s.DivOptions,
+           s.BuiltinOptions.TransposeConvOptions: s.TransposeConvOptions,
            s.BuiltinOptions.Pool2DOptions: s.Pool2DOptions,
            s.BuiltinOptions.ConcatenationOptions: s.ConcatenationOptions}.get(opts_type)
     if cls is None:
@@ -216,3 +263,35 @@ def _annotate(op: Op, o, tensors: list[Tensor], s) -> None:
         op.attrs["stride"] = (int(opts.StrideH()), int(opts.StrideW()))
     if hasattr(opts, "FilterHeight"):
         op.attrs["kernel"] = (int(opts.FilterHeight()), int(opts.FilterWidth()))
+    if hasattr(opts, "DilationHFactor"):
+        op.attrs["dilation"] = (int(opts.DilationHFactor()), int(opts.DilationWFactor()))
+    if hasattr(opts, "DepthMultiplier"):
+        op.attrs["depth_multiplier"] = int(opts.DepthMultiplier())
+    if op.kind == "concat" and hasattr(opts, "Axis"):
+        op.attrs["axis"] = int(opts.Axis())
+
+
+# constant operands that fix an op's data movement: {opcode: ((input index, attribute name), ...)}
+_CONST_OPERANDS = {"PAD": ((1, "paddings"),), "PADV2": ((1, "paddings"),), "MIRROR_PAD": ((1, "paddings"),),
+                   "TRANSPOSE": ((1, "perm"),), "SLICE": ((1, "begin"), (2, "size"))}
+
+
+def _const_operands(op: Op, model, sg, tensors: list[Tensor]) -> None:
+    """Record small int32/int64 constant operands (paddings, perm, begin/size) as attributes,
+    e.g. ``attrs["paddings"] = ((0, 0), (1, 1), (1, 1), (0, 0))`` for a PAD."""
+    import numpy as np
+
+    for pos, attr in _CONST_OPERANDS.get(op.attrs.get("opcode"), ()):
+        if pos >= len(op.inputs) or not tensors[op.inputs[pos]].is_const:
+            continue
+        t = tensors[op.inputs[pos]]
+        if t.dtype not in ("int32", "int64") or t.numel > 64:
+            continue
+        raw = model.Buffers(int(sg.Tensors(t.id).Buffer())).DataAsNumpy()
+        vals = np.frombuffer(raw.tobytes(), dtype="<i4" if t.dtype == "int32" else "<i8")
+        if vals.size != t.numel:
+            continue
+        if attr == "paddings":
+            op.attrs[attr] = tuple((int(a), int(b)) for a, b in vals.reshape(-1, 2))
+        else:
+            op.attrs[attr] = tuple(int(v) for v in vals)

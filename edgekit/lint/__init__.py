@@ -26,7 +26,6 @@ target) and the module path recovered from litert-torch's tensor names (``featur
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 from edgekit.errors import ArtifactError, UsageError, checked_path
 from edgekit.lint.findings import Cost, Finding, LintResult
@@ -51,7 +50,7 @@ def resolve_target(target) -> tuple[str | None, object | None]:
 
 
 def _module_table(model):
-    from edgekit.lint.names import ModuleTable
+    from edgekit.graph.names import ModuleTable
 
     if model is None:
         return None
@@ -64,6 +63,10 @@ def _module_table(model):
     from edgekit.loader import load_model, parse_spec
 
     spec = parse_spec(str(model))
+    if spec.kind == "keras":  # Keras layer names: the layer table, read in a TensorFlow child (edgekit.keras)
+        from edgekit.keras.capture import describe_keras
+
+        return ModuleTable(keras=describe_keras(spec.path, spec.kwargs["format"]).table)
     if spec.is_artifact:
         raise UsageError(f"--model takes the PyTorch model the artifact came from, not another artifact ({model})")
     loaded = load_model(spec)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit.graph.ir import Graph, Op, Tensor
-from edgekit.graph.tflite_reader import _schema, read_tflite, read_tflite_bytes
-from edgekit.lint.names import Location, ModuleTable, locations, primary
+from edgekit.graph.tflite_reader import read_tflite, read_tflite_bytes, schema
+from edgekit.graph.names import Location, ModuleTable, primary
 
 _NP = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "int64": np.int64, "int8": np.int8,
        "uint8": np.uint8, "int16": np.int16, "bool": np.bool_, "float64": np.float64}
@@ -31,7 +31,7 @@ class Artifact:
 
     def _fb(self):
         if self._model is None:
-            self._model = _schema().Model.GetRootAsModel(self.data, 0)
+            self._model = schema().Model.GetRootAsModel(self.data, 0)
         return self._model
 
     def const(self, tid: int) -> np.ndarray | None:
@@ -128,16 +128,10 @@ class Artifact:
     def locations(self, op: Op) -> list[Location]:
         out: list[Location] = []
         for tid in op.outputs:
-            for loc in locations(self.graph.tensors[tid].name, self.modules.classes):
-                loc = self.modules.resolve(loc)
-                if loc not in out:
-                    out.append(loc)
+            out += [loc for loc in self.modules.locations(self.graph.tensors[tid].name) if loc not in out]
         if not out:  # a graph output is named after the signature: the weights still carry the module
             for tid in self.const_inputs(op):
-                for loc in locations(self.graph.tensors[tid].name, self.modules.classes):
-                    loc = self.modules.resolve(loc)
-                    if loc not in out:
-                        out.append(loc)
+                out += [loc for loc in self.modules.locations(self.graph.tensors[tid].name) if loc not in out]
         return out
 
     def module_of(self, op: Op) -> Location | None:

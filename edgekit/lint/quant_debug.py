@@ -15,6 +15,11 @@ dequantizes the int8 ones and reports, per layer, worst first:
 
 Each layer carries the PyTorch module it came from (litert-torch's tensor names).
 
+**Dead layers** (the fp32 output is all zeros on every calibration sample: ReLU channels that
+never fire, a branch the data never reaches) have no signal, so their SQNR (-inf as soon as int8
+rounding leaves anything) says nothing about quantization: they are listed apart
+(``dead_layers``, and a ``quant-dead-layers`` finding), never ranked among the worst layers.
+
 ``check_calibration`` looks at the calibration data itself: how many samples, NaN/inf, all
 samples alike, the value range against the model's expected input normalization (ImageNet
 mean/std for edgekit's models) and against the int8 model's input quantization range.
@@ -32,6 +37,11 @@ same calibration, and measured on the model output:
   kernels (LiteRT; TFLite-Micro runs float kernels, slowly without an FPU);
 - ``"int16_worst:K"``: the same K layers with 16-bit activations (a16w8), where the target
   runs int16 kernels (TFLite-Micro does for conv/depthwise/fully-connected/add/mul).
+
+With ``eval_data`` (``edgekit.evaluation.EvalData``, labelled), each applied remedy also reports
+the top-1 accuracy it gives on that set against its baseline (the artifact; for ``per_channel``,
+the per-tensor model), both run in LiteRT's builtin kernels in one child each
+(``remedy_accuracy``).
 """
 
 from __future__ import annotations
@@ -46,10 +56,9 @@ import numpy as np
 
 from edgekit.errors import UsageError
 from edgekit.lint.findings import Finding
-from edgekit.runtime.isolate import run_isolated
+from edgekit.models.catalog import IMAGENET_MEAN, IMAGENET_STD
+from edgekit.isolate import run_isolated
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # requantizing producers: an op that computes a new int8 value from a wider accumulator can
 # write any output scale, so a concat input can take the concat's scale there for free
 _REQUANTIZING = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MEAN",
@@ -63,10 +72,11 @@ class LayerError:
     opcode: str
     tensor: str  # output tensor name
     module: str | None  # PyTorch module path
-    sqnr_db: float  # compounded: int8 model vs fp32 model at this tensor
-    cosine: float
+    sqnr_db: float | None  # compounded: int8 model vs fp32 model at this tensor (None: dead layer)
+    cosine: float | None
     added_sqnr_db: float | None = None  # this op alone, fed with the fp32 model's input
     added_cosine: float | None = None
+    dead: bool = False  # the fp32 output is all zeros on every sample: no signal, SQNR meaningless
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,9 +94,15 @@ class RemedyResult:
     extra_ops: int = 0  # QUANTIZE/DEQUANTIZE ops added against the baseline
     model_bytes: int | None = None
     layers: list[str] = field(default_factory=list)  # layers the remedy touched
+    accuracy: float | None = None  # top-1 on the eval set with the remedy (LiteRT builtin kernels)
+    baseline_accuracy: float | None = None  # the same for the baseline model
+    accuracy_delta_pp: float | None = None  # accuracy - baseline_accuracy, percentage points
+    eval_samples: int | None = None
+    model: bytes | None = field(default=None, repr=False)  # the remedied model (not in to_dict)
+    baseline_model: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k not in ("model", "baseline_model")}
 
 
 @dataclass
@@ -99,6 +115,7 @@ class QuantDebugReport:
     unmatched: list[str] = field(default_factory=list)
     calibration: list[Finding] = field(default_factory=list)
     remedies: list[RemedyResult] = field(default_factory=list)
+    dead_layers: list[LayerError] = field(default_factory=list)  # all-zero fp32 output: not ranked
 
     def worst(self, n: int = 5) -> list[LayerError]:
         return self.layers[:n]
@@ -110,6 +127,7 @@ class QuantDebugReport:
         return {"output_sqnr_db": self.output_sqnr_db, "output_cosine": self.output_cosine, "samples": self.samples,
                 "matched": self.matched, "unmatched": self.unmatched,
                 "layers": [lay.to_dict() for lay in self.layers],
+                "dead_layers": [lay.to_dict() for lay in self.dead_layers],
                 "calibration": [f.to_dict() for f in self.calibration],
                 "remedies": [r.to_dict() for r in self.remedies]}
 
@@ -117,13 +135,14 @@ class QuantDebugReport:
 # ============================================================================ public API
 
 def quant_debug(fp32, int8, calibration, *, samples: int = 8, expected_input="imagenet", remedies=(),
-                target=None, timeout_s: float = 600.0) -> QuantDebugReport:
+                target=None, timeout_s: float = 600.0, eval_data=None) -> QuantDebugReport:
     """Per-layer int8 error against fp32 (worst first), calibration checks and measured remedies.
 
     ``fp32``/``int8``: .tflite paths or bytes; ``calibration``: samples shaped like the model input
     ((N, 1, C, H, W) or (N, C, H, W)); ``expected_input``: "imagenet", (mean, std) per channel, or
     None; ``remedies``: names from the module docstring; ``target``: a target id or runtime name
-    (a remedy the target cannot run is reported as not applied).
+    (a remedy the target cannot run is reported as not applied); ``eval_data``: labelled
+    ``EvalData`` to report each remedy's accuracy.
     """
     cal = _as_samples(calibration)
     with tempfile.TemporaryDirectory(prefix="edgekit-qdebug-") as tmp:
@@ -136,9 +155,45 @@ def quant_debug(fp32, int8, calibration, *, samples: int = 8, expected_input="im
                            timeout_s=timeout_s, runtime="LiteRT", artifact=int8_path).value
         report = _report_from(raw, int8_path, len(feed))
         report.calibration = check_calibration(cal, expected_input=expected_input, int8_path=int8_path)
+        if report.dead_layers:
+            report.calibration.append(_dead_finding(report.dead_layers, len(feed)))
         for name in remedies:
-            report.remedies.append(_remedy(name, fp32_path, int8_path, cal, feed, report, target, timeout_s))
+            rem = _remedy(name, fp32_path, int8_path, cal, feed, report, target, timeout_s)
+            if eval_data is not None and rem.applied and rem.model is not None:
+                remedy_accuracy(rem, eval_data, baseline=rem.baseline_model or int8_path.read_bytes())
+            report.remedies.append(rem)
     return report
+
+
+def remedy_accuracy(remedy: RemedyResult, eval_data, *, baseline) -> RemedyResult:
+    """Fill ``remedy``'s accuracy fields: top-1 on ``eval_data`` of the remedied model and of
+    ``baseline`` (model bytes or a path), each in LiteRT's builtin kernels, one child per model."""
+    from edgekit.evaluation.metrics import score
+    from edgekit.evaluation.runners import run_litert
+
+    tmp = Path(tempfile.mkdtemp(prefix="edgekit-qdebug-acc-"))
+    try:
+        accs = []
+        for i, model in enumerate((remedy.model, baseline)):
+            p = Path(model) if not isinstance(model, (bytes, bytearray)) else tmp / f"m{i}.tflite"
+            if isinstance(model, (bytes, bytearray)):
+                p.write_bytes(bytes(model))
+            out = run_litert(p, eval_data, kernels="builtin")
+            accs.append(score(out, eval_data.y, name=remedy.name, runtime="litert").accuracy)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    remedy.accuracy, remedy.baseline_accuracy = accs
+    remedy.accuracy_delta_pp = round(100.0 * (accs[0] - accs[1]), 4)
+    remedy.eval_samples = len(eval_data)
+    return remedy
+
+
+def _dead_finding(dead: list, samples: int) -> Finding:
+    names = ", ".join(lay.module or lay.op for lay in dead[:5]) + (f" and {len(dead) - 5} more" if len(dead) > 5 else "")
+    return Finding("quant-dead-layers", "warning",
+                   f"{len(dead)} layer(s) output only zeros in fp32 on all {samples} calibration sample(s): {names}; "
+                   f"their SQNR is meaningless and they are not ranked",
+                   "check that the calibration data reaches them; if they are dead in the trained model, prune them")
 
 
 def check_remedy_names(names) -> None:
@@ -229,9 +284,9 @@ def _cos(dot: float, a: float, b: float) -> float:
 
 
 def _report_from(raw: dict, int8_path, n: int) -> QuantDebugReport:
-    from edgekit.lint.names import locations, primary
+    from edgekit.graph.names import locations, primary
 
-    layers = []
+    layers, dead = [], []
     for st in raw["layers"]:
         locs = locations(st["tensor"])
         for extra in ([] if locs else st.get("input_names", [])[1:]):  # weights carry the module of a graph output
@@ -243,6 +298,10 @@ def _report_from(raw: dict, int8_path, n: int) -> QuantDebugReport:
                          tensor=st["tensor"], module=loc.path if loc else None,
                          sqnr_db=round(_sqnr(st["ref2"], st["err2"]), 3),
                          cosine=round(_cos(st["dot"], st["ref2"], st["q2"]), 6))
+        if st["ref2"] <= 0:  # all zeros in fp32 on every sample: nothing to measure the error against
+            lay.dead, lay.sqnr_db, lay.cosine = True, None, None
+            dead.append(lay)
+            continue
         if st.get("iso") is not None:
             iso = st["iso"]
             lay.added_sqnr_db = round(_sqnr(iso["ref2"], iso["err2"]), 3)
@@ -252,7 +311,7 @@ def _report_from(raw: dict, int8_path, n: int) -> QuantDebugReport:
     o = raw["output"]
     return QuantDebugReport(layers=layers, output_sqnr_db=round(_sqnr(o["ref2"], o["err2"]), 3),
                             output_cosine=round(_cos(o["dot"], o["ref2"], o["q2"]), 6), samples=n,
-                            matched=len(layers), unmatched=raw["unmatched"])
+                            matched=len(layers) + len(dead), unmatched=raw["unmatched"], dead_layers=dead)
 
 
 # ============================================================================ remedies
@@ -277,7 +336,8 @@ def _remedy(name: str, fp32_path: Path, int8_path: Path, cal, feed, report: Quan
                 name, True, f"per-tensor weights: {s_t[0]:.2f} dB, per-channel: {s_c[0]:.2f} dB at the output"
                 + (" (the artifact already uses per-channel weights)" if _is_per_channel(int8_path) else ""),
                 output_sqnr_db=s_c[0], output_cosine=s_c[1], baseline_sqnr_db=s_t[0],
-                delta_db=round(s_c[0] - s_t[0], 3), model_bytes=len(channelwise))
+                delta_db=round(s_c[0] - s_t[0], 3), model_bytes=len(channelwise), model=channelwise,
+                baseline_model=tensorwise)
         if kind == "shared_concat_scales":
             data, changed, impossible = share_concat_scales(int8_path.read_bytes())
             if not changed:
@@ -288,7 +348,7 @@ def _remedy(name: str, fp32_path: Path, int8_path: Path, cal, feed, report: Quan
             return RemedyResult(name, True, f"{changed} concat input(s) now share the output scale"
                                 + (f", {impossible} could not" if impossible else ""),
                                 output_sqnr_db=s[0], output_cosine=s[1], baseline_sqnr_db=base,
-                                delta_db=round(s[0] - base, 3), model_bytes=len(data))
+                                delta_db=round(s[0] - base, 3), model_bytes=len(data), model=data)
         if kind in ("float_worst", "int16_worst"):
             k = int(arg or 3)
             if kind == "int16_worst" and runtime == "litert":
@@ -308,7 +368,7 @@ def _remedy(name: str, fp32_path: Path, int8_path: Path, cal, feed, report: Quan
                                 f"{', '.join(lay.module or lay.op for lay in worst)}{note_fpu}",
                                 output_sqnr_db=s[0], output_cosine=s[1], baseline_sqnr_db=base,
                                 delta_db=round(s[0] - base, 3), extra_ops=extra, model_bytes=len(data),
-                                layers=[lay.module or lay.op for lay in worst])
+                                layers=[lay.module or lay.op for lay in worst], model=data)
     except UsageError:
         raise
     except Exception as exc:  # a recipe the quantizer refuses: report, do not fail the whole debug run

@@ -12,9 +12,15 @@ Facts the rules rely on (sources in the comments where they are used):
 - The CMSIS-NN TRANSPOSE kernel used by TFLite-Micro on Cortex-M checks
   ``TF_LITE_ENSURE(context, size <= 4)`` for int8 (kernels/cmsis_nn/transpose.cc); the
   reference kernel (the Python interpreter) accepts rank 5.
-- TFLite fuses RELU, RELU_N1_TO_1 and RELU6 into CONV_2D, DEPTHWISE_CONV_2D,
-  FULLY_CONNECTED, ADD, SUB, MUL and the pooling ops (their options' fused_activation_function);
-  XNNPACK takes these fused activations (delegates/xnnpack/README.md).
+- Patch-based inference (``analysis.patches``, ``edgekit build --patch``) adds SLICE, PAD/PADV2,
+  CONCATENATION and per-patch copies of the stage's ops, all writing tensors named
+  ``edgekit.patch/...``; the final CONCATENATION writes the split tensor (its original name) from
+  patch tensors. These are not defects: the rules skip them (``_patch_op``), the per-patch TRANSPOSEs
+  of the input count as the input's TRANSPOSE, and ``rule_patches`` says what the stage costs.
+- The converter fuses RELU, RELU_N1_TO_1 and RELU6 into CONV_2D, DEPTHWISE_CONV_2D,
+  TRANSPOSE_CONV, FULLY_CONNECTED, ADD, SUB, MUL, DIV and the pooling ops (their options'
+  fused_activation_function; ``analysis.converter_facts``, measured); XNNPACK takes these fused
+  activations (delegates/xnnpack/README.md).
 """
 
 from __future__ import annotations
@@ -23,18 +29,22 @@ import re
 
 import numpy as np
 
+from edgekit.analysis.converter_facts import CONVERTER_FUSES_ACT_OPCODES, FUSED_ACT_OPCODES, FUSED_ACTIVATIONS
+from edgekit.analysis.patches import is_patch_name, parse_patch_name
 from edgekit.graph.ir import Op
 from edgekit.lint.artifact import Artifact
 from edgekit.lint.findings import Cost, Finding
-from edgekit.lint.names import Location
+from edgekit.graph.names import Location
 
-ACT_OPS = {"RELU": "relu", "RELU6": "relu6", "RELU_N1_TO_1": "relu1", "RELU_0_TO_1": "relu0to1"}
-FUSABLE_PRODUCERS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL",
-                     "MAX_POOL_2D", "AVERAGE_POOL_2D"}
+ACT_OPS = {**{opcode: kind for kind, opcode in FUSED_ACTIVATIONS.items()}, "RELU_0_TO_1": "relu0to1"}
+# ops the converter fuses a following activation into (a standalone one after them is a missed fusion)
+FUSABLE_PRODUCERS = CONVERTER_FUSES_ACT_OPCODES
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL"}
+# PyTorch module classes, then Keras layer classes (a model converted by TensorFlow, edgekit.keras)
 _NORM_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|LayerNorm|GroupNorm|InstanceNorm[123]d|"
-                       r"LocalResponseNorm|RMSNorm)$")
-_BN_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine)$")
+                       r"LocalResponseNorm|RMSNorm|BatchNormalization|LayerNormalization|GroupNormalization|"
+                       r"UnitNormalization|RMSNormalization)$")
+_BN_CLS = re.compile(r"(BatchNorm[123]d|SyncBatchNorm|BatchNorm|Affine|BatchNormalization)$")
 
 
 class Ctx:
@@ -111,6 +121,22 @@ class Ctx:
         return f"{loc.path or '<model forward>'} ({op.name})"
 
 
+def _patch_op(ctx: Ctx, op: Op) -> bool:
+    """An op patch-based inference added or copied: it writes a patch tensor, or it assembles the split
+    tensor from patch tensors."""
+    if any(is_patch_name(ctx.g.tensors[t].name) for t in op.outputs):
+        return True
+    acts = ctx.art.act_inputs(op)
+    return ctx.opc(op) == "CONCATENATION" and bool(acts) and all(is_patch_name(ctx.g.tensors[t].name) for t in acts)
+
+
+def _input_patch(ctx: Ctx, t: int) -> bool:
+    """``t`` is a patch's SLICE of a graph input."""
+    p = ctx.art.producer(t)
+    return (p is not None and ctx.opc(p) == "SLICE" and is_patch_name(ctx.g.tensors[t].name)
+            and any(x in ctx.g.inputs for x in ctx.art.act_inputs(p)))
+
+
 def _meant_int8(art: Artifact) -> bool:
     """An int8 model: int8 graph input/output or int8 weights in its compute ops."""
     g = art.graph
@@ -136,8 +162,8 @@ def rule_norms(ctx: Ctx) -> list[Finding]:
     art, out = ctx.art, []
     groups: dict[str, tuple[Location, list[Op]]] = {}
     for op in ctx.g.ops:
-        if ctx.opc(op) in COMPUTE_OPS:
-            continue  # a conv whose folded BN shares its name
+        if ctx.opc(op) in COMPUTE_OPS or _patch_op(ctx, op):
+            continue  # a conv whose folded BN shares its name; the patch assembly takes the split's name
         for loc in art.locations(op):
             if _NORM_CLS.search(loc.short_cls):
                 groups.setdefault(loc.path, (loc, []))[1].append(op)
@@ -181,7 +207,7 @@ def _bn_reason(ctx: Ctx, src: Op | None) -> tuple[str, str]:
     if src is None:
         return ("it reads the model input",
                 "fold it into the input normalization (mean/std) of your data pipeline, or into the first conv")
-    act = ctx.fused(src) if ctx.opc(src) in FUSABLE_PRODUCERS else None
+    act = ctx.fused(src) if ctx.opc(src) in FUSED_ACT_OPCODES else None
     if ctx.opc(src) in ACT_OPS or act:
         what = ctx.opc(src) if ctx.opc(src) in ACT_OPS else f"{ctx.opc(src)} with fused {act}"
         return (f"it comes after an activation ({what} at {ctx.where(src)}), so the conv before it cannot absorb it",
@@ -270,7 +296,7 @@ def rule_activations(ctx: Ctx) -> list[Finding]:
                     f"used by {', '.join(others) or 'the model output'}",
                     "if the other use does not need the values before the activation, apply the activation "
                     "before the branch so it fuses into the conv", [op]))
-        elif sop == "CONCATENATION":
+        elif sop == "CONCATENATION" and not _patch_op(ctx, src):
             out.append(ctx.finding(
                 "unfused-activation", "info",
                 f"{name} after CONCATENATION ({ctx.where(src)}) cannot be fused (TFLite-Micro's concat takes no "
@@ -391,7 +417,7 @@ def rule_transposes(ctx: Ctx, delegation: dict | None = None) -> list[Finding]:
     groups: dict[tuple, list[Op]] = {}
     for op in ops:
         x = art.act_inputs(op)
-        pos = ("input" if x and x[0] in ctx.g.inputs else
+        pos = ("input" if x and (x[0] in ctx.g.inputs or _input_patch(ctx, x[0])) else
                "output" if any(art.is_graph_output(t) for t in op.outputs) else "interior")
         loc = art.module_of(op)
         groups.setdefault((pos, loc.path if loc else None), []).append(op)
@@ -460,17 +486,15 @@ def rule_rank(ctx: Ctx) -> list[Finding]:
                          {c for t in tids for c in ctx.g.tensors[t].consumers})
         ops = [ctx.g.ops[i] for i in ops_idx]
         refusing = []
-        if ctx.runtime == "tflite-micro":
+        if ctx.runtime == "tflite-micro":  # the rank limits of edgekit.analysis.runtime_support
+            from edgekit.analysis.runtime_support import op_problems
+
+            kernels = "cmsis-nn" if ctx.cmsis_nn else "reference"
             for op in ops:
-                ranks = [len(ctx.g.tensors[t].shape) for t in op.inputs + op.outputs]
-                if max(ranks) <= 4:
-                    continue
-                if ctx.opc(op) == "CONCATENATION":
-                    refusing.append(f"{op.name}: TFLite-Micro's CONCATENATION refuses more than 4 dimensions")
-                elif ctx.opc(op) == "TRANSPOSE" and ctx.cmsis_nn and any(
-                        ctx.g.tensors[t].dtype == "int8" for t in op.outputs):
-                    refusing.append(f"{op.name}: the CMSIS-NN int8 TRANSPOSE used on Cortex-M accepts at most 4 "
-                                    f"dimensions (the Python interpreter's reference kernel runs it)")
+                for why, src, _silent in op_problems(op, ctx.g, "tflite-micro", kernels=kernels):
+                    if "rank-" in why:
+                        lib = "CMSIS-NN (Cortex-M)" if "cmsis_nn" in src else "TFLite-Micro"
+                        refusing.append(f"{op.name}: {lib} refuses {ctx.opc(op)} {why}")
         shapes = sorted({tuple(ctx.g.tensors[t].shape) for t in tids})
         sev = "error" if refusing else "warning"
         msg = (f"{len(tids)} tensor(s) of rank {max(len(s) for s in shapes)} ({', '.join(map(str, shapes[:2]))}"
@@ -507,7 +531,7 @@ def rule_grouped_conv(ctx: Ctx) -> list[Finding]:
             if not x:
                 continue
             splitters = [c for c in art.consumers(x[0]) if ctx.opc(c) in ("SLICE", "STRIDED_SLICE")]
-            if len(splitters) < 2:
+            if len(splitters) < 2 or any(_patch_op(ctx, c) for c in splitters):
                 continue
             outs = [c.outputs[0] for c in splitters]
         else:
@@ -692,4 +716,28 @@ _AEQ_INT8_OPS = {
     "NOT_EQUAL", "MIRROR_PAD", "SPACE_TO_DEPTH", "RELU", "EMBEDDING_LOOKUP",
 }
 
-GRAPH_RULES = (rule_norms, rule_activations, rule_hard_activations, rule_rank, rule_grouped_conv, rule_quant)
+# ============================================================================ patch-based inference
+
+def rule_patches(ctx: Ctx) -> list[Finding]:
+    """A patch stage (``edgekit build --patch``): what it added, as information, not as a defect."""
+    ops = [op for op in ctx.g.ops if _patch_op(ctx, op)]
+    if not ops:
+        return []
+    patches = {p[0] for op in ops for t in op.outputs
+               for p in [parse_patch_name(ctx.g.tensors[t].name)] if p is not None and "." in p[0]}
+    added = sorted({ctx.opc(op) for op in ops if ctx.opc(op) in ("SLICE", "PAD", "PADV2", "CONCATENATION")})
+    n_added = sum(1 for op in ops if ctx.opc(op) in ("SLICE", "PAD", "PADV2", "CONCATENATION"))
+    split = next((op for op in reversed(ops) if not any(is_patch_name(ctx.g.tensors[t].name) for t in op.outputs)),
+                 None)
+    where = ctx.where(split) if split is not None else "the stage"
+    return [ctx.finding(
+        "patches", "info",
+        f"patch-based inference: the layers up to {where} run on {len(patches)} spatial patches ({len(ops)} ops, "
+        f"of which {n_added} {'/'.join(added)} ops cut, pad and assemble the patches; the halos recompute some "
+        f"MACs)", "nothing to do: this trades recomputed MACs for a smaller arena (edgekit build --patch none "
+        "builds without it)", ops, cost=ctx.cost([op for op in ops if ctx.opc(op) in added], extra_ops=n_added),
+        patches=len(patches))]
+
+
+GRAPH_RULES = (rule_norms, rule_activations, rule_hard_activations, rule_rank, rule_grouped_conv, rule_quant,
+               rule_patches)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 
-from edgekit.runtime.isolate import ChildFailure, run_isolated
+from edgekit.isolate import ChildFailure, run_isolated
 
 _MISSING = re.compile(r"(?:registration from op code|find op for builtin opcode)\s+'?([A-Z0-9_]+)")
 
@@ -61,15 +61,15 @@ def xnnpack_check(path, *, timeout_s: float = 120.0) -> dict:
 def _child_tflm(path: str, arena_size: int, invoke: bool) -> dict:
     import numpy as np
 
-    from edgekit.runtime.tflm import _CaptureFd2, _load
+    from edgekit.runtime.tflm import CaptureFd2, load_interpreter
 
     try:
-        interp = _load(path, arena_size)
+        interp = load_interpreter(path, arena_size)
     except RuntimeError as exc:
         return {"ok": False, "log": str(exc), "stage": "load"}
     if not invoke:
         return {"ok": True, "log": "", "stage": None}
-    with _CaptureFd2() as cap:
+    with CaptureFd2() as cap:
         try:
             i = 0
             while True:

@@ -4,7 +4,7 @@ Importing this package does not import torch: the names live in `catalog`, the
 builders are imported by `create_model`, `calibration_data` on first use.
 """
 
-from edgekit.models.catalog import DEFAULT_MODEL, default_model_name
+from edgekit.models.catalog import DEFAULT_MODEL
 from edgekit.models.registry import (
     ModelInfo,
     create_model,
@@ -18,7 +18,6 @@ __all__ = [
     "ModelInfo",
     "calibration_data",
     "create_model",
-    "default_model_name",
     "list_models",
     "parse_model_spec",
     "register_model",

@@ -1,7 +1,8 @@
 """The built-in model names, without importing torch.
 
-`edgekit --help` and `edgekit models` read this table; the builders (which import torch)
-are named as "module:function" strings and imported only by `create_model`.
+Data only: `edgekit.models.registry` reads this table (and `edgekit models` lists it through
+the registry); the builders (which import torch) are named as "module:function" strings and
+imported only by `create_model`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ DEFAULT_MODEL = "mcu_mobilenet_v1"
 # Every built-in model expects RGB in [0, 1] normalised with the ImageNet mean/std.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Built-ins that ship trained weights: name -> what they were trained on, and with which options
+# (edgekit.models.digits; any other option set is an untrained architecture).
+TRAINED = {DEFAULT_MODEL: "scikit-learn load_digits (width=0.25, num_classes=10, resolution=96 only)"}
 
 # Keyword arguments `create_model` accepts for every model.
 MODEL_KWARGS = ("width", "resolution", "num_classes")
@@ -52,37 +57,11 @@ CATALOG: tuple[CatalogEntry, ...] = (
     ),
     CatalogEntry(
         "mcu_mobilenet_v1", "edgekit.models.mcu:mcu_mobilenet_v1", 96,
-        "MobileNetV1 0.25 at 96x96, 10 classes (the TFLM person-detection shape)",
+        "MobileNetV1 0.25 at 96x96, 10 classes (the TFLM person-detection shape); trained on scikit-learn "
+        "digits with these defaults, untrained with other options",
     ),
     CatalogEntry(
         "mcunet_tiny", "edgekit.models.mcu:mcunet_tiny", 96,
         "MobileNetV2-style net with small widths at 96x96, 10 classes",
     ),
 )
-
-
-def default_model_name() -> str:
-    """The model the microcontroller demo builds when none is given."""
-    return DEFAULT_MODEL
-
-
-def model_names() -> list[str]:
-    """Every registered model name (built-ins and `register_model` additions), sorted."""
-    from edgekit.models.registry import list_models  # torch-free, imported late: no cycle
-
-    return [info.name for info in list_models()]
-
-
-def list_model_info() -> list[dict]:
-    """JSON-ready rows for `edgekit models`: name, default_resolution, description, default."""
-    from edgekit.models.registry import list_models
-
-    return [
-        {
-            "name": info.name,
-            "default_resolution": info.default_resolution,
-            "description": info.description,
-            "default": info.name == DEFAULT_MODEL,
-        }
-        for info in list_models()
-    ]

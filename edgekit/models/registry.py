@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Union
 
 from edgekit.errors import UsageError
-from edgekit.models.catalog import CATALOG, MODEL_KWARGS
+from edgekit.models.catalog import CATALOG, DEFAULT_MODEL, MODEL_KWARGS, TRAINED
 
 Builder = Union[Callable[..., Any], str]
 
@@ -82,6 +82,11 @@ def _entry(name: str) -> _Entry:
         raise UsageError(
             f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}"
         ) from None
+
+
+def builder(name: str) -> Callable[..., Any]:
+    """The function that builds a registered model (imported on first use)."""
+    return _entry(name).resolve()
 
 
 def default_resolution(name: str) -> int:
@@ -160,3 +165,23 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, int | float]]:
         kwargs[key] = _number(key, value)
     _check_kwargs(kwargs)
     return name, kwargs
+
+
+def model_names() -> list[str]:
+    """Every registered model name (built-ins and `register_model` additions), sorted."""
+    return [info.name for info in list_models()]
+
+
+def list_model_info() -> list[dict]:
+    """JSON-ready rows for `edgekit models`: name, default_resolution, description, default, trained."""
+    return [
+        {
+            "name": info.name,
+            "default_resolution": info.default_resolution,
+            "description": info.description,
+            "default": info.name == DEFAULT_MODEL,
+            # which options load trained weights (None: every option is an untrained architecture)
+            "trained": TRAINED.get(info.name),
+        }
+        for info in list_models()
+    ]

@@ -55,7 +55,7 @@ KEPT_AFFINE = "kept as affine"
 NOT_FOLDABLE = "not foldable"
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-# exact types (DESIGN style 4): a subclass may change forward, so it is never folded into
+# exact types (docs/architecture.md, the block style): a subclass may change forward, so it is never folded into
 _CONV_TYPES: dict[type, tuple[str, int]] = {
     nn.Conv1d: ("conv", 1), nn.Conv2d: ("conv", 2), nn.Conv3d: ("conv", 3),
     nn.ConvTranspose1d: ("conv_transpose", 1), nn.ConvTranspose2d: ("conv_transpose", 2),

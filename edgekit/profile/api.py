@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.plan import RUNTIMES, device
 from edgekit.profile import protocol
 
 SCHEMA = "edgekit.profile/1"
@@ -110,16 +111,21 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
 
     ``model_or_artifact``: a .tflite/.pte path, any MODEL spec of ``edgekit.loader`` or an
     nn.Module (with ``input_shape``). Raises EdgekitError subclasses with one-line messages."""
+    keywords = {k: v for k, v in locals().items() if k != "model_or_artifact"}  # for a Keras model, below
     try:
         protocol.check_counts(runs=runs, warmup=warmup, batch=batch, threads=threads)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if ssh is not None and adb is not None:
         raise UsageError("choose one of --ssh and --adb")
-    if runtime not in (None, "litert", "executorch", "eager", "tflite-micro"):
+    if runtime not in (None, "eager", *RUNTIMES):
         raise UsageError(f"unknown runtime {runtime!r}: choose litert, executorch or eager")
-    tgt = _target(target)
+    tgt = device(target)
     source, name = _source(model_or_artifact, input_shape)
+    if source.get("spec") is not None and source["spec"].kind == "keras":  # TensorFlow in a child process
+        from edgekit.profile.keras import profile_keras
+
+        return profile_keras(source["spec"], profile_kwargs=keywords)
     proto = {"warmup": warmup, "runs": runs, "batch": batch, "threads": threads, "first_run_timed": False,
              "load_timed": False}
     result = ProfileResult(model=name, target=tgt.id if tgt else None, protocol=proto, measurements=[])
@@ -154,7 +160,14 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
                    "sbc": "pass --ssh USER@HOST to measure on the device",
                    "phone": "pass --adb to measure on the phone"}[tgt.kind]
             result.notes.append(f"{tgt.id}: estimated, not measured ({how})")
-        _add_estimate(result, source, tgt or _target("host"), threads, required=True)
+        # ---- emulated MCU: the real TFLite-Micro kernels in QEMU (edgekit/profile/mcu_emulated.py) ----
+        if on_device_target and not emulate and tgt.kind == "mcu":
+            from edgekit.profile.mcu_emulated import add_emulation
+
+            if add_emulation(result, source, tgt, runs=runs, warmup=warmup):
+                return result
+        # ---- end of the emulator hook ----
+        _add_estimate(result, source, tgt or device("host"), threads, required=True)
         return result
 
     # ---- host ----
@@ -197,19 +210,11 @@ def profile(model_or_artifact=None, *, target=None, runs: int = protocol.DEFAULT
                 result.measurements.append(measurement_from(res, where="host", artifact=path.name))
     if not xnnpack and not any(m.runtime == "LiteRT" for m in result.measurements):
         result.notes.append("--no-xnnpack only applies to LiteRT")
-    _add_estimate(result, source, tgt or _target("host"), threads, required=False)
+    _add_estimate(result, source, tgt or device("host"), threads, required=False)
     return result
 
 
 # ---- helpers ------------------------------------------------------------------------------
-
-def _target(target):
-    if target is None:
-        return None
-    from edgekit.targets import Target, load_target
-
-    return target if isinstance(target, Target) else load_target(target)
-
 
 def _source(model_or_artifact, input_shape) -> tuple[dict, str]:
     """Classify without building: {"kind": "artifact", "path"} or {"kind": "model", "spec"/"module"}."""

@@ -4,11 +4,11 @@ Always an estimate (``estimate=True`` wherever it is shown). No device, no runti
 (kind, MACs, bytes) of the model as captured by ``torch.export`` or read from a .tflite.
 
 **Which ops cost anything.** The runtimes fuse what a graph captured in PyTorch still shows
-separately: BatchNorm after a convolution is folded into it, and a ReLU/ReLU6/clamp after a
-convolution, fully-connected layer, add or folded BatchNorm is a fused activation. Those cost
-nothing here. Views (reshape, flatten, dropout in eval) cost nothing but, on a .tflite, a
-RESHAPE is still an op the interpreter dispatches (overhead only). Every other op is one
-dispatched operator.
+separately: BatchNorm after a convolution is folded into it, and a ReLU/ReLU6/ReLU1 after a
+convolution, fully-connected layer, add/sub/mul/div, pooling or BatchNorm is a fused activation
+(``analysis.converter_facts``, measured). Those cost nothing here. Views (reshape, flatten,
+dropout in eval) cost nothing but, on a .tflite, a RESHAPE is still an op the interpreter
+dispatches (overhead only). Every other op is one dispatched operator.
 
 **mcu-cycles** (TFLite-Micro + CMSIS-NN on a Cortex-M)::
 
@@ -37,23 +37,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from edgekit.analysis.converter_facts import BN_FOLDS_INTO, FUSED_ACTIVATIONS, FUSES_ACT_INTO
 from edgekit.errors import UsageError
+from edgekit.graph.ir import MODEL_DTYPES, model_dtype_bytes
 
 DENSE_KINDS = {"conv1d": "conv2d", "conv2d": "conv2d", "conv3d": "conv2d", "conv_transpose": "conv2d",
                "depthwise_conv2d": "depthwise_conv2d", "linear": "linear"}
 POOL_KINDS = {"max_pool", "avg_pool", "mean", "sum"}
-FUSABLE_ACTS = {"relu", "relu6", "clamp", "relu1", "hardtanh"}
-FUSING_PRODUCERS = {"conv1d", "conv2d", "conv3d", "conv_transpose", "depthwise_conv2d", "linear", "add", "sub",
-                    "batch_norm"}
+FUSABLE_ACTS = frozenset(FUSED_ACTIVATIONS)
+# a ReLU after a BatchNorm is fused too: into the conv the BN folds into, or into the BN's ADD
+FUSING_PRODUCERS = FUSES_ACT_INTO | {"batch_norm"}
 FREE_KINDS = {"view"}
 DISPATCH_ONLY = {"reshape"}  # a .tflite RESHAPE/SQUEEZE: no data moved, but an operator is dispatched
 
 # Fitted on the calibration rows of all roofline targets (see docs/latency.md); dense = 1 by definition
 # of the targets' peaks.
 ROOFLINE_EFFICIENCY = {"conv2d": 1.0, "linear": 1.0, "depthwise_conv2d": 0.3, "elementwise": 1.0, "pool": 1.0}
-
-_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
-
 
 @dataclass
 class LayerEstimate:
@@ -115,11 +114,17 @@ def _weight_bytes(graph, tids, elem_bytes: int | None) -> int:
     return total
 
 
-def classify(graph) -> list[str]:
-    """The cost kind of every op: conv2d/depthwise_conv2d/linear/elementwise/pool, or fused/free/dispatch."""
+def classify(graph, *, xnnpack: bool = False) -> list[str]:
+    """The cost kind of every op: conv2d/depthwise_conv2d/linear/elementwise/pool, or fused/free/dispatch.
+    ``xnnpack``: the target runs XNNPACK (the roofline targets), which folds a constant PAD into the
+    convolution that reads it (XNNPACK subgraph optimisation: static padding fused into the conv's
+    own padding), so such a PAD costs nothing."""
     kinds = []
     for op in graph.ops:
         k = op.kind
+        if xnnpack and k == "pad" and _feeds_only_convs(graph, op):
+            kinds.append("fused")
+            continue
         if k in FREE_KINDS:
             kinds.append("free")
             continue
@@ -127,14 +132,13 @@ def classify(graph) -> list[str]:
             kinds.append("dispatch")
             continue
         if k in DENSE_KINDS:
-            kinds.append(DENSE_KINDS[k])
+            kinds.append("conv2d" if k == "depthwise_conv2d" and _one_input_channel(graph, op) else DENSE_KINDS[k])
             continue
         if k in POOL_KINDS:
             kinds.append("pool")
             continue
         producer = _producer_kind(graph, op)
-        if k == "batch_norm" and producer in ("conv1d", "conv2d", "conv3d", "conv_transpose", "depthwise_conv2d",
-                                              "linear"):
+        if k == "batch_norm" and producer in BN_FOLDS_INTO:
             kinds.append("fused")
             continue
         if k in FUSABLE_ACTS and producer in FUSING_PRODUCERS:
@@ -142,6 +146,44 @@ def classify(graph) -> list[str]:
             continue
         kinds.append("elementwise")
     return kinds
+
+
+def _feeds_only_convs(graph, op) -> bool:
+    readers = [graph.ops[c] for t in op.outputs for c in graph.tensors[t].consumers]
+    return bool(readers) and all(r.kind in ("conv2d", "depthwise_conv2d") for r in readers)
+
+
+def _one_input_channel(graph, op) -> bool:
+    """A depthwise conv over a single input channel (the converter's spelling of a dense conv with one
+    input channel, e.g. the DS-CNN keyword spotter's first layer: DEPTHWISE_CONV_2D, multiplier 64).
+    Every output channel reads the same input window, as in a dense conv, and it is charged as one: the
+    published DS-CNN latency on nucleo-l4r5zi (181.9 ms) is 214 ms with that layer at the conv rate and
+    340 ms at the depthwise rate (docs/latency.md)."""
+    acts = [t for t in op.inputs if not graph.tensors[t].is_const]
+    if not acts:
+        return False
+    shape = graph.tensors[acts[0]].shape
+    if len(shape) != 4:
+        return False
+    channels = shape[1] if graph.source_format == "torch" and not graph.meta.get("lowered_from") else shape[-1]
+    return channels == 1
+
+
+def runtime_view(g, target):
+    """The graph the target's runtime runs, for the estimate: a captured PyTorch graph lowered as the TFLite
+    converter lowers it when the target runs a .tflite (TFLite-Micro or LiteRT), so a network gets the same
+    estimate whether it comes in as PyTorch or as the built file (its PADs, TRANSPOSEs and fused
+    activations); a graph the lowering cannot model exactly is estimated as captured."""
+    from edgekit.errors import NotModelledError
+
+    if g.source_format != "torch" or target is None or target.runtime.default not in ("tflite-micro", "litert"):
+        return g
+    from edgekit.analysis.lowering import lower_for_tflite
+
+    try:
+        return lower_for_tflite(g)
+    except NotModelledError:
+        return g
 
 
 def _producer_kind(graph, op):
@@ -167,11 +209,11 @@ def estimate_graph(graph, target, *, dtype: str, threads: int | None = None, mod
         from edgekit.targets import load_target
 
         target = load_target(target)
-    if dtype not in _DTYPE_BYTES:
+    if dtype not in MODEL_DTYPES:
         raise UsageError(f"unknown dtype {dtype!r} for the latency estimate: choose fp32, fp16 or int8")
     lat = target.latency
-    kinds = classify(graph)
-    elem = _DTYPE_BYTES[dtype] if graph.source_format == "torch" else None
+    kinds = classify(graph, xnnpack=target.latency.model == "roofline")
+    elem = model_dtype_bytes(dtype) if graph.source_format == "torch" else None
     layers: list[LayerEstimate] = []
     notes: list[str] = []
     if lat.model == "mcu-cycles":
@@ -276,7 +318,7 @@ def graph_for(model_or_artifact, *, dtype: str | None = None, input_shape=None, 
 
     dt = dtype or (target.runtime.dtype if target is not None else "fp32")
     g = capture(loaded.module.eval(), loaded.input_shape, dtype=dt, name=loaded.spec.name)
-    return g, dt, loaded.spec.text
+    return runtime_view(g, target), dt, loaded.spec.text
 
 
 def estimate(model_or_artifact=None, *, target="host", dtype: str | None = None, threads: int | None = None,

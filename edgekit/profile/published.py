@@ -31,8 +31,25 @@ class Unavailable(Exception):
 
 # ---- re-implementations of published architectures (torch imported lazily) ----------------
 
-def mobilenet_v1(*, width: float = 1.0, num_classes: int = 1000):
-    """MobileNet v1 (Howard et al. 2017, Table 1), channels max(int(c * width), 8) as TF-slim."""
+def _global_pool(size: tuple[int, int] | None):
+    """The MLPerf Tiny reference models end with ``AveragePooling2D(pool_size=<final map>)``, which
+    the converters keep as AVERAGE_POOL_2D (CMSIS-NN's fast kernel); an adaptive pool becomes MEAN,
+    whose TFLite-Micro int8 kernel costs ~130 instructions per element on a Cortex-M4 (measured in
+    the emulator: 11 % of DS-CNN). ``size`` None: adaptive (any input size)."""
+    from torch import nn
+
+    return nn.AdaptiveAvgPool2d(1) if size is None else nn.AvgPool2d(size)
+
+
+def _halvings(n: int, times: int) -> int:
+    for _ in range(times):  # a 3x3 (or 1x1) stride-2 convolution with padding k // 2: ceil(n / 2)
+        n = (n + 1) // 2
+    return n
+
+
+def mobilenet_v1(*, width: float = 1.0, num_classes: int = 1000, resolution: int | None = None):
+    """MobileNet v1 (Howard et al. 2017, Table 1), channels max(int(c * width), 8) as TF-slim;
+    with ``resolution``, a fixed average pool over the final map (as the MLPerf Tiny VWW model)."""
     from torch import nn
 
     def c(n):
@@ -47,10 +64,11 @@ def mobilenet_v1(*, width: float = 1.0, num_classes: int = 1000):
     for out, s in cfg:
         layers += cbr(cin, cin, 3, s, g=cin) + cbr(cin, c(out), 1, 1)
         cin = c(out)
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes))
+    final = _halvings(resolution, 5) if resolution else None
+    return nn.Sequential(*layers, _global_pool(final and (final, final)), nn.Flatten(), nn.Linear(cin, num_classes))
 
 
-def resnet8(*, num_classes: int = 10):
+def resnet8(*, num_classes: int = 10, resolution: int = 32):
     """MLPerf Tiny image classification ResNet-8 (16/32/64 filters, 3 stacks)."""
     import torch
     from torch import nn
@@ -69,19 +87,22 @@ def resnet8(*, num_classes: int = 10):
             return torch.relu(self.b2(self.c2(y)) + self.short(x))
 
     return nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), nn.BatchNorm2d(16), nn.ReLU(), Block(16, 16, 1),
-                         Block(16, 32, 2), Block(32, 64, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         Block(16, 32, 2), Block(32, 64, 2), _global_pool((_halvings(resolution, 2),) * 2),
+                         nn.Flatten(),
                          nn.Linear(64, num_classes))
 
 
-def ds_cnn(*, num_classes: int = 12):
+def ds_cnn(*, num_classes: int = 12, input: tuple[int, int] = (49, 10)):
     """MLPerf Tiny keyword spotting DS-CNN (64 filters, 10x4 first conv stride 2, 4 DS blocks)."""
     from torch import nn
+
+    final = ((input[0] + 10 - 10) // 2 + 1, (input[1] + 2 - 4) // 2 + 1)  # the 10x4 stride-2 conv, padding (5, 1)
 
     layers = [nn.Conv2d(1, 64, (10, 4), 2, (5, 1)), nn.BatchNorm2d(64), nn.ReLU()]
     for _ in range(4):
         layers += [nn.Conv2d(64, 64, 3, 1, 1, groups=64), nn.BatchNorm2d(64), nn.ReLU(),
                    nn.Conv2d(64, 64, 1), nn.BatchNorm2d(64), nn.ReLU()]
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
+    return nn.Sequential(*layers, _global_pool(final), nn.Flatten(), nn.Linear(64, num_classes))
 
 
 def fc_autoencoder(*, input: int = 640):
@@ -97,7 +118,7 @@ def fc_autoencoder(*, input: int = 640):
 
 def build(spec: str, input_shape=None):
     """(module in eval mode, input shape) for a published row's model spec."""
-    from edgekit.loader import _parse_kwargs
+    from edgekit.loader import parse_options
 
     name, _, opts = spec.partition(":")
     if name in _SKIP:
@@ -108,7 +129,7 @@ def build(spec: str, input_shape=None):
 
         lm = load_model(spec, input_shape=tuple(input_shape) if input_shape else None)
         return lm.module.eval(), tuple(lm.input_shape)
-    kw = _parse_kwargs(opts, spec)
+    kw = parse_options(opts, spec)
     if name == "squeezenet":  # the TFLite hosted SqueezeNet: taken as SqueezeNet 1.0 (uncertain)
         from edgekit.loader import load_model
 
@@ -117,14 +138,20 @@ def build(spec: str, input_shape=None):
         return lm.module.eval(), tuple(lm.input_shape)
     if name == "mobilenet_v1":
         res = int(kw.pop("resolution", 224))
-        m = mobilenet_v1(width=float(kw.get("width", 1.0)), num_classes=int(kw.get("num_classes", 1000)))
+        side = int(input_shape[-1]) if input_shape else res
+        m = mobilenet_v1(width=float(kw.get("width", 1.0)), num_classes=int(kw.get("num_classes", 1000)),
+                         resolution=side)
         return m.eval(), tuple(input_shape) if input_shape else (1, 3, res, res)
     if name == "resnet8":
         res = int(kw.get("resolution", 32))
-        return resnet8(num_classes=int(kw.get("num_classes", 10))).eval(), tuple(input_shape or (1, 3, res, res))
+        side = int(input_shape[-1]) if input_shape else res
+        return resnet8(num_classes=int(kw.get("num_classes", 10)), resolution=side).eval(), \
+            tuple(input_shape or (1, 3, res, res))
     if name == "ds_cnn":
         h, w = (int(v) for v in str(kw.get("input", "49x10")).split("x"))
-        return ds_cnn(num_classes=int(kw.get("num_classes", 12))).eval(), tuple(input_shape or (1, 1, h, w))
+        if input_shape:
+            h, w = int(input_shape[-2]), int(input_shape[-1])
+        return ds_cnn(num_classes=int(kw.get("num_classes", 12)), input=(h, w)).eval(), tuple(input_shape or (1, 1, h, w))
     if name == "fc_autoencoder":
         n = int(kw.get("input", 640))
         return fc_autoencoder(input=n).eval(), tuple(input_shape or (1, n))
@@ -181,6 +208,10 @@ def compare(*, targets=None, splits=("calibration", "validation"), efficiency=No
             row = Row(target=tgt.id, model=p.model, dtype=p.dtype, threads=p.threads, split=p.split,
                       published_ms=p.latency_ms, published_macs=p.macs, uncertain=p.uncertain, runtime=p.runtime)
             g = _graph(p.model, p.input_shape, p.dtype, cache)
+            if not isinstance(g, Exception):
+                from edgekit.profile.emulate import runtime_view
+
+                g = runtime_view(g, tgt)
             if isinstance(g, Exception):
                 row.skipped = str(g)
             else:

@@ -73,15 +73,15 @@ class Baseline:
 # ---- loading ---------------------------------------------------------------------------------
 
 def load_baseline(old, *, like=None, target=None, sram=None, flash=None) -> Baseline:
-    """A baseline from a MODEL spec / nn.Module / Report / saved JSON report (path or dict).
+    """A baseline from a MODEL spec / nn.Module / Analysis / saved JSON report (path or dict).
 
-    ``like`` (the candidate Report) fixes dtype, runtime, folding and input shape so both sides are
+    ``like`` (the candidate Analysis) fixes dtype, runtime, folding and input shape so both sides are
     analysed the same way; ``target``/``sram``/``flash`` give the baseline its own verdict."""
-    from edgekit.analysis.report import Report
+    from edgekit.analysis.result import Analysis
 
     if isinstance(old, Baseline):
         return old
-    if isinstance(old, Report):
+    if isinstance(old, Analysis):
         return _from_report(old, source="report")
     if isinstance(old, dict):
         return _from_json(old, "<dict>")
@@ -104,8 +104,8 @@ def load_baseline(old, *, like=None, target=None, sram=None, flash=None) -> Base
         kwargs.update(dtype=None if _is_artifact(old) else like.dtype,
                       runtime=like.runtime, fold=like.folded_bn,
                       input_shape=_shape_for(old, like))
-    report = analyze(old, target=target, **kwargs)
-    report.check(target, sram=sram, flash=flash, suggest=False)
+    report = analyze(old, target=target, sram=sram, flash=flash, **kwargs)
+    report.check(suggest=False)
     return _from_report(report, source="model spec")
 
 
@@ -233,11 +233,8 @@ def estimate_latency_ms(side: Baseline, target) -> tuple[float | None, str | Non
         return None, f"{side.model}: a .pte hides its delegated operators; latency not estimated"
     if not side.layers:
         return None, f"{side.model}: no per-layer table to estimate latency from"
-    try:
-        from edgekit.profile.emulate import estimate_graph
-    except ImportError:
-        return None, "latency not compared: edgekit.profile.emulate is not available in this edgekit"
     from edgekit.errors import EdgekitError
+    from edgekit.profile.emulate import estimate_graph
 
     try:
         g = graph_from_layers(side.layers, dtype=side.dtype or "fp32", source_format=side.source_format or "torch",

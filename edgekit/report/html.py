@@ -18,6 +18,7 @@ import html as _html
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
+from edgekit.plan import device
 
 _E = _html.escape
 
@@ -70,11 +71,8 @@ def latency_estimate(report, target):
     """(Estimate, None) from edgekit's emulator on the report's per-layer table, or (None, why).
 
     Uses the same layer rows as the table below, so every row gets its own estimated ms."""
-    try:
-        from edgekit.profile.emulate import estimate_graph
-    except ImportError:
-        return None, ("latency breakdown not available: edgekit.profile.emulate is missing from this edgekit "
-                      "(estimates need the target cost models)")
+    from edgekit.profile.emulate import estimate_graph
+
     if report.source_format == "pte":
         return None, "latency breakdown not available for a .pte: its XNNPACK delegate hides the operators"
     from edgekit.report.diff import graph_from_layers, load_baseline
@@ -206,11 +204,9 @@ def render(report, *, target=None, latency_target=None, estimate=None, latency_n
     """The HTML page as a string. ``target``: the Target (or id) the budget was checked against;
     ``latency_target``: where to estimate latency (default ``target``); ``estimate``: an emulator
     Estimate to show instead of computing one; ``diff``: ``diff_reports(...)`` to include."""
-    from edgekit import __version__
-
     v = report.verdict
-    tgt = _target(target)
-    lat_tgt = _target(latency_target) if latency_target is not None else tgt
+    tgt = device(target)
+    lat_tgt = device(latency_target) if latency_target is not None else tgt
     if estimate is None and lat_tgt is not None and latency_note is None:
         estimate, latency_note = latency_estimate(report, lat_tgt)
     sram = v.sram_bytes if v is not None else None
@@ -218,90 +214,130 @@ def render(report, *, target=None, latency_target=None, estimate=None, latency_n
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
              f"<title>{_E(title)}</title><style>{CSS}</style></head><body>"]
-    parts.append(f"<h1>{_E(report.model)}</h1>")
+    parts += _header_html(report, tgt)
+    parts.append(_cards_html(report, sram, estimate))
+    if v is not None and v.suggestions:
+        parts += _suggestions_html(v.suggestions)
+    if diff is not None:
+        parts.append(_diff_html(diff))
+    if report.evaluation:
+        parts.append(accuracy_html(report.evaluation))
+    parts += _memory_html(report, sram)
+    parts += _latency_section_html(report, estimate, latency_note, tgt, lat_tgt)
+    parts += _arena_html(report)
+    parts += _layers_html(report, estimate)
+    parts.append(_footer_html())
+    return "\n".join(parts)
+
+
+def _header_html(report, tgt) -> list[str]:
+    v = report.verdict
     where = f"{tgt.name} ({tgt.id})" if tgt is not None else (v.target if v and v.target else "no target")
-    parts.append(f'<div class="meta">input {_E(str(tuple(report.input_shape)))} · dtype <b>{_E(report.dtype)}</b> · '
-                 f'runtime <b>{_E(report.runtime)}</b> · target <b>{_E(where)}</b> · source {_E(report.source_format)}'
-                 f' · BatchNorm {"folded" if report.folded_bn else "not folded"}</div>')
+    out = [f"<h1>{_E(report.model)}</h1>",
+           f'<div class="meta">input {_E(str(tuple(report.input_shape)))} · dtype <b>{_E(report.dtype)}</b> · '
+           f'runtime <b>{_E(report.runtime)}</b> · target <b>{_E(where)}</b> · source {_E(report.source_format)}'
+           f' · BatchNorm {"folded" if report.folded_bn else "not folded"}</div>']
     if v is None:
-        parts.append('<div id="verdict" class="verdict none">no budget given: pass --target, --sram or --flash</div>')
+        out.append('<div id="verdict" class="verdict none">no budget given: pass --target, --sram or --flash</div>')
     else:
-        parts.append(f'<div id="verdict" class="verdict {"ok" if v.fits else "bad"}">{_E(v.summary())}</div>')
-    # summary cards
+        out.append(f'<div id="verdict" class="verdict {"ok" if v.fits else "bad"}">{_E(v.summary())}</div>')
+    return out
+
+
+def _cards_html(report, sram, estimate) -> str:
+    v = report.verdict
     cards = [("params", _n(report.params), ""), ("MACs", _macs(report.macs), f"{report.flops:,} FLOPs"),
              ("model bytes", _n(report.model_bytes), _kib(report.model_bytes)
               + (f" of {_kib(v.flash_bytes)} flash" if v is not None and v.flash_bytes else "")),
              ("peak activations", _n(report.peak_activation_bytes), f"at {_short(report.peak_layer or '-', 40)}"),
              (f"arena ({report.runtime})", _n(report.arena_bytes), _kib(report.arena_bytes)
               + (f" of {_kib(sram)} SRAM" if sram else ""))]
+    mp = report.memory_plans or {}
+    if mp.get("used") == "offline":
+        cards[-1] = (f"arena ({report.runtime}, offline plan)", _n(report.arena_bytes), _kib(report.arena_bytes)
+                     + (f" of {_kib(sram)} SRAM" if sram else ""))
+        cards.append(("TFLite-Micro's own plan", _n(mp["tflm_arena_bytes"]),
+                      f"{len(mp.get('in_place') or [])} ops write over their input with edgekit's plan"))
     if estimate is not None:
         cards.append((f"est. latency ({estimate.target})", f"{estimate.total_ms:,.3f} ms",
                       f"{estimate.cost_model} model, {estimate.dtype}; an estimate"))
-    parts.append('<div class="cards" id="summary">' + "".join(
+    return '<div class="cards" id="summary">' + "".join(
         f'<div class="card"><div class="k">{_E(k)}</div><div class="v">{_E(val)}</div><div class="s">{_E(s)}</div>'
-        "</div>" for k, val, s in cards) + "</div>")
-    if v is not None and v.suggestions:
-        parts.append("<h2>Changes that would fit</h2><table id=\"suggestions\"><tr><th class=\"l\">change</th>"
-                     "<th>arena B</th><th>model B</th><th class=\"l\">result</th></tr>")
-        for s in v.suggestions:
-            parts.append(f"<tr><td class=\"l\">{_E(s.change)}</td><td>{_n(s.arena_bytes)}</td>"
-                         f"<td>{_n(s.model_bytes)}</td><td class=\"l\">{'fits' if s.fits else 'still over'}</td></tr>")
-        parts.append("</table>")
-    if diff is not None:
-        parts.append(_diff_html(diff))
-    # memory chart
-    parts.append("<h2>Memory per layer</h2>")
-    parts.append(memory_svg(report, sram_bytes=sram))
-    parts.append('<p class="note">Bars: activation bytes alive while each layer runs (its inputs, its output and '
-                 "tensors held for later residual adds / concats). The peak bar is red. "
-                 + ("The dashed orange line is the SRAM budget; " if sram else "No SRAM budget (not a microcontroller "
-                    "target, or none given); ")
-                 + f"the dotted line is the arena {_E(report.runtime)} needs (planned activations plus its own "
-                   "persistent data), which is what must fit.</p>")
-    # latency
-    parts.append("<h2>Latency breakdown (estimate)</h2>")
-    if estimate is not None:
-        if tgt is None and lat_tgt is not None:
-            parts.append(f'<p class="note">no --target given: estimated on {_E(lat_tgt.name)} ({_E(lat_tgt.id)}), '
-                         f"a typical {_E(report.runtime)} device.</p>")
-        parts.append(_latency_html(estimate))
-    else:
-        parts.append(f'<p class="note" id="latency-missing">{_E(latency_note or "no target: pass --target NAME for a latency estimate")}</p>')
-    # arena breakdown & plans
-    parts.append("<h2>Arena</h2><div class=\"two\"><table id=\"arena\"><tr><th class=\"l\">part</th><th>bytes</th></tr>")
+        "</div>" for k, val, s in cards) + "</div>"
+
+
+def _suggestions_html(suggestions) -> list[str]:
+    out = ["<h2>Changes that would fit</h2><table id=\"suggestions\"><tr><th class=\"l\">change</th>"
+           "<th>arena B</th><th>model B</th><th class=\"l\">result</th></tr>"]
+    for s in suggestions:
+        out.append(f"<tr><td class=\"l\">{_E(s.change)}</td><td>{_n(s.arena_bytes)}</td>"
+                   f"<td>{_n(s.model_bytes)}</td><td class=\"l\">{'fits' if s.fits else 'still over'}</td></tr>")
+    out.append("</table>")
+    return out
+
+
+def _memory_html(report, sram) -> list[str]:
+    return ["<h2>Memory per layer</h2>", memory_svg(report, sram_bytes=sram),
+            '<p class="note">Bars: activation bytes alive while each layer runs (its inputs, its output and '
+            "tensors held for later residual adds / concats). The peak bar is red. "
+            + ("The dashed orange line is the SRAM budget; " if sram else "No SRAM budget (not a microcontroller "
+               "target, or none given); ")
+            + f"the dotted line is the arena {_E(report.runtime)} needs (planned activations plus its own "
+              "persistent data), which is what must fit.</p>"]
+
+
+def _latency_section_html(report, estimate, latency_note, tgt, lat_tgt) -> list[str]:
+    out = ["<h2>Latency breakdown (estimate)</h2>"]
+    if estimate is None:
+        note = latency_note or "no target: pass --target NAME for a latency estimate"
+        return out + [f'<p class="note" id="latency-missing">{_E(note)}</p>']
+    if tgt is None and lat_tgt is not None:
+        out.append(f'<p class="note">no --target given: estimated on {_E(lat_tgt.name)} ({_E(lat_tgt.id)}), '
+                   f"a typical {_E(report.runtime)} device.</p>")
+    return out + [_latency_html(estimate)]
+
+
+def _arena_html(report) -> list[str]:
+    out = ["<h2>Arena</h2><div class=\"two\"><table id=\"arena\"><tr><th class=\"l\">part</th><th>bytes</th></tr>"]
     for k, b in report.arena_breakdown.items():
-        parts.append(f"<tr><td class=\"l\">{_E(k)}</td><td>{_n(b)}</td></tr>")
-    parts.append(f"<tr><td class=\"l\"><b>total ({_E(report.runtime)})</b></td><td><b>{_n(report.arena_bytes)}</b></td></tr>"
-                 "</table><table id=\"plans\"><tr><th class=\"l\">activation plan</th><th>bytes</th></tr>")
+        out.append(f"<tr><td class=\"l\">{_E(k)}</td><td>{_n(b)}</td></tr>")
+    out.append(f"<tr><td class=\"l\"><b>total ({_E(report.runtime)})</b></td><td><b>{_n(report.arena_bytes)}</b>"
+               "</td></tr></table><table id=\"plans\"><tr><th class=\"l\">activation plan</th><th>bytes</th></tr>")
     for k, b in report.plans.items():
-        parts.append(f"<tr><td class=\"l\">{_E(k)}</td><td>{_n(b)}</td></tr>")
-    parts.append("</table></div>")
-    for note in report.notes:
-        parts.append(f'<p class="note">note: {_E(note)}</p>')
-    # layer table
+        out.append(f"<tr><td class=\"l\">{_E(k)}</td><td>{_n(b)}</td></tr>")
+    out.append("</table></div>")
+    return out + [f'<p class="note">note: {_E(note)}</p>' for note in report.notes]
+
+
+def _layers_html(report, estimate) -> list[str]:
     per_layer_ms = None
     if estimate is not None and len(estimate.layers) == len(report.layers):
         per_layer_ms = [x.ms for x in estimate.layers]
     peak = report.peak_activation_bytes
-    parts.append(f"<h2>Layers ({len(report.layers)})</h2><table id=\"layers\"><thead><tr><th>#</th>"
-                 "<th class=\"l\">layer</th><th class=\"l\">op</th><th class=\"l\">output</th><th>params</th>"
-                 "<th>MACs</th><th>in B</th><th>out B</th><th class=\"l\">live B</th>"
-                 + ("<th>est. ms</th>" if per_layer_ms else "") + "</tr></thead><tbody>")
+    out = [f"<h2>Layers ({len(report.layers)})</h2><table id=\"layers\"><thead><tr><th>#</th>"
+           "<th class=\"l\">layer</th><th class=\"l\">op</th><th class=\"l\">output</th><th>params</th>"
+           "<th>MACs</th><th>in B</th><th>out B</th><th class=\"l\">live B</th>"
+           + ("<th>est. ms</th>" if per_layer_ms else "") + "</tr></thead><tbody>"]
     for i, r in enumerate(report.layers):
         w = 120 * r.live_bytes / peak if peak else 0
         cls = ' class="peak"' if peak and r.live_bytes == peak else ""
         ms = f"<td>{per_layer_ms[i]:.4f}</td>" if per_layer_ms else ""
-        parts.append(f"<tr{cls}><td>{i}</td><td class=\"l name\" title=\"{_E(r.name)}\">{_E(r.name)}</td>"
-                     f"<td class=\"l\">{_E(r.op)}</td><td class=\"l\">{_E('x'.join(map(str, r.output_shape)))}</td>"
-                     f"<td>{_n(r.params)}</td><td>{_macs(r.macs)}</td><td>{_n(r.input_bytes)}</td>"
-                     f"<td>{_n(r.output_bytes)}</td><td class=\"l\"><span class=\"livebar\" style=\"width:{w:.0f}px\">"
-                     f"</span>{_n(r.live_bytes)}</td>{ms}</tr>")
-    parts.append("</tbody></table>")
+        out.append(f"<tr{cls}><td>{i}</td><td class=\"l name\" title=\"{_E(r.name)}\">{_E(r.name)}</td>"
+                   f"<td class=\"l\">{_E(r.op)}</td><td class=\"l\">{_E('x'.join(map(str, r.output_shape)))}</td>"
+                   f"<td>{_n(r.params)}</td><td>{_macs(r.macs)}</td><td>{_n(r.input_bytes)}</td>"
+                   f"<td>{_n(r.output_bytes)}</td><td class=\"l\"><span class=\"livebar\" style=\"width:{w:.0f}px\">"
+                   f"</span>{_n(r.live_bytes)}</td>{ms}</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
+def _footer_html() -> str:
+    from edgekit import __version__
+
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts.append(f"<footer>edgekit {_E(__version__)} · generated {stamp} · every size is bytes (KiB = 1024 B); "
-                 "latency figures are estimates from the target's cost model, not measurements "
-                 "(measure with <code>edgekit profile --ssh/--adb</code>).</footer></body></html>")
-    return "\n".join(parts)
+    return (f"<footer>edgekit {_E(__version__)} · generated {stamp} · every size is bytes (KiB = 1024 B); "
+            "latency figures are estimates from the target's cost model, not measurements "
+            "(measure with <code>edgekit profile --ssh/--adb</code>).</footer></body></html>")
 
 
 def _latency_html(est) -> str:
@@ -320,6 +356,42 @@ def _latency_html(est) -> str:
             f"<th class=\"l\">bound</th></tr>{rows}</table></div></div>{notes}")
 
 
+def accuracy_html(evaluation: dict) -> str:
+    """The accuracy section: one row per runtime and the confusion matrix (rows: true class, columns:
+    predicted), coloured by the share of each true class, as an inline SVG (no image files)."""
+    d = evaluation["data"]
+    rows = []
+    for r in evaluation["results"]:
+        t1, ref, t5 = r["top1"], r.get("vs_reference"), r.get("top5")
+        top5 = f"{100 * t5['accuracy']:.2f} %" if t5 else ""
+        delta = f"{ref['accuracy_delta_pp']:+.2f} pp" if ref else ""
+        rows.append(f"<tr><td class=\"l\">{_E(r['name'])}</td><td>{100 * t1['accuracy']:.2f} %</td>"
+                    f"<td>{100 * t1['ci_low']:.2f}-{100 * t1['ci_high']:.2f} %</td><td>{top5}</td><td>{delta}</td></tr>")
+    cm = evaluation["results"][0]["confusion"]
+    return (f"<h2>Accuracy on {_E(d['source'])}</h2><p class=\"note\">{d['samples']:,} samples, {d['classes']} classes; "
+            "95 % Wilson intervals; deltas against the first row</p><div class=\"two\"><table id=\"accuracy\">"
+            "<tr><th class=\"l\">model</th><th>top-1</th><th>95 % interval</th><th>top-5</th><th>delta</th></tr>"
+            + "".join(rows) + "</table>" + confusion_svg(cm, title=evaluation["results"][-1]["name"]) + "</div>")
+
+
+def confusion_svg(matrix: list[list[int]], *, title: str = "", cell: int = 18) -> str:
+    """A confusion matrix as SVG: each cell's colour is its share of the true class (row)."""
+    k = len(matrix)
+    size = 40 + cell * k
+    out = [f'<svg id="confusion" xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size + 20}" '
+           f'role="img" aria-label="confusion matrix"><text x="40" y="12" font-size="11">{_E(title)}: '
+           "true (rows) vs predicted</text>"]
+    for i, row in enumerate(matrix):
+        total = max(sum(row), 1)
+        for j, n in enumerate(row):
+            share = n / total
+            shade = int(255 - 200 * share)
+            out.append(f'<rect x="{40 + j * cell}" y="{20 + i * cell}" width="{cell - 1}" height="{cell - 1}" '
+                       f'fill="rgb({shade},{shade},255)"><title>true {i}, predicted {j}: {n}</title></rect>')
+    out.append("</svg>")
+    return "".join(out)
+
+
 def _diff_html(diff: dict) -> str:
     rows = []
     for r in diff["rows"]:
@@ -335,21 +407,13 @@ def _diff_html(diff: dict) -> str:
             f"<p class=\"note\">regression: an increase of more than {diff['threshold_pct']:g} %.</p>{notes}")
 
 
-def _target(target):
-    if target is None:
-        return None
-    from edgekit.targets import Target, load_target
-
-    return target if isinstance(target, Target) else load_target(target)
-
-
 def default_latency_target(report, target=None):
     """The target the page estimates latency for: the given one, else a typical device for the runtime."""
     if target is not None:
-        return _target(target)
+        return device(target)
     from edgekit.report.diff import DEFAULT_LATENCY_TARGETS
 
-    return _target(DEFAULT_LATENCY_TARGETS.get(report.runtime, DEFAULT_LATENCY_TARGETS["litert"])[0])
+    return device(DEFAULT_LATENCY_TARGETS.get(report.runtime, DEFAULT_LATENCY_TARGETS["litert"])[0])
 
 
 def write_html(report, path, **kwargs) -> Path:

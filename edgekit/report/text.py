@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, is_dataclass
 
+from edgekit.report.accuracy_text import accuracy_lines
+
 from edgekit.units import format_bytes
 
 
@@ -52,8 +54,12 @@ def print_check(report, *, baseline=None, timeline: bool = False, max_rows: int 
             + (f"  = {bd}" if len(report.arena_breakdown) > 1 else ""))
     for note in report.notes:
         c.print(f"  note: {note}")
-    if timeline and report._timeline is not None:
-        c.print(report._timeline(), markup=False)
+    for line in accuracy_lines(report.evaluation):
+        c.print(line, markup=False)
+    if timeline and report.memory_plan is not None:
+        from edgekit.analysis.planners import ascii_timeline
+
+        c.print(ascii_timeline(report.memory_plan), markup=False)
     if v is not None:
         colour = "green" if v.fits else "red"
         c.print(f"[bold {colour}]{v.summary()}[/]")
@@ -106,6 +112,12 @@ def markdown(report, *, baseline=None) -> str:
                   f"| model bytes | {report.model_bytes:,} |",
                   f"| peak activations | {report.peak_activation_bytes:,} |",
                   f"| arena ({report.runtime}) | {report.arena_bytes:,} |"]
+        mp = report.memory_plans or {}
+        if mp.get("used") == "offline":
+            lines.append(f"| arena with TFLite-Micro's own plan | {mp['tflm_arena_bytes']:,} |")
+    acc = accuracy_lines(report.evaluation)
+    if acc:
+        lines += ["", acc[0]] + [f"- {line}" for line in acc[1:]]
     if v is not None:
         lines += ["", ("**fits**" if v.fits else "**does not fit**") + ": " + v.summary().split(": ", 1)[-1]]
     return "\n".join(lines)
@@ -135,7 +147,7 @@ def _db(x) -> str:
 
 def print_build(result) -> None:
     c = _console()
-    r = result.report
+    r = result.report.to_dict()
     c.print(f"[bold]built[/] {r.get('model')} -> {result.output}   format {r.get('format')}   dtype {r.get('dtype')}")
     for name, path in result.artifacts.items():
         c.print(f"  {name}: {path}")
@@ -143,8 +155,15 @@ def print_build(result) -> None:
     for rt, m in ver.items():
         c.print(f"  verified in {rt}: cosine {m.get('cosine', float('nan')):.5f}, max abs err "
                 f"{m.get('max_abs_error', float('nan')):.3g}, top-1 agreement {m.get('top1_agreement', float('nan')):.2f}")
+    for line in accuracy_lines(r.get("evaluation")):
+        c.print(f"  {line}", markup=False)
+    patches = (r.get("patches") or {}).get("applied")
+    if patches:
+        c.print(f"  patches: {patches['grid']} up to {patches['layer']} (+{patches['mac_overhead_pct']:.1f} % MACs), "
+                "outputs verified bit for bit against the unpatched model in TFLite-Micro", markup=False)
     arena = r.get("arena_bytes") or {}
-    labels = (("measured", "measured in TFLite-Micro"), ("planned_by_executorch", "planned in the .pte"),
+    labels = (("measured", "measured in TFLite-Micro"),
+              ("measured_tflm_plan", "with TFLite-Micro's own plan"), ("planned_by_executorch", "planned in the .pte"),
               ("predicted_pre_export", "predicted before export"), ("predicted", "predicted from the artifact"),
               ("c_constant", "kTensorArenaSize"))
     if (r.get("executorch") or {}).get("delegates"):
@@ -153,7 +172,24 @@ def print_build(result) -> None:
     parts = [f"{label} {_n(arena[key])} B" for key, label in labels if arena.get(key) is not None]
     if parts:
         c.print("  arena: " + ", ".join(parts))
+    unknown = arena.get("not_modelled_before_export") or []
+    if unknown:
+        named = "; ".join(f"{u['layer']}: {u['op']}" for u in unknown[:3]) + ("; ..." if len(unknown) > 3 else "")
+        c.print(f"  not predicted before export: {len(unknown)} layer(s) not modelled ({named}); measured instead")
     c.print(f"  model bytes {_n(r.get('model_bytes'))}, params {_n(r.get('params'))}, MACs {_n(r.get('macs'))}")
+    mem = r.get("runtime_memory")
+    if mem:
+        c.print(f"  runtime memory outside the plan ({mem['runtime']}): {_n(mem['load_bytes'])} B at load + "
+                f"{_n(mem['first_run_bytes'])} B at the first run (packed weights, delegate workspace; measured as "
+                "RSS growth in a child process)")
+    mp = r.get("memory_plan") or {}
+    if mp.get("used"):
+        n = len((mp.get("plan") or {}).get("inplace") or [])
+        c.print(f"  offline memory plan: {_n(mp['arena_bytes'])} B measured, {_n(mp['saving_bytes'])} B below "
+                f"TFLite-Micro's own plan; {n} op(s) write over their input; verified: {mp['verified']}"
+                + (f"; derived: {mp['derived']}" if mp.get("derived") else ""))
+    elif mp:
+        c.print(f"  offline memory plan not used: {mp.get('reason', '')}")
     mo = r.get("memory_options") or {}
     cl, pad = mo.get("channels_last_io") or {}, mo.get("explicit_pad") or {}
     if cl.get("applies") and cl.get("saves_bytes"):
@@ -221,7 +257,9 @@ def print_profile(result, *, max_layers: int = 60) -> None:
             vers = ", ".join(f"{k} {v}" for k, v in (m.versions or {}).items() if v)
             first = f"; first run {m.first_run_ms:.2f} ms (not timed)" if m.first_run_ms is not None else ""
             c.print(f"  {m.runtime} on {m.where}: delegate {m.delegate or '-'}, {_n(m.threads)} threads; {vers}{first}")
-        if m.estimate and m.layers:
+        if m.estimate and m.layers and "instructions" in m.layers[0]:  # edgekit/profile/mcu_emulated.py
+            _print_emulated_ops(c, m, max_layers)
+        elif m.estimate and m.layers:
             lt = Table(title=f"per-layer estimate ({m.where})", show_edge=False, header_style="bold")
             for col in ("layer", "op", "MACs", "bytes", "ms", "bound"):
                 lt.add_column(col, justify="left" if col in ("layer", "op", "bound") else "right", overflow="fold")
@@ -242,6 +280,27 @@ def print_profile(result, *, max_layers: int = 60) -> None:
             c.print(ot)
         for note in m.notes:
             c.print(f"  note ({m.runtime}): {note}")
+
+
+def _print_emulated_ops(c, m, max_layers: int) -> None:
+    """Per-operator instruction counts of an emulated MCU run, and its time."""
+    from rich.table import Table
+
+    lt = Table(title=f"per-operator instructions, emulated ({m.where})", show_edge=False, header_style="bold")
+    for col in ("#", "op", "MACs", "instructions", "instr/MAC", "ms", "share"):
+        lt.add_column(col, justify="left" if col == "op" else "right")
+    for layer in m.layers[:max_layers]:
+        n, macs = layer["instructions"], layer["macs"]
+        lt.add_row(layer["name"], layer["op"], _macs(macs), f"{n:,d}", f"{n / macs:.2f}" if macs else "-",
+                   f"{layer['ms']:.3f}", layer["bound"])
+    c.print(lt)
+    if len(m.layers) > max_layers:
+        c.print(f"... {len(m.layers) - max_layers} more operators (use --json for all)")
+    s = m.stats
+    when = f" = {s['mean_ms']:.3f} ms" if s.get("mean_ms") is not None else ""
+    c.print(f"[bold]emulated[/] {s['instructions']:,d} instructions per inference{when} on "
+            f"{m.where.split(':', 1)[-1]} (an emulation with a fitted cycles-per-instruction factor, not a "
+            "measurement on the board)")
 
 
 def print_fold(result) -> None:

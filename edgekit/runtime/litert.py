@@ -1,8 +1,8 @@
 """LiteRT (ai_edge_litert) interpreter for .tflite files, always in a child process.
 
 - ``litert_run(path, inputs)``: invoke once per sample and return the outputs.
-- ``litert_bench(path, warmup, runs, threads, xnnpack)``: the timing protocol in the child
-  (the first run and model loading are never timed); returns per-run milliseconds.
+
+Timing is not here: ``edgekit.profile`` measures latency with one protocol everywhere.
 
 Functions whose names start with ``_child_`` run inside the child process.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.errors import UsageError
-from edgekit.runtime.isolate import run_isolated
+from edgekit.isolate import run_isolated
 
 RUNTIME = "LiteRT"
 _KERNELS = ("xnnpack", "builtin", "reference")
@@ -39,16 +39,6 @@ def litert_run(path, samples: list, *, threads: int | None = None, kernels: str 
                                                 "kernels": kernels},
                        timeout_s=timeout_s, runtime=RUNTIME, artifact=path)
     return res.value["outputs"]
-
-
-def litert_bench(path, *, inputs: list, warmup: int, runs: int, threads: int | None, xnnpack: bool = True,
-                 timeout_s: float = 900.0, progress: bool = False) -> dict:
-    p = _check(path)
-    res = run_isolated(__name__, "_child_bench",
-                       {"path": p, "inputs": inputs, "warmup": warmup, "runs": runs, "threads": threads,
-                        "xnnpack": xnnpack, "progress": progress},
-                       timeout_s=timeout_s, runtime=RUNTIME, artifact=path)
-    return res.value
 
 
 def _tensor_details(path, which: str) -> list[dict]:
@@ -98,7 +88,7 @@ def dequantize_from(y, detail: dict):
 
 # ---- child side ---------------------------------------------------------------------------
 
-def _interpreter(path: str, threads, xnnpack: bool = True, kernels: str | None = None):
+def interpreter(path: str, threads, xnnpack: bool = True, kernels: str | None = None):
     from ai_edge_litert import interpreter as lr
 
     kernels = kernels or ("xnnpack" if xnnpack else "builtin")
@@ -117,7 +107,7 @@ def _interpreter(path: str, threads, xnnpack: bool = True, kernels: str | None =
 def _child_run(path: str, samples: list, threads=None, kernels="xnnpack") -> dict:
     import numpy as np
 
-    it = _interpreter(path, threads, kernels=kernels)
+    it = interpreter(path, threads, kernels=kernels)
     ins, outs = it.get_input_details(), it.get_output_details()
     results = []
     for sample in samples:
@@ -130,21 +120,3 @@ def _child_run(path: str, samples: list, threads=None, kernels="xnnpack") -> dic
         it.invoke()
         results.append([np.array(it.get_tensor(d["index"])) for d in outs])
     return {"outputs": results}
-
-
-def _child_bench(path: str, inputs: list, warmup: int, runs: int, threads=None, xnnpack=True,
-                 progress=False) -> dict:
-    import time
-
-    import numpy as np
-
-    from edgekit.profile.protocol import timed_loop
-
-    it = _interpreter(path, threads, xnnpack)
-    for d, x in zip(it.get_input_details(), inputs):
-        it.set_tensor(d["index"], np.asarray(x))
-    t0 = time.perf_counter()
-    it.invoke()  # the first run is never timed
-    first_ms = (time.perf_counter() - t0) * 1e3
-    times = timed_loop(it.invoke, warmup=warmup, runs=runs, progress=progress)
-    return {"times_ms": times, "first_run_ms": first_ms}

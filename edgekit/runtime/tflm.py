@@ -2,7 +2,7 @@
 
 The interpreter allocates its arena in its constructor; a too-small arena raises
 ``RuntimeError: TFLM failed to allocate tensors`` — or, for some models, segfaults. So every
-call here runs through ``edgekit.runtime.isolate.run_isolated`` and the caller's process
+call here runs through ``edgekit.isolate.run_isolated`` and the caller's process
 survives whatever the native code does.
 
 - ``tflm_allocations(path)``: the RecordingMicroAllocator report (total, head, tail and the
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import ArtifactError, RuntimeFailure, UsageError, require
-from edgekit.runtime.isolate import ChildFailure, run_isolated
+from edgekit.isolate import ChildFailure, run_isolated
 
 RUNTIME = "TFLite-Micro"
 ALIGNMENT = 16  # MicroArenaBufferAlignment()
@@ -52,7 +52,7 @@ class TflmAllocations:
     total_works: bool | None = None
 
 
-def _require_tflm():
+def require_tflm():
     return require("tflite_micro.python.tflite_micro.runtime", "micro")
 
 
@@ -62,14 +62,14 @@ def _check_path(path) -> str:
     from edgekit.graph import tflite_reader
 
     p = Path(path)
-    _require_tflm()
+    require_tflm()
     resolved = str(p.resolve())
     key = (resolved, p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None
     if key is not None and key in _CHECKED:
         return resolved
     tflite_reader.read_tflite_bytes(p)  # exists, is a file, has the TFL3 identifier
     try:
-        tflite_reader._schema()
+        tflite_reader.schema()
     except ImportError:  # the flatbuffer schema comes with ai-edge-litert; skip the deep check
         pass
     else:
@@ -257,7 +257,7 @@ def _align_up(n: int) -> int:
 
 # ---- child side (runs in the child process) ---------------------------------------------------
 
-class _CaptureFd2:
+class CaptureFd2:
     """Capture what native code writes to file descriptor 2 (C++ MicroPrintf)."""
 
     def __enter__(self):
@@ -287,26 +287,26 @@ class _CaptureFd2:
 _NOISE = ("All temp buffers must be freed", "Number of allocated temp buffers")
 
 
-def _native_reason(log: str) -> str:
+def native_reason(log: str) -> str:
     lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.strip().startswith(_NOISE)]
     return "; ".join(lines[:3])[:400]
 
 
-def _load(path: str, arena_size: int):
+def load_interpreter(path: str, arena_size: int):
     """Construct the interpreter (it allocates the arena); a failure carries TFLM's own log."""
-    rt = _require_tflm()
-    with _CaptureFd2() as cap:
+    rt = require_tflm()
+    with CaptureFd2() as cap:
         try:
             return rt.Interpreter.from_file(path, arena_size=int(arena_size))
         except RuntimeError as exc:
             err = exc
-    reason = _native_reason(cap.text)
+    reason = native_reason(cap.text)
     raise RuntimeError(f"{err} with arena_size={int(arena_size)}" + (f" ({reason})" if reason else ""))
 
 
 def _child_allocations(path: str, arena_size: int, probe_total: bool = False) -> dict:
-    interp = _load(path, arena_size)
-    with _CaptureFd2() as cap:
+    interp = load_interpreter(path, arena_size)
+    with CaptureFd2() as cap:
         interp.print_allocations()
     out = {"report": cap.text}
     if probe_total:
@@ -317,7 +317,7 @@ def _child_allocations(path: str, arena_size: int, probe_total: bool = False) ->
 
 def _child_probe(path: str, arena_size: int) -> dict:
     try:
-        _load(path, arena_size)
+        load_interpreter(path, arena_size)
     except RuntimeError as exc:
         return {"ok": False, "reason": str(exc)}
     return {"ok": True}
@@ -325,7 +325,7 @@ def _child_probe(path: str, arena_size: int) -> dict:
 
 def _child_load_log(path: str, arena_size: int) -> dict:
     try:
-        _load(path, arena_size)
+        load_interpreter(path, arena_size)
     except RuntimeError as exc:
         return {"ok": False, "log": str(exc)}
     return {"ok": True, "log": ""}
@@ -334,7 +334,7 @@ def _child_load_log(path: str, arena_size: int) -> dict:
 def _child_run(path: str, inputs: list, n_outputs: int, arena_size: int) -> dict:
     import numpy as np
 
-    interp = _load(path, arena_size)
+    interp = load_interpreter(path, arena_size)
     for i, x in enumerate(inputs):
         d = interp.get_input_details(i)
         x = np.asarray(x)
