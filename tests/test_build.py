@@ -207,8 +207,8 @@ def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
         def forward(self, x):
             x = torch.relu(self.a(x))
             n, c, h, w = x.shape
-            x = x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
-            return self.head(self.b(x))
+            y = x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+            return self.head(self.b(x + y))  # the shuffle meets its own input: no weight can absorb it
 
     torch.manual_seed(0)
     shape = (1, 3, 16, 16)
@@ -216,6 +216,7 @@ def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
     out = tmp_path / "o"
     res = build(Naive().eval(), target="tflite", sram="256kB", calibration=cal, input_shape=shape, output=out)
     assert not res.fits and not res.written and not out.exists()
-    assert any(r.startswith("lint:") and "rank-gt-4" in r for r in res.report.to_dict()["verdict"]["reasons"]), \
-        res.report.to_dict()["verdict"]
-    assert res.report.to_dict()["arena_bytes"]["measured"] <= 256 * 1024  # the arena fits: lint alone refused it
+    report = res.report.to_dict()
+    assert any(r.startswith("lint:") and "rank-gt-4" in r for r in report["verdict"]["reasons"]), report["verdict"]
+    assert report["arena_bytes"]["measured"] <= 256 * 1024  # the arena fits: lint alone refused it
+    assert report["shuffle_free"]["shuffles_removed"] == 0 and report["shuffle_free"]["notes"]

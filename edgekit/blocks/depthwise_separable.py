@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from edgekit.errors import UsageError
-from edgekit.layers._checks import check_channels, check_kernel, check_stride
+from edgekit.layers._checks import check_channels, check_kernel, check_pad_mode, check_stride
 from edgekit.layers.activations import ActLayer
 from edgekit.layers.conv_norm_act import ConvNormAct
 from edgekit.layers.squeeze_excite import SqueezeExcite
@@ -18,6 +18,7 @@ class DepthwiseSeparable(nn.Module):
     a skip that cannot be formed is not added (as timm's ``has_skip``).
     ``se_ratio`` > 0 adds a Squeeze-Excite on the depthwise output (squeeze width from
     ``in_channels * se_ratio``). ``pw_act=False`` makes the projection linear.
+    ``pad_mode="same"`` pads the depthwise conv as TFLite's SAME (``edgekit.layers.same_pad``).
     """
 
     def __init__(
@@ -33,19 +34,21 @@ class DepthwiseSeparable(nn.Module):
         residual: bool = False,
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.1,
+        pad_mode: str = "torch",
     ):
         super().__init__()
         owner = type(self).__name__
         check_channels(owner, in_channels=in_channels, out_channels=out_channels)
         check_kernel(owner, kernel_size)
         check_stride(owner, stride)
+        padding = "same" if check_pad_mode(owner, pad_mode) == "same" else None
         if se_ratio < 0 or se_ratio >= 1:
             raise UsageError(f"{owner}: se_ratio must be in [0, 1), got {se_ratio!r}")
         norm = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
         self.use_residual = bool(residual) and stride == 1 and in_channels == out_channels
         self.dw = ConvNormAct(
             in_channels, in_channels, kernel_size, stride=stride, groups=in_channels,
-            act_layer=act_layer, **norm,
+            padding=padding, act_layer=act_layer, **norm,
         )
         self.se = (
             SqueezeExcite(in_channels, rd_ratio=se_ratio) if se_ratio > 0 else nn.Identity()

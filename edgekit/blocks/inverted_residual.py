@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from edgekit.errors import UsageError
-from edgekit.layers._checks import check_channels, check_kernel, check_stride
+from edgekit.layers._checks import check_channels, check_kernel, check_pad_mode, check_stride
 from edgekit.layers.activations import ActLayer
 from edgekit.layers.conv_norm_act import ConvNormAct
 from edgekit.layers.squeeze_excite import SqueezeExcite, make_divisible
@@ -21,6 +21,7 @@ class InvertedResidual(nn.Module):
     ``make_divisible(exp // 4, 8)`` and it uses ``se_act`` + ``se_gate``
     (ReLU + Hardsigmoid, as torchvision's MobileNetV3).
     ``self.use_residual = stride == 1 and in_channels == out_channels``.
+    ``pad_mode="same"`` pads the depthwise conv as TFLite's SAME (``edgekit.layers.same_pad``).
     """
 
     def __init__(
@@ -39,12 +40,14 @@ class InvertedResidual(nn.Module):
         se_gate: ActLayer = "hard_sigmoid",
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.1,
+        pad_mode: str = "torch",
     ):
         super().__init__()
         owner = type(self).__name__
         check_channels(owner, in_channels=in_channels, out_channels=out_channels)
         check_kernel(owner, kernel_size)
         check_stride(owner, stride)
+        padding = "same" if check_pad_mode(owner, pad_mode) == "same" else None
         if exp_channels is None:
             if expand_ratio is None:
                 raise UsageError(f"{owner}: give expand_ratio or exp_channels (both are None)")
@@ -68,7 +71,7 @@ class InvertedResidual(nn.Module):
         )
         self.dw = ConvNormAct(
             exp_channels, exp_channels, kernel_size, stride=stride, groups=exp_channels,
-            act_layer=act_layer, **norm,
+            padding=padding, act_layer=act_layer, **norm,
         )
         if use_se:
             if se_channels is None:

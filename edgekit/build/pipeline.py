@@ -53,6 +53,7 @@ _FRONT = [
     Stage("load model", mo.load),
     Stage("labelled data for accuracy", ac.load_eval_data, when=_labelled),
     Stage("fold BatchNorm", mo.fold),
+    Stage("channel shuffles into the conv weights", mo.shuffle_free, when=lambda ctx: ctx.plan.runtime != "litert"),
     Stage("predict and check budget", mo.predict),
     Stage("calibration data", mo.calibrate, when=_int8),
 ]

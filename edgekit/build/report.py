@@ -60,6 +60,7 @@ class BuildReport:
     arena_bytes: ArenaFigures
     peak_activation_bytes: int
     fold_bn: dict | None = None  # {"folded": n, "kept": n} or None with --no-fold
+    shuffle_free: dict | None = None  # channel shuffles moved into conv weights (TFLite-Micro, .pte)
     memory_options: dict | None = None  # TFLite-Micro: what --channels-last-io and the PADs cost
     memory_plan: dict | None = None  # TFLite-Micro: the offline plan written (or why not), what was verified
     patches: dict | None = None  # TFLite-Micro: the patch search before export and the patched model
@@ -85,6 +86,7 @@ class BuildReport:
             "model": self.model, "target": self.target, "format": self.format, "runtime": self.runtime,
             "dtype": self.dtype, "backend": self.backend, "input_shape": list(self.input_shape),
             "params": self.params, "macs": self.macs, "flops": self.flops, "fold_bn": self.fold_bn,
+            "shuffle_free": self.shuffle_free,
             "budget": self.budget, "arena_bytes": self.arena_bytes.to_dict(),
             "peak_activation_bytes": self.peak_activation_bytes,
         }

@@ -38,6 +38,20 @@ def fold(ctx: BuildContext) -> None:
     ctx.report.fold_bn = {"folded": result.folded, "kept": result.kept}
 
 
+def shuffle_free(ctx: BuildContext) -> None:
+    """Channel shuffles moved into the conv weights where that pays (exact; a no-op without shuffles):
+    edgekit.passes.shuffle_free.layout_for says where (not on LiteRT: XNNPACK's TRANSPOSE is faster)."""
+    from edgekit.passes.shuffle_free import layout_for
+    from edgekit.passes.shuffle_free import shuffle_free as run
+
+    layout = layout_for(ctx.plan.format, ctx.plan.runtime)
+    if layout is None:
+        return
+    result = run(ctx.module, (ctx.example,), layout=layout)
+    ctx.module = result.model
+    ctx.report.shuffle_free = result.to_dict()
+
+
 def predict(ctx: BuildContext) -> None:
     """The pre-export analysis of the folded model and its verdict: over budget (or unrunnable) ends
     the build here, before any slow step (unless --force). A model the lowering cannot model exactly

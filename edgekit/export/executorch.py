@@ -69,7 +69,7 @@ def export_pte(module, example_input, *, backend: str = "xnnpack", dtype: str = 
 
                 partitioner = [XnnpackPartitioner()]
             edge = to_edge_transform_and_lower(ep, partitioner=partitioner)
-            prog = _to_executorch(edge, planner, inplace, compare_default, info)
+            prog = _to_executorch(edge, planner, inplace, compare_default, info, xnnpack=backend == "xnnpack")
     except EdgekitError:
         raise
     except Exception as exc:
@@ -88,12 +88,16 @@ def export_pte(module, example_input, *, backend: str = "xnnpack", dtype: str = 
             "delegates": delegated, "operators": sorted({op.name for op in plan.operators}), **info}
 
 
-def _to_executorch(edge, planner: str, inplace: bool, compare_default: bool, info: dict):
-    if planner == "executorch":
-        return edge.to_executorch()
-    import copy
-
+def _to_executorch(edge, planner: str, inplace: bool, compare_default: bool, info: dict, *, xnnpack: bool = False):
     from executorch.exir import ExecutorchBackendConfig
+
+    if planner == "executorch":
+        if not xnnpack:  # ExecuTorch's stock flow, as the memory-plan comparisons expect
+            return edge.to_executorch()
+        # with XNNPACK, constant propagation folds the dtype copies of lifted scalar constants (16
+        # _to_dim_order_copy kernel calls outside the delegate in MobileNetV3, measured) into constants
+        return edge.to_executorch(ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True))
+    import copy
 
     from edgekit.analysis.et_planner import edgekit_memory_planning_pass
 
@@ -120,9 +124,46 @@ def _quantize_xnnpack(module, sample, calibration):
 
     if calibration is None:
         raise UsageError("int8 needs calibration data: pass --calibration DIR|FILE.npy|random")
-    q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    from torchao.quantization.pt2e.quantizer.composable_quantizer import ComposableQuantizer
+
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    q = ComposableQuantizer([_SelectorQuantizer(config), XNNPACKQuantizer().set_global(config)])
     ep = torch.export.export(module, sample, strict=False)
     prepared = prepare_pt2e(ep.module(), q)
     for x in calibration:
         prepared(torch.as_tensor(x))
     return convert_pt2e(prepared)
+
+
+def _selector_quantizer_class():
+    from torchao.quantization.pt2e.quantizer.quantizer import (QuantizationAnnotation, Quantizer,
+                                                                SharedQuantizationSpec)
+
+    class SelectorQuantizer(Quantizer):
+        """The channel-selection convs of ``passes.shuffle_free`` (a 0/1 grouped 1x1 weight) pick channels:
+        their input and output share the producer's scale, as the split they replace does, so the int8
+        model has the unpermuted model's quantization points (else each adds an observer and a requantize)."""
+
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+
+        def annotate(self, model):
+            for node in model.graph.nodes:
+                w = node.args[1] if node.op == "call_function" and len(node.args) > 1 else None
+                if getattr(w, "op", None) != "get_attr" or not str(w.target).startswith("_shuffle_free_select_"):
+                    continue
+                x = node.args[0]
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={x: SharedQuantizationSpec(x), w: self.config.weight},
+                    output_qspec=SharedQuantizationSpec(x), _annotated=True)
+            return model
+
+        def validate(self, model):
+            pass
+
+    return SelectorQuantizer
+
+
+def _SelectorQuantizer(config):
+    return _selector_quantizer_class()(config)

@@ -10,16 +10,18 @@ buffers, because TFLite-Micro silently computes wrong results on out-of-line buf
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError, require
+from edgekit.errors import EdgekitError, UsageError, require
 from edgekit.quiet import quiet_native
 
 
-def convert_fp32(module, example_input, *, channels_last_io: bool = False) -> bytes:
-    """litert_torch.convert -> flatbuffer bytes (fp32)."""
+def convert_fp32(module, example_input, *, channels_last_io: bool = False, fold_pads: bool = True) -> bytes:
+    """litert_torch.convert -> flatbuffer bytes (fp32), with every explicit PAD that TFLite's SAME
+    padding reproduces exactly folded into its conv (``edgekit.export.fold_pad``)."""
     import torch
 
     with quiet_native():
@@ -44,7 +46,11 @@ def convert_fp32(module, example_input, *, channels_last_io: bool = False) -> by
             edge.export(str(tmp))
         buf = tmp.read_bytes()
         shutil.rmtree(tmp.parent, ignore_errors=True)
-    return bytes(buf)
+    if not fold_pads:
+        return bytes(buf)
+    from edgekit.export.fold_pad import fold_pad_into_conv
+
+    return fold_pad_into_conv(bytes(buf))[0]
 
 
 def _make_nhwc_wrapper():
@@ -84,21 +90,75 @@ def signature_input(model_bytes: bytes) -> tuple[str, str]:
     return key, sigs[key]["inputs"][0]
 
 
-def quantize_int8(fp32_bytes: bytes, calibration: np.ndarray) -> bytes:
-    """Static int8 (weights per channel, activations, input and output) with ai-edge-quantizer.
+def quantize_int8(fp32_bytes: bytes, calibration: np.ndarray, **options) -> bytes:
+    """Static int8 (weights per channel, activations, input and output) with ai-edge-quantizer;
+    the bytes of :func:`quantize_int8_detailed` (same options)."""
+    return quantize_int8_detailed(fp32_bytes, calibration, **options).data
 
-    ``calibration`` is an array of samples shaped like the model input (N, ...) with batch 1
-    each, i.e. shape (N, 1, C, H, W) or (N, C, H, W) for a batch-1 model.
+
+@dataclass
+class QuantizedModel:
+    data: bytes
+    shared: object  # quant_ranges.SharedRanges: the concat scales made equal (or None)
+
+
+def quantize_int8_detailed(fp32_bytes: bytes, calibration: np.ndarray, *, weight_granularity: str = "CHANNELWISE",
+                           overrides: dict[str, str] | None = None, share_concat_scales: bool = True,
+                           max_loss_bits: float | None = None, adjust_ranges=None) -> QuantizedModel:
+    """Static int8 with ai-edge-quantizer: the one int8 path of edgekit (build and the
+    quantization debugger's remedies both call it).
+
+    ``calibration``: samples shaped like the model input (N, ...) with batch 1 each, i.e. shape
+    (N, 1, C, H, W) or (N, C, H, W) for a batch-1 model. ``weight_granularity``: "CHANNELWISE"
+    or "TENSORWISE". ``overrides``: {output tensor name of an op: "float" | "int16"} keeps that
+    op in float or gives it 16-bit activations (a recipe entry matched on the op's output
+    tensor names). ``share_concat_scales``: one calibration range for the tensors a concat joins
+    (``edgekit.export.quant_ranges``), so no QUANTIZE rescales a concat input, within
+    ``max_loss_bits`` of resolution lost per tensor. ``adjust_ranges``: a function given the
+    calibrated ranges ({tensor name: {"min", "max"}}) that returns the ranges to quantize with
+    (e.g. another model's statistics for the same tensors).
     """
     aeq = require("ai_edge_quantizer", "tflite")
+    from edgekit.export.quant_ranges import DEFAULT_MAX_LOSS_BITS, share_concat_ranges
+
+    rcp = _recipe(weight_granularity, overrides or {})
+    q = aeq.Quantizer(bytearray(fp32_bytes), rcp)
+    shared = None
+    calib = calibrate_min_max(fp32_bytes, rcp, calibration)
+    if adjust_ranges is not None:
+        calib = _floor_ranges(adjust_ranges(calib))
+    if share_concat_scales:
+        calib, shared = share_concat_ranges(
+            calib, fp32_bytes, max_loss_bits=DEFAULT_MAX_LOSS_BITS if max_loss_bits is None else max_loss_bits)
+    with quiet_native():
+        result = q.quantize(calib, enable_progress_report=False)
+    return QuantizedModel(inline_buffers(bytes(result.quantized_model)), shared)
+
+
+def _recipe(weight_granularity: str, overrides: dict[str, str]) -> list:
+    import copy
+    import re
+
     from ai_edge_quantizer import recipe
 
+    if weight_granularity not in ("CHANNELWISE", "TENSORWISE"):
+        raise UsageError(f"weight granularity must be CHANNELWISE or TENSORWISE, got {weight_granularity!r}")
     rcp = recipe.static_wi8_ai8()
-    q = aeq.Quantizer(bytearray(fp32_bytes), rcp)
-    with quiet_native():
-        calib = calibrate_min_max(fp32_bytes, rcp, calibration)
-        result = q.quantize(calib, enable_progress_report=False)
-    return inline_buffers(bytes(result.quantized_model))
+    for entry in rcp:
+        entry["op_config"]["weight_tensor_config"]["granularity"] = weight_granularity
+    for name, mode in overrides.items():
+        rx = "^" + re.escape(name) + ";$"  # ai-edge-quantizer's op scope: output tensor names joined, then ";"
+        if mode == "float":
+            rcp.append({"regex": rx, "operation": "*", "algorithm_key": "no_quantize"})
+        elif mode == "int16":
+            e = copy.deepcopy(rcp[0])
+            e["regex"] = rx
+            e["op_config"]["activation_tensor_config"]["num_bits"] = 16
+            e["op_config"]["activation_tensor_config"]["symmetric"] = True
+            rcp.append(e)
+        else:
+            raise UsageError(f"quantization override for {name!r} must be 'float' or 'int16', got {mode!r}")
+    return rcp
 
 
 def calibrate_min_max(fp32_bytes: bytes, rcp, calibration) -> dict:

@@ -253,6 +253,12 @@ def _annotate(op: Op, node, tensors: list[Tensor], is_param: dict[int, bool]) ->
     if not op.outputs:
         return
     out = tensors[op.outputs[0]]
+    if op.kind == "pad" and len(node.args) > 1:  # issue 16: the pad amounts, for lowering (SAME pads)
+        base, args = op.attrs["aten"], list(node.args)
+        mode = args[2] if base == "pad" and len(args) > 2 else "constant"
+        value = args[3] if base == "pad" and len(args) > 3 else (args[2] if base != "pad" and len(args) > 2 else 0)
+        op.attrs.update(pads=[int(p) for p in args[1]], pad_mode=mode, pad_value=float(value or 0))
+        return
     if op.kind in ("max_pool", "avg_pool") and op.attrs["aten"] in ("max_pool2d", "max_pool2d_with_indices",
                                                                     "avg_pool2d", "max_pool1d", "avg_pool1d"):
         args = list(node.args)

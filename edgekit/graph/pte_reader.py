@@ -93,6 +93,9 @@ class _Reader:
     def u16(self, pos):
         return self._get("<H", pos, 2)
 
+    def i16(self, pos):
+        return self._get("<h", pos, 2)
+
     def i32(self, pos):
         return self._get("<i", pos, 4)
 

@@ -30,3 +30,13 @@ def check_groups(owner: str, in_channels: int, out_channels: int, groups: int) -
             f"{owner}: groups={groups} must divide in_channels={in_channels} "
             f"and out_channels={out_channels}"
         )
+
+
+PAD_MODES = ("torch", "same")
+
+
+def check_pad_mode(owner: str, pad_mode: str) -> str:
+    """'torch': PyTorch's symmetric padding; 'same': TFLite's SAME (see edgekit.layers.same_pad)."""
+    if pad_mode not in PAD_MODES:
+        raise UsageError(f"{owner}: pad_mode must be one of {list(PAD_MODES)}, got {pad_mode!r}")
+    return pad_mode

@@ -9,12 +9,16 @@ from torch import nn
 from edgekit.errors import UsageError
 from edgekit.layers._checks import check_channels, check_groups, check_kernel
 from edgekit.layers.activations import ActLayer, get_act
+from edgekit.layers.same_pad import SamePad2d
 
 
 class ConvNormAct(nn.Sequential):
     """``conv`` -> ``bn`` -> ``act`` (torchvision's ``Conv2dNormActivation``).
 
-    * ``padding`` defaults to ``(kernel_size - 1) // 2 * dilation`` ("same" for stride 1).
+    * ``padding`` defaults to ``(kernel_size - 1) // 2 * dilation`` (PyTorch's symmetric padding,
+      TFLite's SAME for stride 1). ``padding="same"`` pads as TFLite's SAME for every stride:
+      symmetric when that is the same thing, else a :class:`SamePad2d` child ``pad`` before a
+      VALID conv (see ``edgekit.layers.same_pad``: no PAD op on the device, the window moves).
     * The conv has a bias only when there is no norm (a bias before BN is wasted).
     * ``bn`` is a plain ``nn.BatchNorm2d`` so exact-type conv/BN fusers find it.
     * A missing part (``norm=False``, ``act_layer=None``/"identity") is ``nn.Identity()``.
@@ -27,7 +31,7 @@ class ConvNormAct(nn.Sequential):
         kernel_size: int = 3,
         *,
         stride: int = 1,
-        padding: int | None = None,
+        padding: int | str | None = None,
         dilation: int = 1,
         groups: int = 1,
         norm: bool = True,
@@ -41,11 +45,21 @@ class ConvNormAct(nn.Sequential):
         check_groups(owner, in_channels, out_channels, groups)
         if isinstance(stride, bool) or not isinstance(stride, int) or stride <= 0:
             raise UsageError(f"{owner}: stride must be a positive integer, got {stride!r}")
-        if padding is None:
+        pad = None
+        if padding == "same":
+            eff = (kernel_size - 1) * dilation
+            if stride == 1 and eff % 2 == 0:
+                padding = eff // 2
+            else:
+                pad, padding = SamePad2d(kernel_size, stride, dilation), 0
+        elif padding is None:
             padding = (kernel_size - 1) // 2 * dilation
+        elif isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            raise UsageError(f"{owner}: padding must be a non-negative integer, None or 'same', got {padding!r}")
         act = get_act(act_layer)
         super().__init__(
             OrderedDict(
+                **({"pad": pad} if pad is not None else {}),
                 conv=nn.Conv2d(
                     in_channels,
                     out_channels,

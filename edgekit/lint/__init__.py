@@ -234,6 +234,10 @@ def lint_pte(path, *, target=None) -> LintResult:
     result = LintResult(artifact=str(path), format="pte", target=getattr(tgt, "id", None) or
                         (str(target) if target is not None else None), runtime=runtime or "executorch")
     result.summary = ops.to_dict()
+    from edgekit.lint.rules_pte import delegate_findings, delegate_summary  # issue 16: inside XNNPACK
+
+    result.findings += delegate_findings(path)
+    result.summary.update(delegate_summary(path))
     if ops.kernel_calls:
         sev = "warning" if ops.delegates else "info"
         result.findings.append(Finding(

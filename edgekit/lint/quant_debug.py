@@ -47,7 +47,6 @@ the per-tensor model), both run in LiteRT's builtin kernels in one child each
 from __future__ import annotations
 
 import math
-import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -380,34 +379,11 @@ def _remedy(name: str, fp32_path: Path, int8_path: Path, cal, feed, report: Quan
 
 
 def _quantize(fp32_path: Path, cal, *, weight_granularity: str = "CHANNELWISE", keep=(), keep_mode="float") -> bytes:
-    """ai-edge-quantizer static int8 with per-op overrides (regex on the op's output tensor name)."""
-    import ai_edge_quantizer as aeq
-    from ai_edge_quantizer import recipe
+    """edgekit's int8 path (``export.tflite.quantize_int8``) with per-op overrides for ``keep``."""
+    from edgekit.export.tflite import quantize_int8
 
-    from edgekit.export.tflite import calibrate_min_max, inline_buffers
-    from edgekit.quiet import quiet_native
-
-    fp32 = fp32_path.read_bytes()
-    rcp = recipe.static_wi8_ai8()
-    for entry in rcp:
-        entry["op_config"]["weight_tensor_config"]["granularity"] = weight_granularity
-    for name in keep:
-        rx = "^" + re.escape(name) + ";$"  # ai-edge-quantizer's op scope: output tensor names joined, then ";"
-        if keep_mode == "float":
-            rcp.append({"regex": rx, "operation": "*", "algorithm_key": "no_quantize"})
-        else:
-            import copy
-
-            e = copy.deepcopy(rcp[0])
-            e["regex"] = rx
-            e["op_config"]["activation_tensor_config"]["num_bits"] = 16
-            e["op_config"]["activation_tensor_config"]["symmetric"] = True
-            rcp.append(e)
-    q = aeq.Quantizer(bytearray(fp32), rcp)
-    with quiet_native():
-        calib = calibrate_min_max(fp32, rcp, cal)
-        res = q.quantize(calib, enable_progress_report=False)
-    return inline_buffers(bytes(res.quantized_model))
+    return quantize_int8(fp32_path.read_bytes(), cal, weight_granularity=weight_granularity,
+                         overrides={name: keep_mode for name in keep})
 
 
 def _output_error(fp32_path: Path, int8_bytes: bytes, feed, timeout_s) -> tuple[float, float]:

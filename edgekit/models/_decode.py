@@ -43,6 +43,7 @@ class Style:
     norm: bool = True
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    pad_mode: str = "torch"  # "same": TFLite SAME padding for conv/dws/ir/bneck (edgekit.layers.same_pad)
 
     @property
     def bn(self) -> dict[str, float]:
@@ -51,7 +52,8 @@ class Style:
 
 def _conv(c_in, row, style):
     k, c, s, act, *pad = row[1:]
-    padding = _token(row, pad[0] if pad else "same", {"same": None, "valid": 0})
+    same = "same" if style.pad_mode == "same" else None
+    padding = _token(row, pad[0] if pad else "same", {"same": same, "valid": 0})
     c_out = style.round_channels(c)
     layer = ConvNormAct(c_in, c_out, k, stride=s, padding=padding, norm=style.norm,
                         act_layer=act, **(style.bn if style.norm else {}))
@@ -72,7 +74,7 @@ def _dws(c_in, row, style):
     layers = []
     for i in range(n):
         layers.append(DepthwiseSeparable(c_in, c_out, stride=s if i == 0 else 1,
-                                         act_layer=style.act, **style.bn))
+                                         act_layer=style.act, pad_mode=style.pad_mode, **style.bn))
         c_in = c_out
     return layers, c_out
 
@@ -83,7 +85,7 @@ def _ir(c_in, row, style):
     layers = []
     for i in range(n):
         layers.append(InvertedResidual(c_in, c_out, expand_ratio=t, stride=s if i == 0 else 1,
-                                       act_layer=style.act, **style.bn))
+                                       act_layer=style.act, pad_mode=style.pad_mode, **style.bn))
         c_in = c_out
     return layers, c_out
 
@@ -95,7 +97,7 @@ def _bneck(c_in, row, style):
     get_act(act)  # an unknown activation token fails here, naming the token
     c_out = style.round_channels(c)
     layer = InvertedResidual(c_in, c_out, exp_channels=style.round_channels(exp), kernel_size=k,
-                             stride=s, use_se=se, act_layer=act, **style.bn)
+                             stride=s, use_se=se, act_layer=act, pad_mode=style.pad_mode, **style.bn)
     return [layer], c_out
 
 

@@ -4,8 +4,15 @@
 TFLite-Micro person-detection example (which uses 96x96 grayscale, 2 classes): no
 residual adds, so nothing is held across layers and every op is a plain TFLM kernel.
 ``mcunet_tiny`` is a MobileNetV2-style net with narrow early stages and a small
-expansion at 48x48, so that an expanded tensor plus its explicit PAD copy (TFLite
-converters pad stride-2 convs with a separate PAD op) stays small.
+expansion at 48x48.
+
+Both pad their convolutions as TFLite's SAME (``pad_mode="same"``, the default here and only
+here; see ``edgekit.layers.same_pad``): on a stride-2 layer the window starts at pixel 0 and
+the one padded pixel is after the last one, as in TensorFlow-trained MCU models. The device
+then pads inside the conv kernel, where PyTorch's symmetric padding needs an explicit PAD op
+(a copy of the activation) before each stride-2 conv. It is a model choice: weights trained
+with ``pad_mode="torch"`` (PyTorch's padding) are not exact for ``"same"`` and the other way
+round. ``pad_mode="torch"`` builds the networks as edgekit had them before.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 from torch import nn
 
 from edgekit.layers import make_divisible
+from edgekit.layers._checks import check_pad_mode
 from edgekit.models._decode import EdgeNet, Style, check_num_classes, check_width, decode, linear_head
 
 MOBILENET_V1 = (
@@ -47,15 +55,17 @@ def _rounder(width: float):
     return lambda c: make_divisible(c * width, 8)
 
 
-def mcu_mobilenet_v1(*, width: float = 0.25, num_classes: int = 10) -> EdgeNet:
+def mcu_mobilenet_v1(*, width: float = 0.25, num_classes: int = 10, pad_mode: str = "same") -> EdgeNet:
     check_width("mcu_mobilenet_v1", width)
     check_num_classes(num_classes)
-    features, c = decode(MOBILENET_V1, style=Style(round_channels=_rounder(width), act="relu6"))
+    check_pad_mode("mcu_mobilenet_v1", pad_mode)
+    features, c = decode(MOBILENET_V1, style=Style(round_channels=_rounder(width), act="relu6", pad_mode=pad_mode))
     return EdgeNet(features, nn.Sequential(*linear_head(c, num_classes)))
 
 
-def mcunet_tiny(*, width: float = 1.0, num_classes: int = 10) -> EdgeNet:
+def mcunet_tiny(*, width: float = 1.0, num_classes: int = 10, pad_mode: str = "same") -> EdgeNet:
     check_width("mcunet_tiny", width)
     check_num_classes(num_classes)
-    features, c = decode(MCUNET_TINY, style=Style(round_channels=_rounder(width), act="relu6"))
+    check_pad_mode("mcunet_tiny", pad_mode)
+    features, c = decode(MCUNET_TINY, style=Style(round_channels=_rounder(width), act="relu6", pad_mode=pad_mode))
     return EdgeNet(features, nn.Sequential(*linear_head(c, num_classes)))
