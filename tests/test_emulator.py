@@ -85,6 +85,7 @@ def _write_tiny_tflite(tmp_path) -> Path:
     return p
 
 
+@pytest.mark.export
 def test_profile_without_emulator_falls_back_with_one_line(tmp_path):
     pytest.importorskip("litert_torch")
     path = _write_tiny_tflite(tmp_path)
@@ -148,6 +149,7 @@ int main(void) {
         assert abs((t3 - t1) * INSTRUCTIONS_PER_TICK - 4_000_000) <= 2 * INSTRUCTIONS_PER_TICK, (core, t1, t3)
 
 
+@pytest.mark.export
 @needs_emulator
 def test_same_tflite_same_instruction_counts(tflite):
     path = tflite("conv_stack")
@@ -158,6 +160,7 @@ def test_same_tflite_same_instruction_counts(tflite):
     assert a.warmup_instructions == b.warmup_instructions
 
 
+@pytest.mark.export
 @needs_emulator
 def test_per_op_counts_add_up_to_the_invoke(tflite):
     res = emulate(tflite("conv_stack"), runs=1)
@@ -172,6 +175,7 @@ def test_per_op_counts_add_up_to_the_invoke(tflite):
     assert all(o.instructions > 0.5 * op.macs for o, op in zip(convs, [op for op in g.ops if op.macs]))
 
 
+@pytest.mark.export
 @needs_emulator
 @pytest.mark.parametrize("name", ["conv_stack", "fc_autoencoder", "residual"])
 def test_outputs_equal_the_host_interpreter(tflite, name):
@@ -189,6 +193,7 @@ def test_outputs_equal_the_host_interpreter(tflite, name):
         np.testing.assert_array_equal(e, h)
 
 
+@pytest.mark.export
 @needs_emulator
 def test_min_arena_is_the_smallest_that_allocates(tflite):
     path = tflite("conv_stack")
@@ -199,6 +204,7 @@ def test_min_arena_is_the_smallest_that_allocates(tflite):
         emulate(path, arena_size=n - 16, runs=1)
 
 
+@pytest.mark.export
 @needs_emulator
 def test_every_op_output_matches_litert_intermediates(tflite):
     """Each dumped tensor against LiteRT's (builtin kernels, all tensors preserved) on the same input."""
@@ -220,6 +226,7 @@ def test_every_op_output_matches_litert_intermediates(tflite):
     assert np.array_equal(dumps[-1][0], emulate(path, inputs=x, runs=1).outputs[0])
 
 
+@pytest.mark.export
 @needs_emulator
 def test_timeout_and_bad_inputs_are_one_line_errors(tflite):
     path = tflite("conv_stack")
@@ -243,6 +250,7 @@ def test_default_model_runs_in_seconds(tflite):
     assert 1.5 * macs < res.instructions < 6 * macs
 
 
+@pytest.mark.export
 @needs_emulator
 def test_profile_cli_runs_the_emulator_on_a_cortex_m_target(tflite):
     import json
@@ -311,6 +319,7 @@ REGISTERED_SLOW = ["ek_mcu_mobilenet_v1", "ek_mcunet_tiny", "ek_mobilenet_v3_sma
 ARENA_SLOW = REGISTERED_SLOW + ["tiny_kws", "tiny_ad"]
 
 
+@pytest.mark.export
 @needs_emulator
 @pytest.mark.parametrize("name", ARENA_FAST + [pytest.param(n, marks=pytest.mark.slow) for n in ARENA_SLOW])
 def test_cortex_m_arena_prediction_within_2_percent(tflite, name):
@@ -326,6 +335,7 @@ def test_cortex_m_arena_prediction_within_2_percent(tflite, name):
     assert pred >= truth - 0.01 * truth, (name, pred, truth)  # never more than 1 % under
 
 
+@pytest.mark.export
 @needs_emulator
 @pytest.mark.parametrize("name", ["conv_stack", "residual", "dw_avgpool"]
                          + [pytest.param(n, marks=pytest.mark.slow) for n in REGISTERED_SLOW])

@@ -250,6 +250,7 @@ CASES = [
 ]
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("name,where,grid", CASES)
 def test_patched_models_compute_the_same_bytes(tflite, name, where, grid):
     from edgekit.export.tflite_patch import apply_patches
@@ -292,6 +293,7 @@ def test_patched_models_compute_the_same_bytes(tflite, name, where, grid):
     assert pg.macs == g.macs + rw.extra_macs
 
 
+@pytest.mark.export
 def test_a_wrong_patch_is_caught(tflite):
     """One SLICE of one patch shifted by a column: the verifier must see it (and the written model
     must still read back as what was asked for, so the check is the run, not the writer)."""
@@ -317,6 +319,7 @@ def test_a_wrong_patch_is_caught(tflite):
     assert any(m.name.startswith("edgekit.patch/1.1/") for m in check.mismatches)
 
 
+@pytest.mark.export
 def test_a_grid_that_cannot_help_says_so(tflite):
     """conv_stack is small: the patch ops' persistent data outweighs the activations saved (at its first
     conv always; with the offline plan, everywhere). apply_patches refuses to write the worse model, the
@@ -340,6 +343,7 @@ def test_a_grid_that_cannot_help_says_so(tflite):
     assert "no split and grid lowers the arena" in res.reason
 
 
+@pytest.mark.export
 def test_search_pick_is_built_verified_and_measured(tflite):
     """fire: patches help even against the offline plan. The pick, built with the offline plan: verified,
     and every arena the search predicted is what TFLite-Micro measures (the plan: within 1 %)."""
@@ -375,6 +379,7 @@ def test_search_pick_is_built_verified_and_measured(tflite):
     assert tight.suggestion().startswith("fits with")
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("name", ["fire", "residual"])
 def test_lint_does_not_flag_the_patch_ops(tflite, name, tmp_path):
     from edgekit.export.tflite_patch import apply_patches
@@ -463,6 +468,7 @@ def test_patch_option_parsing():
             parse_patch_option(bad)
 
 
+@pytest.mark.export
 def test_an_offline_plan_is_dropped_by_the_rewrite_and_made_again_after(tflite):
     """Patches first, then the plan: a model that already carries an OfflineMemoryAllocation entry loses
     it in the rewrite (its offsets are for the old tensors), and the patched model is planned anew."""

@@ -143,6 +143,7 @@ class DeadNet(nn.Module):
         return self.fc(torch.cat([self.tail(y).mean((2, 3)), z.mean((2, 3))], 1))
 
 
+@pytest.mark.export
 def test_dead_layers_are_flagged_not_ranked(tmp_path):
     from edgekit.export.tflite import convert_fp32, quantize_int8
 
@@ -181,6 +182,7 @@ def _litert_accuracy(model_bytes, x, y):
     return hits / len(y)
 
 
+@pytest.mark.export
 def test_remedies_report_the_accuracy_they_buy(pair):
     from edgekit.evaluation import EvalData
 

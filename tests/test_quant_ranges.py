@@ -18,6 +18,7 @@ def _calib(**ranges):
             for k, (lo, hi) in ranges.items()}
 
 
+@pytest.mark.export
 def test_a_concat_chain_gets_one_range_within_the_loss_budget():
     # cat1 -> slice -> cat2 <- conv; cat2 -> slice -> cat3 (ShuffleNet's pass-through branch)
     calib = _calib(cat1=(0, 4.0), s1=(0, 3.9), conv=(0, 3.0), cat2=(0, 4.4), s2=(0, 4.3), cat3=(0, 4.2),

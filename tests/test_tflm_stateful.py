@@ -13,6 +13,7 @@ are hand-built flatbuffers (``tests/tflm_synth.py``), cached under ``EDGEKIT_TFL
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -199,10 +200,10 @@ def _check(path, *extra):
 
 
 @pytest.mark.parametrize("name", ["lstm_int8", "svdf_fp32", "gru_like_int8", "variables_int8", "resource_variables",
-                                  "while_loop", "audio_frontend", "dtype_uint32", "dtype_complex128"])
+                                  "while_loop", "dtype_uint32", "dtype_complex128"])
 def test_check_gives_the_predicted_arena(name, cache):
-    """The issue's case: the uint32 audio front end used to stop `check` with an unexpected
-    ValueError. Now it fits or not, on one verdict line, with the predicted arena."""
+    """The uint32 and complex tensors used to stop `check` with an unexpected ValueError. Now it
+    fits or not, on one verdict line, with the predicted arena."""
     path = tflm_synth.build(name, cache)
     est = predict_tflm_arena(read_tflite(path))
     p = _check(path, "--sram", "256kB")
@@ -213,7 +214,33 @@ def test_check_gives_the_predicted_arena(name, cache):
     assert small.returncode == 1 and "does not fit" in small.stdout.strip().splitlines()[-1], small.stdout
 
 
-@pytest.mark.parametrize("name", sorted(REFUSED))
+# Models TFLite-Micro has no kernel for (its kernel sources: RELU_N1_TO_1 is not registered,
+# ethos-u needs the NPU build, kernels/slice.cc SliceEval has no uint32 case): whatever the
+# arena, the verdict is "cannot run", exit 1, naming the op (one truth with lint and build).
+UNRUNNABLE = {"op_relu_n1_to_1_fp32": "RELU_N1_TO_1", "op_relu_n1_to_1_int8": "RELU_N1_TO_1",
+              "op_ethos_u": "CUSTOM:ethos-u", "audio_frontend": "SLICE with uint32 input"}
+
+
+@pytest.mark.parametrize("name", sorted(UNRUNNABLE))
+def test_check_says_what_tflite_micro_cannot_run(name, cache):
+    p = _check(tflm_synth.build(name, cache), "--sram", "256kB")
+    verdict = " ".join(p.stdout[p.stdout.rfind("does not fit:"):].split())  # the verdict may wrap
+    assert p.returncode == 1 and verdict.startswith("does not fit: cannot run on TFLite-Micro: ") \
+        and UNRUNNABLE[name] in verdict, (p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr
+
+
+def test_check_takes_the_offline_plan_a_tflite_carries(cache, truth):
+    """A .tflite with an OfflineMemoryAllocation: the arena model alone refuses it
+    (test_refusals_name_what_is_not_modelled), `check` plans with the offsets it carries
+    (edgekit.analysis.memory_plans) and gives what the interpreter allocates."""
+    true_min, _ = truth("offline_plan")
+    p = _check(tflm_synth.build("offline_plan", cache), "--sram", "256kB", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["arena_bytes"] == true_min
+
+
+@pytest.mark.parametrize("name", sorted(set(REFUSED) - set(UNRUNNABLE) - {"offline_plan"}))
 def test_check_refuses_by_name(name, cache):
     what, _ = REFUSED[name]
     p = _check(tflm_synth.build(name, cache), "--sram", "256kB")

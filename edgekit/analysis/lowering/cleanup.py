@@ -218,6 +218,9 @@ def pads_into_convs(e: Edit) -> bool:
     for op in e.live():
         if e.opcode(op) not in ("CONV_2D", "DEPTHWISE_CONV_2D") or op.attrs.get("padding") != "valid":
             continue
+        if _nchw_pad_through_transpose(e, op):
+            changed = True
+            continue
         pad = e.producer(op.inputs[0])
         if e.opcode(pad) != "PAD" or e.only_reader(pad.outputs[0]) is not op:
             continue
@@ -232,6 +235,38 @@ def pads_into_convs(e: Edit) -> bool:
             e.delete(pad)
             changed = True
     return changed
+
+
+def _flat(pairs) -> tuple[int, ...]:
+    return tuple(x for p in pairs for x in (p if isinstance(p, (tuple, list)) else (p,)))
+
+
+def _nchw_pad_through_transpose(e: Edit, conv) -> bool:
+    """PAD of an NCHW tensor (the model input's, before the layout TRANSPOSE) -> TRANSPOSE to NHWC ->
+    VALID conv, where the pad is exactly the conv's SAME padding: the TRANSPOSE reads the unpadded
+    tensor and the conv pads SAME (what edgekit.export.fold_pad does to the converted file)."""
+    tr = e.producer(conv.inputs[0])
+    if e.opcode(tr) != "TRANSPOSE" or tuple(_perm(e, tr)) != (0, 2, 3, 1) \
+            or e.only_reader(tr.outputs[0]) is not conv:
+        return False
+    pad = e.producer(tr.inputs[0])
+    if e.opcode(pad) != "PAD" or e.only_reader(pad.outputs[0]) is not tr:
+        return False
+    w, x = _flat(pad.attrs.get("paddings", ())), e.shape(pad.inputs[0])
+    if len(w) != 8 or w[:4] != (0, 0, 0, 0) or len(x) != 4:
+        return False
+    k, s, d = conv.attrs["kernel"], conv.attrs["stride"], conv.attrs.get("dilation", (1, 1))
+    if not all(same_pads(x[2 + i], k[i], s[i], d[i]) == (w[4 + 2 * i], w[5 + 2 * i]) for i in range(2)):
+        return False
+    old = e.tensors[tr.outputs[0]]
+    n, c, h, wd = x
+    new = e.new_tensor(old.name, (n, h, wd, c), old.dtype, quant=old.quant)
+    tr.inputs = [pad.inputs[0], *tr.inputs[1:]]
+    tr.outputs = [new]
+    conv.inputs = [new, *conv.inputs[1:]]
+    conv.attrs["padding"] = "same"
+    e.delete(pad)
+    return True
 
 
 def constants_into_affine(e: Edit) -> bool:
