@@ -154,8 +154,8 @@ def _latency_ms(g: Graph, rg: Graph, plan: Plan, dtype: str) -> dict[str, float]
     target = plan.target
     if target is None or target.latency is None:
         return {}
+    from edgekit.analysis.latency import estimate_graph, runtime_view
     from edgekit.errors import EdgekitError
-    from edgekit.profile.emulate import estimate_graph, runtime_view
 
     view = rg if rg is not g and target.runtime.default == plan.runtime else runtime_view(g, target)
     try:
