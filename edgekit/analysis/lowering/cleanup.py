@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from edgekit.analysis.converter_facts import CONVERTER_FUSES_ACT_OPCODES, FUSED_ACTIVATIONS
 from edgekit.analysis.lowering.builder import compose, is_identity, permuted
-from edgekit.analysis.lowering.conv import same_pads
 from edgekit.analysis.lowering.graph_edit import Edit
+from edgekit.padding import same_pads
 
 ACT_OPCODES = {v: k for k, v in FUSED_ACTIVATIONS.items()}  # RELU -> relu
 AFFINE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"}

@@ -20,6 +20,7 @@ from __future__ import annotations
 from edgekit.analysis.lowering.builder import Lowering
 from edgekit.analysis.lowering.fusion import absorb, set_all
 from edgekit.graph.ir import Op
+from edgekit.padding import same_pads
 
 
 def pair(v, n: int = 2) -> tuple[int, ...]:
@@ -27,14 +28,6 @@ def pair(v, n: int = 2) -> tuple[int, ...]:
         vals = tuple(int(x) for x in v)
         return vals if len(vals) == n else (vals[0],) * n
     return (int(v),) * n
-
-
-def same_pads(in_size: int, k: int, s: int, d: int) -> tuple[int, int]:
-    """TFLite SAME padding (before, after) of one spatial dim (tensorflow/lite/kernels/padding.h)."""
-    eff = (k - 1) * d + 1
-    out = -(-in_size // s)
-    total = max((out - 1) * s + eff - in_size, 0)
-    return total // 2, total - total // 2
 
 
 def _spatial(op: Op, one_d: bool):
