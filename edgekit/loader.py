@@ -189,7 +189,6 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
         return LoadedModel(spec, None, tuple(input_shape) if input_shape else None)
     if spec.kind == "pt2":
         from edgekit.graph.capture import load_pt2
-
         from edgekit.passes.eval_mode import to_eval
 
         ep = load_pt2(spec.path)

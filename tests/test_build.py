@@ -9,10 +9,10 @@ import torch
 import torchvision
 
 from edgekit.build import build
-from edgekit.plan import resolve
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.models import create_model
 from edgekit.passes.bn_stats import reestimate_bn_stats
+from edgekit.plan import resolve
 from edgekit.runtime.tflm import tflm_run
 
 

@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from edgekit.analysis.inplace_rules import (
-    _d_concat, _d_pad, _Window, d_min_of_steps, inplace_rule, kernel_libraries,
+    _d_concat,
+    _d_pad,
+    _Window,
+    d_min_of_steps,
+    inplace_rule,
+    kernel_libraries,
 )
 from edgekit.graph.ir import Graph, Op, Tensor
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 import torchvision.models as tv
+from model_helpers import copy_by_position, n_params, randomize_bn
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -15,9 +16,6 @@ import edgekit.models as M
 from edgekit.errors import UsageError
 from edgekit.models import catalog, registry
 from edgekit.models._decode import Style, decode
-from model_helpers import copy_by_position, n_params, randomize_bn
-
-
 
 # (our name, our kwargs, torchvision builder, its kwargs): the same configuration
 SAME_AS_TORCHVISION = [

@@ -17,7 +17,14 @@ import pytest
 
 from edgekit.analysis.inplace_rules import inplace_rule
 from edgekit.analysis.offline_plan import (
-    OfflinePlan, _buffers, check_plan, inplace_candidates, place, placement_order, plan_graph, reorder,
+    OfflinePlan,
+    _buffers,
+    check_plan,
+    inplace_candidates,
+    place,
+    placement_order,
+    plan_graph,
+    reorder,
 )
 from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.errors import ArtifactError, UsageError

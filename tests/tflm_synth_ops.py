@@ -10,7 +10,6 @@ allocation report isolates that kernel's Init/Prepare memory. Names: ``op_<opcod
 from __future__ import annotations
 
 import numpy as np
-
 from tflite_builder import TfliteModel, schema
 
 Q = {"int8": (0.05, 0), "int16": (0.001, 0), "uint8": (0.05, 128)}

@@ -18,7 +18,7 @@ class Buffer:
     last: int
     name: str = ""
 
-    def overlaps_in_time(self, other: "Buffer") -> bool:
+    def overlaps_in_time(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
 
 

@@ -31,8 +31,8 @@ scratch buffers: pass a modified copy of ``KERNELS`` to ``predict_tflm_arena(ker
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from edgekit.graph.ir import Graph, Op, Tensor
 

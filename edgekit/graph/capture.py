@@ -14,6 +14,7 @@ from edgekit.errors import ArtifactError, EdgekitError, UsageError
 from edgekit.graph.ir import MODEL_DTYPES, Graph, Op, QuantParams, Tensor
 from edgekit.graph.kinds import FOLDS_BN, TRANSPOSING_VIEWS, aten_kind, clamp_kind
 
+
 def _permutation(base: str, node) -> tuple[int, ...] | None:
     """The dims permutation of a permute/transpose node, normalised to non-negative dims."""
     val = node.meta.get("val")
@@ -386,7 +387,7 @@ def capture(module, input_shape, *, dtype: str = "fp32", name: str = "model") ->
     return graph_from_exported(ep, dtype=dtype, name=name)
 
 
-def load_pt2(path) -> "object":
+def load_pt2(path) -> object:
     from pathlib import Path
 
     import torch

@@ -55,9 +55,9 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import UsageError
+from edgekit.isolate import run_isolated
 from edgekit.lint.findings import Finding
 from edgekit.models.catalog import IMAGENET_MEAN, IMAGENET_STD
-from edgekit.isolate import run_isolated
 
 # requantizing producers: an op that computes a new int8 value from a wider accumulator can
 # write any output scale, so a concat input can take the concat's scale there for free

@@ -32,9 +32,9 @@ import numpy as np
 from edgekit.analysis.converter_facts import CONVERTER_FUSES_ACT_OPCODES, FUSED_ACT_OPCODES, FUSED_ACTIVATIONS
 from edgekit.analysis.patches import is_patch_name, parse_patch_name
 from edgekit.graph.ir import Op
+from edgekit.graph.names import Location
 from edgekit.lint.artifact import Artifact
 from edgekit.lint.findings import Cost, Finding
-from edgekit.graph.names import Location
 
 ACT_OPS = {**{opcode: kind for kind, opcode in FUSED_ACTIVATIONS.items()}, "RELU_0_TO_1": "relu0to1"}
 # ops the converter fuses a following activation into (a standalone one after them is a missed fusion)

@@ -38,16 +38,16 @@ from __future__ import annotations
 import copy
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights, fuse_linear_bn_weights
 
-from edgekit.passes.eval_mode import to_eval
-
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.passes.eval_mode import to_eval
 
 FOLDED = "folded into"
 FOLDED_FORWARD = "folded forward into"

@@ -334,7 +334,7 @@ def _layers_html(report, estimate) -> list[str]:
 def _footer_html() -> str:
     from edgekit import __version__
 
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<footer>edgekit {_E(__version__)} · generated {stamp} · every size is bytes (KiB = 1024 B); "
             "latency figures are estimates from the target's cost model, not measurements "
             "(measure with <code>edgekit profile --ssh/--adb</code>).</footer></body></html>")

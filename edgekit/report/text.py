@@ -6,7 +6,6 @@ import sys
 from dataclasses import asdict, is_dataclass
 
 from edgekit.report.accuracy_text import accuracy_lines
-
 from edgekit.units import format_bytes
 
 
