@@ -186,7 +186,7 @@ def test_list_models():
     for expected in ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
                      "shufflenet_v2", "squeezenet1_0", "squeezenet1_1", M.DEFAULT_MODEL):
         assert expected in names
-    for name, description, resolution in infos:  # plain tuples for the CLI
+    for _name, description, resolution in infos:  # plain tuples for the CLI
         assert description and isinstance(resolution, int)
 
 

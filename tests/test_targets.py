@@ -155,7 +155,7 @@ def test_every_hardware_and_latency_parameter_cites_a_source(path):
 def test_published_measurements_are_complete_and_split():
     rows = [(t, p) for t in list_targets() for p in t.published]
     assert len(rows) >= 40
-    for t, p in rows:
+    for _t, p in rows:
         assert p.split in SPLITS and p.dtype in DTYPES
         assert p.latency_ms > 0 and p.source.strip() and p.model.strip()
     by_split = {s: [(t, p) for t, p in rows if p.split == s] for s in SPLITS}

@@ -243,7 +243,9 @@ def _elementwise_models():
                                 [(1, np.full((1, 1, 4), 10), i8, {"scale": 0.01, "zero_point": 0})])
     # binary
     for op in ("ADD", "SUB", "MUL"):
-        opts = lambda op=op: _opts({"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions"}[op])
+        def opts(op=op):
+            return _opts({"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions"}[op])
+
         out.update(_binary(op, (f, i8, i16), opts=opts))
         out[f"op_{op.lower()}_int8_bcast"] = _one(op, [(S4, i8), ((1, 1, 1, 4), i8)], [(S4, i8)], opts)
         out[f"op_{op.lower()}_int32"] = _one(op, [(S4, "int32"), (S4, "int32")], [(S4, "int32")], opts)

@@ -236,8 +236,8 @@ def _lstm_variant(g: Graph, op: Op) -> str | None:
     """lstm_eval.cc LstmTensors::ValidateTensorStatus: TFLite-Micro runs the plain LSTM only."""
     present = [k for k in (*range(9, 12), 16, 17, *range(20, 24)) if inp(g, op, k) is not None]
     if present:
-        return ("peephole, projection or layer-norm LSTM (inputs %s): TFLite-Micro's kernel refuses these "
-                "variants (lstm_eval.cc ValidateTensorStatus)" % present)
+        return (f"peephole, projection or layer-norm LSTM (inputs {present}): TFLite-Micro's kernel refuses these "
+                "variants (lstm_eval.cc ValidateTensorStatus)")
     return None
 
 

@@ -124,7 +124,7 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
             in_ids = []
             flat_args = []
 
-            def collect(a):
+            def collect(a, flat_args=flat_args):
                 flat_args.append(a)
                 return a
 
@@ -324,7 +324,7 @@ def _quantize_consts(g: Graph, is_param: dict[int, bool]) -> None:
     for op in g.ops:
         consts = [tid for tid in op.inputs if g.tensors[tid].is_const]
         if op.kind in ("conv1d", "conv2d", "conv3d", "depthwise_conv2d", "conv_transpose", "linear"):
-            for pos, tid in enumerate(op.inputs):
+            for _pos, tid in enumerate(op.inputs):
                 t = g.tensors[tid]
                 if not t.is_const:
                     continue

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
 from torch import nn
 
 from edgekit.errors import UsageError
 
-ActLayer = Union[str, Callable[..., nn.Module], None]
+ActLayer = str | Callable[..., nn.Module] | None
 
 _CANONICAL: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,

@@ -575,7 +575,7 @@ def _child_compare(fp32_path: str, int8_path: str, samples: list, isolate: bool 
             except ValueError:  # a tensor without data (optional / const without buffer)
                 pass
         qv = {}
-        for i, d in q_details.items():
+        for i, _d in q_details.items():
             try:
                 qv[i] = np.array(q_it.get_tensor(i))
             except ValueError:

@@ -423,7 +423,7 @@ def rule_transposes(ctx: Ctx, delegation: dict | None = None) -> list[Finding]:
         groups.setdefault((pos, loc.path if loc else None), []).append(op)
     not_delegated = set((delegation or {}).get("not_delegated", []))
     total = sum(art.tensor(op.outputs[0]).nbytes for op in ops)
-    for (pos, path), gops in groups.items():
+    for (pos, _path), gops in groups.items():
         perms = []
         for op in gops:
             p = art.const(op.inputs[1]) if len(op.inputs) > 1 else None
@@ -481,7 +481,7 @@ def rule_rank(ctx: Ctx) -> list[Finding]:
             continue
         loc = art.module_of(ctx.g.ops[t.producer])
         groups.setdefault(loc.path if loc else None, []).append(t.id)
-    for path, tids in groups.items():
+    for _path, tids in groups.items():
         ops_idx = sorted({ctx.g.tensors[t].producer for t in tids} |
                          {c for t in tids for c in ctx.g.tensors[t].consumers})
         ops = [ctx.g.ops[i] for i in ops_idx]

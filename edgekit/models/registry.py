@@ -10,12 +10,12 @@ import numbers
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 from edgekit.errors import UsageError
 from edgekit.models.catalog import CATALOG, DEFAULT_MODEL, MODEL_KWARGS, TRAINED
 
-Builder = Union[Callable[..., Any], str]
+Builder = Callable[..., Any] | str
 
 
 class ModelInfo(NamedTuple):
