@@ -378,8 +378,8 @@ def main(argv=None) -> int:
         print_table(tally, f"in process (seed {args.seed}): only EdgekitError may escape", in_proc)
     cli = [f for f in tally.rows if f not in in_proc]
     if cli:
-        print_table(tally, f"through the CLI (seed {args.seed}, {args.workers} at a time): exit 0/1, or 2 with one line",
-                    sorted(cli))
+        print_table(tally, f"through the CLI (seed {args.seed}, {args.workers} at a time): "
+                    "exit 0/1, or 2 with one line", sorted(cli))
     if tally.by_mutation:
         print_table(tally, "the byte-level mutations above, by mutation family", sorted(tally.by_mutation),
                     rows=tally.by_mutation)

@@ -189,7 +189,8 @@ def remedy_accuracy(remedy: RemedyResult, eval_data, *, baseline) -> RemedyResul
 
 
 def _dead_finding(dead: list, samples: int) -> Finding:
-    names = ", ".join(lay.module or lay.op for lay in dead[:5]) + (f" and {len(dead) - 5} more" if len(dead) > 5 else "")
+    names = (", ".join(lay.module or lay.op for lay in dead[:5])
+             + (f" and {len(dead) - 5} more" if len(dead) > 5 else ""))
     return Finding("quant-dead-layers", "warning",
                    f"{len(dead)} layer(s) output only zeros in fp32 on all {samples} calibration sample(s): {names}; "
                    f"their SQNR is meaningless and they are not ranked",

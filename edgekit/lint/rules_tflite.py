@@ -464,7 +464,8 @@ def rule_transposes(ctx: Ctx, delegation: dict | None = None) -> list[Finding]:
                        "with a channel permutation folded into the next conv's weights")
             elif flatten or (nxt and ctx.opc(nxt[0]) == "FULLY_CONNECTED"):
                 fix = ("a flatten in NCHW order before a linear layer: pool to 1x1 first (the flatten is then free) "
-                       "or flatten channels-last (x.permute(0, 2, 3, 1).flatten(1)) and permute the linear weights once")
+                       "or flatten channels-last (x.permute(0, 2, 3, 1).flatten(1)) and permute the linear weights "
+                       "once")
             else:
                 fix = ("an NCHW-specific view/permute in forward: keep tensors 4-D NCHW through reshapes, or "
                        "move the permute to where it is a no-op")
@@ -498,7 +499,8 @@ def rule_rank(ctx: Ctx) -> list[Finding]:
         shapes = sorted({tuple(ctx.g.tensors[t].shape) for t in tids})
         sev = "error" if refusing else "warning"
         msg = (f"{len(tids)} tensor(s) of rank {max(len(s) for s in shapes)} ({', '.join(map(str, shapes[:2]))}"
-               f"{', ...' if len(shapes) > 2 else ''}) around {', '.join(ctx.opc(o) + '_' + str(o.index) for o in ops[:4])}"
+               f"{', ...' if len(shapes) > 2 else ''}) around "
+               f"{', '.join(ctx.opc(o) + '_' + str(o.index) for o in ops[:4])}"
                f"{'...' if len(ops) > 4 else ''}")
         if refusing:
             msg += "; " + "; ".join(refusing[:2]) + (f" (+{len(refusing) - 2} more)" if len(refusing) > 2 else "")
