@@ -54,7 +54,6 @@ def main():
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
-    import numpy as np
     import torch
 
     from edgekit.export.executorch import export_pte

@@ -83,7 +83,8 @@ def _pair(b, a, fmt="{:,}") -> str:
 
 
 def tables(rows: list, latency_measured: bool) -> str:
-    lines = ["| network | dtype | ops | TRANSPOSE | QUANTIZE | DEQUANTIZE | PAD |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| network | dtype | ops | TRANSPOSE | QUANTIZE | DEQUANTIZE | PAD |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         for dt in ("int8", "fp32"):
             b, a = r[("before", dt, "counts")], r[("after", dt, "counts")]

@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import tflm_models
+import tflm_models  # noqa: E402
 
-from edgekit.emulator import emulate, emulated_min_arena
+from edgekit.emulator import emulate, emulated_min_arena  # noqa: E402
 
 # spec of each tests/tflm_models.py MLPerf Tiny model in targets/nucleo-l4r5zi.toml
 TINY = {"tiny_ic": "resnet8:resolution=32,num_classes=10",

@@ -97,16 +97,20 @@ def main(argv=None) -> None:
           f"{args.warmup} warm-up + {args.runs} interleaved runs each; "
           f"memory = liveness peak on the export graph (not measured)")
     head = (f"{'model':12s} {'BN folded':>9s} {'unfolded ms':>14s} {'folded ms':>14s} "
-            f"{'speedup':>7s} {'pair med':>8s} {'peak MiB no reuse':>19s} {'peak MiB in-place':>19s} {'all acts MiB':>19s} {'max rel err':>11s}")
+            f"{'speedup':>7s} {'pair med':>8s} {'peak MiB no reuse':>19s} {'peak MiB in-place':>19s} "
+            f"{'all acts MiB':>19s} {'max rel err':>11s}")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['name']:12s} {r['folded']:>4d}/{r['bns']:<4d} "
               f"{r['unfolded_ms']:7.2f}±{r['unfolded_std']:<6.2f} {r['folded_ms']:7.2f}±{r['folded_std']:<6.2f}"
               f"{r['speedup']:6.3f}x {r['pair_ratio']:7.3f}x "
-              f"{r['mem_before'] / mib:7.2f}->{r['mem_after'] / mib:<6.2f}({r['mem_after'] / r['mem_before']:.2f}) "
-              f"{r['mem_before_ip'] / mib:7.2f}->{r['mem_after_ip'] / mib:<6.2f}({r['mem_after_ip'] / r['mem_before_ip']:.2f}) "
-              f"{r['total_before'] / mib:7.1f}->{r['total_after'] / mib:<6.1f}({r['total_after'] / r['total_before']:.2f}) "
+              f"{r['mem_before'] / mib:7.2f}->{r['mem_after'] / mib:<6.2f}"
+              f"({r['mem_after'] / r['mem_before']:.2f}) "
+              f"{r['mem_before_ip'] / mib:7.2f}->{r['mem_after_ip'] / mib:<6.2f}"
+              f"({r['mem_after_ip'] / r['mem_before_ip']:.2f}) "
+              f"{r['total_before'] / mib:7.1f}->{r['total_after'] / mib:<6.1f}"
+              f"({r['total_after'] / r['total_before']:.2f}) "
               f"{r['err']:11.1e}")
     print("all acts = bytes of every activation buffer written once (no reuse): the traffic BN adds")
     print(f"speedup = median(unfolded) / median(folded); pair med = median of per-pair ratios; "

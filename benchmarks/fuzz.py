@@ -231,13 +231,13 @@ def run_in_process(d: Path, seeds: dict, cases: int, rng: random.Random, tally: 
     n_str = max(1, cases // 6)
     for _ in range(n_str):
         s = size_string(rng)
-        in_process("parse_size (strings)", lambda: returns_int(s), tally, timeout)
+        in_process("parse_size (strings)", lambda s=s: returns_int(s), tally, timeout)
     for _ in range(n_str // 2):
         s = shape_string(rng)
-        in_process("parse_shape (strings)", lambda: returns_shape(s), tally, timeout)
+        in_process("parse_shape (strings)", lambda s=s: returns_shape(s), tally, timeout)
     for _ in range(n_str):
         s = spec_string(rng, files)
-        in_process("parse_spec (strings)", lambda: parse_spec(s), tally, timeout)
+        in_process("parse_spec (strings)", lambda s=s: parse_spec(s), tally, timeout)
 
     # artifacts and files: the rest, most on .tflite and .pte
     def tflite_case(path):
@@ -269,7 +269,8 @@ def run_in_process(d: Path, seeds: dict, cases: int, rng: random.Random, tally: 
             kind = rng.choice(MUTATIONS)
             blob = mutate(blob0, rng, kind, region=region if rng.random() < 0.5 else None)
             path.write_bytes(blob)
-            in_process(name, lambda: fn(path), tally, timeout, blob=blob, keep=keep, suffix=suffix, mutation=kind)
+            in_process(name, lambda fn=fn, path=path: fn(path), tally, timeout, blob=blob, keep=keep, suffix=suffix,
+                       mutation=kind)
         path.write_bytes(blob0)
     _ = np  # numpy is imported for load_calibration's sake (and to fail early if missing)
 
@@ -377,8 +378,8 @@ def main(argv=None) -> int:
         print_table(tally, f"in process (seed {args.seed}): only EdgekitError may escape", in_proc)
     cli = [f for f in tally.rows if f not in in_proc]
     if cli:
-        print_table(tally, f"through the CLI (seed {args.seed}, {args.workers} at a time): exit 0/1, or 2 with one line",
-                    sorted(cli))
+        print_table(tally, f"through the CLI (seed {args.seed}, {args.workers} at a time): "
+                    "exit 0/1, or 2 with one line", sorted(cli))
     if tally.by_mutation:
         print_table(tally, "the byte-level mutations above, by mutation family", sorted(tally.by_mutation),
                     rows=tally.by_mutation)

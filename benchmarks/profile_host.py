@@ -67,8 +67,8 @@ def main(argv=None) -> int:
                           f"{r_l['stats']['median_ms']:.2f}, ExecuTorch {r_x['stats']['median_ms']:.2f} ms",
                           file=sys.stderr)
             for t in threads_list:
-                e, l, x = (statistics.median(med[(t, n)]) for n in ("eager", "litert", "executorch"))
-                rows.append((spec, t, e, l, x, est[t]))
+                e, lr, x = (statistics.median(med[(t, n)]) for n in ("eager", "litert", "executorch"))
+                rows.append((spec, t, e, lr, x, est[t]))
     print(f"\nfp32, batch 1, median of {args.runs} timed runs after {args.warmup} warm-up, median over "
           f"{args.rounds} rounds; torch {torch.__version__}, "
           + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if k != "torch" and v))
@@ -76,12 +76,12 @@ def main(argv=None) -> int:
             f"{'eager/LiteRT':>13} {'eager/ET':>9} {'ET/LiteRT':>10} {'estimate ms':>12}")
     print(head)
     print("-" * len(head))
-    for spec, t, e, l, x, es in rows:
-        print(f"{spec:<40} {t:>3} {e:>9.2f} {l:>10.2f} {x:>14.2f} {e / l:>12.2f}x {e / x:>8.2f}x "
-              f"{x / l:>9.2f}x {es:>12.2f}")
+    for spec, t, e, lr, x, es in rows:
+        print(f"{spec:<40} {t:>3} {e:>9.2f} {lr:>10.2f} {x:>14.2f} {e / lr:>12.2f}x {e / x:>8.2f}x "
+              f"{x / lr:>9.2f}x {es:>12.2f}")
     by_model = {}
-    for spec, t, e, l, x, es in rows:
-        by_model.setdefault(spec, {})[t] = (e, l, x)
+    for spec, t, e, lr, x, _es in rows:
+        by_model.setdefault(spec, {})[t] = (e, lr, x)
     if len(threads_list) == 2:
         a, b = threads_list
         print(f"\nthread scaling ({a} -> {b} threads, speed-up of the median):")

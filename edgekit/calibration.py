@@ -39,7 +39,8 @@ def load_calibration(source, input_shape: tuple[int, ...], *, max_samples: int =
             arr = np.load(p, allow_pickle=False)
         except Exception as exc:
             raise UsageError(f"cannot read {text} as a .npy array: {type(exc).__name__}: {exc}"[:300]) from None
-        return _check_array(arr, input_shape, text)[:max_samples], f"{min(len(arr), max_samples)} samples from {text}", []
+        samples = _check_array(arr, input_shape, text)[:max_samples]
+        return samples, f"{min(len(arr), max_samples)} samples from {text}", []
     raise UsageError(f"calibration must be a folder of images, a .npy file or 'random' (got {text})")
 
 

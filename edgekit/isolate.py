@@ -75,7 +75,7 @@ def run_isolated(module: str, func: str, kwargs: dict | None = None, *, timeout_
         t0 = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, "-m", "edgekit.isolate", str(spec_path)],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, capture_output=True,
                                   timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired as exc:
             err = _text(exc.stderr)

@@ -189,7 +189,6 @@ def load_model(spec: ModelSpec | str | None, *, input_shape=None) -> LoadedModel
         return LoadedModel(spec, None, tuple(input_shape) if input_shape else None)
     if spec.kind == "pt2":
         from edgekit.graph.capture import load_pt2
-
         from edgekit.passes.eval_mode import to_eval
 
         ep = load_pt2(spec.path)
@@ -287,7 +286,8 @@ def _load_weights(module, spec: ModelSpec, path: Path) -> None:
                  f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
                  f"{len(wrong)} of another shape (e.g. {wrong[0]}: {tuple(state[wrong[0]].shape)} vs "
                  f"{tuple(own[wrong[0]].shape)})" if wrong else ""]
-        raise UsageError(f"the weights in {path} do not match {spec.text.rpartition('@')[0] if spec.weights else spec.text}: "
+        named = spec.text.rpartition("@")[0] if spec.weights else spec.text
+        raise UsageError(f"the weights in {path} do not match {named}: "
                          + ", ".join(p for p in parts if p) + "; check the model name and its options")
     module.load_state_dict(state, strict=True)
 

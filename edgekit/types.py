@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from edgekit.targets import Target
 
 #: a size: bytes as an int, or a string such as "256kB", "1.5MiB" (edgekit.units.parse_size)
-Size = Union[int, str]
+Size = int | str
 #: a device: a Target, a catalogue id ("nrf52840-dk") or the path of a target .toml
 TargetLike = Union["Target", str, os.PathLike]
 #: a model: a MODEL spec string, a path to a .pt2/.tflite/.pte, an nn.Module (eval mode), a

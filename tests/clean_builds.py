@@ -127,7 +127,8 @@ def build(net: Net, fmt: str, dtype: str, variant: str, cache_dir) -> Path:
 
     module, x = prepared(net, variant, fmt)
     # PT2E calibration runs the observed model in Python: 8 samples keep a build under a few minutes
-    res = export_pte(module, x, dtype=dtype, calibration=calibration(net)[:PTE_CALIBRATION] if dtype == "int8" else None,
+    res = export_pte(module, x, dtype=dtype,
+                     calibration=calibration(net)[:PTE_CALIBRATION] if dtype == "int8" else None,
                      compare_default=False)
     _write(path, res["bytes"])
     return path

@@ -249,7 +249,7 @@ def _trained_like(model) -> None:
 
     gen = torch.Generator().manual_seed(3)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             flat = p.flatten()
             if flat.numel() > 1 and bool((flat == flat[0]).all()):
                 lo, hi = (0.5, 1.5) if float(flat[0]) == 1.0 else (-0.1, 0.1)

@@ -237,8 +237,9 @@ def _ones(shape, dtype):
 
 
 def _run_tflm(path: str) -> dict:
-    from edgekit.runtime.tflm import CaptureFd2
     from tflite_micro import runtime as rt
+
+    from edgekit.runtime.tflm import CaptureFd2
 
     with CaptureFd2() as cap:
         try:

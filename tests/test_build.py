@@ -9,10 +9,10 @@ import torch
 import torchvision
 
 from edgekit.build import build
-from edgekit.plan import resolve
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.models import create_model
 from edgekit.passes.bn_stats import reestimate_bn_stats
+from edgekit.plan import resolve
 from edgekit.runtime.tflm import tflm_run
 
 
@@ -185,7 +185,8 @@ def test_fp16_tflite_halves_the_weights_and_verifies(tmp_path):
     assert 0.45 * 4 * a.report.to_dict()["params"] <= 2 * saved <= 1.05 * 4 * a.report.to_dict()["params"], saved
     assert b.report.to_dict()["verification"]["litert"]["cosine"] > 0.999
     # fp32 compute: the activations (and so the predicted arena) are fp32's
-    assert b.report.to_dict()["arena_bytes"]["predicted_pre_export"] == a.report.to_dict()["arena_bytes"]["predicted_pre_export"]
+    assert (b.report.to_dict()["arena_bytes"]["predicted_pre_export"]
+            == a.report.to_dict()["arena_bytes"]["predicted_pre_export"])
     with pytest.raises(UsageError, match="no fp16 kernels"):
         build("mcu_mobilenet_v1", target="tflite", sram="256kB", dtype="fp16", output=tmp_path / "x")
 

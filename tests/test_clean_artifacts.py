@@ -11,10 +11,10 @@ The artifacts come from tests/clean_builds.py (cached on disk: set EDGEKIT_TFLM_
 
 from __future__ import annotations
 
+import clean_builds as cb
 import numpy as np
 import pytest
 
-import clean_builds as cb
 from edgekit.graph.pte_reader import read_pte
 from edgekit.graph.tflite_reader import read_tflite
 from edgekit.graph.xnnpack_blob import xnnpack_graphs

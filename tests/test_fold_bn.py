@@ -12,8 +12,16 @@ from torch import nn
 
 from edgekit.errors import UsageError
 from edgekit.passes.bn_stats import reestimate_bn_stats
-from edgekit.passes.fold_bn import (FOLDED, FOLDED_FORWARD, KEPT_AFFINE, NOT_FOLDABLE, Affine,
-                                    BNFate, FoldResult, fold_bn)
+from edgekit.passes.fold_bn import (
+    FOLDED,
+    FOLDED_FORWARD,
+    KEPT_AFFINE,
+    NOT_FOLDABLE,
+    Affine,
+    BNFate,
+    FoldResult,
+    fold_bn,
+)
 
 TOL = 1e-4
 

@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from edgekit.analysis.inplace_rules import (
-    _d_concat, _d_pad, _Window, d_min_of_steps, inplace_rule, kernel_libraries,
+    _d_concat,
+    _d_pad,
+    _Window,
+    d_min_of_steps,
+    inplace_rule,
+    kernel_libraries,
 )
 from edgekit.graph.ir import Graph, Op, Tensor
 
@@ -244,7 +249,7 @@ def test_concat_reference_bound_each_input(axis):
         others = [rand(int(np.prod(s)), seed=5 + j) for j, s in enumerate(shapes)]
         x = others[which]
         d = _d_concat(shapes, axis, which, 1)
-        tight(lambda m: concat_ref(m, shapes, axis, which, others), x, out, d)
+        tight(lambda m, which=which, others=others: concat_ref(m, shapes, axis, which, others), x, out, d)
 
 
 def test_transpose_and_slice_gather_bounds():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from model_helpers import copy_by_position, n_params, randomize_bn
 from torch import nn
 from torchvision.models import _utils as tv_utils
 from torchvision.models import mobilenetv2 as tv_v2
@@ -22,7 +23,6 @@ from edgekit.layers import (
     get_act,
     make_divisible,
 )
-from model_helpers import copy_by_position, n_params, randomize_bn
 
 
 def assert_same_function(ours: nn.Module, theirs: nn.Module, shape, seed: int = 0) -> None:

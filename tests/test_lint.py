@@ -19,9 +19,9 @@ pytest.importorskip("ai_edge_litert")
 import artifacts  # noqa: E402
 from torch import nn  # noqa: E402
 
+from edgekit.graph.names import ModuleTable, locations, primary  # noqa: E402
 from edgekit.lint import lint  # noqa: E402
 from edgekit.lint.findings import Cost, Finding, LintResult  # noqa: E402
-from edgekit.graph.names import ModuleTable, locations, primary  # noqa: E402
 
 X = (1, 3, 16, 16)
 

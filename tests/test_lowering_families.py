@@ -18,11 +18,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 import artifacts  # noqa: E402  (tests/ is on sys.path under pytest)
 import lowering_families as lf  # noqa: E402
+import numpy as np
+import pytest
 
 from edgekit.errors import EdgekitError, NotModelledError
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 import torchvision.models as tv
+from model_helpers import copy_by_position, n_params, randomize_bn
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -15,9 +16,6 @@ import edgekit.models as M
 from edgekit.errors import UsageError
 from edgekit.models import catalog, registry
 from edgekit.models._decode import Style, decode
-from model_helpers import copy_by_position, n_params, randomize_bn
-
-
 
 # (our name, our kwargs, torchvision builder, its kwargs): the same configuration
 SAME_AS_TORCHVISION = [
@@ -188,7 +186,7 @@ def test_list_models():
     for expected in ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
                      "shufflenet_v2", "squeezenet1_0", "squeezenet1_1", M.DEFAULT_MODEL):
         assert expected in names
-    for name, description, resolution in infos:  # plain tuples for the CLI
+    for _name, description, resolution in infos:  # plain tuples for the CLI
         assert description and isinstance(resolution, int)
 
 

@@ -17,7 +17,14 @@ import pytest
 
 from edgekit.analysis.inplace_rules import inplace_rule
 from edgekit.analysis.offline_plan import (
-    OfflinePlan, _buffers, check_plan, inplace_candidates, place, placement_order, plan_graph, reorder,
+    OfflinePlan,
+    _buffers,
+    check_plan,
+    inplace_candidates,
+    place,
+    placement_order,
+    plan_graph,
+    reorder,
 )
 from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.errors import ArtifactError, UsageError
@@ -350,7 +357,7 @@ def test_existing_entries_are_read_checked_and_kept_or_replaced(tflite):
     assert entry.entries == 2 and "2 OfflineMemoryAllocation entries" in entry.problems[0]
     assert read_offline_plan(apply_plan(stacked, plan_tflite(stacked))).entries == 1
     short = _with_entries(data, [_table(zeros[:-1])])
-    assert "for %d tensors" % n in read_offline_plan(short).problems[0]
+    assert f"for {n} tensors" in read_offline_plan(short).problems[0]
     assert read_offline_plan(apply_plan(short, plan_tflite(short))).entries == 1
     # a partial entry (-1: TFLite-Micro places the tensor) is checked on the tensors it places
     acts = [t.id for t in g.tensors if not t.is_const and t.nbytes > 0]

@@ -16,8 +16,13 @@ pytest.importorskip("tflite_micro")
 from torch import nn  # noqa: E402
 
 from edgekit.export.op_resolver import (  # noqa: E402
-    TFLM_ADD_METHODS, model_ops, op_resolver_header, resolver_for, stub_resolver_header,
-    write_op_resolver)
+    TFLM_ADD_METHODS,
+    model_ops,
+    op_resolver_header,
+    resolver_for,
+    stub_resolver_header,
+    write_op_resolver,
+)
 from edgekit.runtime.tflm_resolver import check_resolver  # noqa: E402
 
 

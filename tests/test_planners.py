@@ -2,10 +2,18 @@
 hand-checkable case has the offsets TFLite-Micro's GreedyMemoryPlanner would give."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from edgekit.analysis.planners import (Buffer, PlanError, ascii_timeline, lower_bound, plan_greedy_by_size,
-                                       plan_naive, verify_plan)
+from edgekit.analysis.planners import (
+    Buffer,
+    PlanError,
+    ascii_timeline,
+    lower_bound,
+    plan_greedy_by_size,
+    plan_naive,
+    verify_plan,
+)
 
 buffers_st = st.lists(
     st.tuples(st.integers(1, 5000), st.integers(0, 40), st.integers(0, 10)), min_size=1, max_size=40,

@@ -7,8 +7,8 @@ import json
 import math
 
 import pytest
-
 import ssh_server
+
 from edgekit.cli import main
 from edgekit.errors import EdgekitError
 from edgekit.profile import protocol

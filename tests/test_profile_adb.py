@@ -37,7 +37,7 @@ BENCH_NEW = textwrap.dedent("""\
     INFO: Inference timings in us: Init: 41200, First inference: 12480, Warmup (avg): 7264.1, Inference (avg): 7012.35
     INFO: Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the actual memory footprint of the model at runtime. Take the information at your discretion.
     INFO: Memory footprint delta from the start of the tool (MB): init=12.3 overall=19.8
-    """)
+    """)  # noqa: E501 (verbatim benchmark_model output)
 
 # the older format: no prefix, no percentiles, scientific notation for large values, op profiling on
 BENCH_OLD = textwrap.dedent("""\
@@ -69,7 +69,7 @@ BENCH_OLD = textwrap.dedent("""\
     \t                 SOFTMAX\t        1\t     4.300\t     0.200%\t   100.000%\t     0.000\t        1
 
     Timings (microseconds): count=50 first=2150000 curr=2100000 min=2000000 max=2300000 avg=2.15e+06 std=100000
-    """)
+    """)  # noqa: E501 (verbatim benchmark_model output)
 
 # ExecuTorch executor_runner (logcat-style prefix as printed on Android)
 RUNNER_OUT = ("I 00:00:00.002 executorch:executor_runner.cpp:88] Model file /data/local/tmp/edgekit-1.pte is loaded.\n"
@@ -152,7 +152,8 @@ if args[:1] == ["shell"]:
         sys.exit(0)
     if "executor_runner" in cmd:
         n = int(cmd.split("--num_executions=")[1].split()[0])
-        print(f"I 00:00:00.431 executorch:executor_runner.cpp:160] Model executed successfully {{n}} time(s) in {{2.0 + 5.0 * n:f}} ms.")
+        print(f"I 00:00:00.431 executorch:executor_runner.cpp:160] Model executed successfully {{n}} "
+              f"time(s) in {{2.0 + 5.0 * n:f}} ms.")
         sys.exit(0)
 print("fake adb: unexpected " + repr(args), file=sys.stderr)
 sys.exit(1)

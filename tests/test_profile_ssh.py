@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import ssh_server
+
 from edgekit.cli import main
 from edgekit.errors import EdgekitError
 from edgekit.profile.api import profile

@@ -108,7 +108,8 @@ calibration = "cal.npy"\n""")
     with pytest.raises(RecipeError, match="target.calibration: calibration data is for int8"):
         load_recipe(p)
     p.write_text("""kind = "phone"\n[model]\nspec = "mcu_mobilenet_v1"\n[target]\ndevice = "raspberry-pi-4b"\n""")
-    with pytest.raises(RecipeError, match="raspberry-pi-4b is a sbc device; a phone recipe needs a target of kind phone"):
+    with pytest.raises(RecipeError,
+                       match="raspberry-pi-4b is a sbc device; a phone recipe needs a target of kind phone"):
         load_recipe(p)
 
 

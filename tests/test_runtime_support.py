@@ -31,7 +31,12 @@ from artifacts import Net  # noqa: E402
 from runtime_support_models import act, const, graph_model, model, run_batch  # noqa: E402
 
 from edgekit.analysis.runtime_support import (  # noqa: E402
-    KERNEL_LIBRARIES, RUNTIMES, Unrunnable, op_problems, support, unrunnable,
+    KERNEL_LIBRARIES,
+    RUNTIMES,
+    Unrunnable,
+    op_problems,
+    support,
+    unrunnable,
 )
 from edgekit.analysis.runtime_support import executorch as et_table  # noqa: E402
 from edgekit.analysis.runtime_support import litert as litert_table  # noqa: E402

@@ -145,7 +145,8 @@ def test_every_hardware_and_latency_parameter_cites_a_source(path):
             section = "published"
             continue
         if section in ("cpu", "memory", "latency", "latency.cycles_per_mac") and _ASSIGN_RE.match(line):
-            assert "#" in line.split("=", 1)[1], f"{path.name}:{lineno}: [{section}] {line.strip()!r} has no source comment"
+            assert "#" in line.split("=", 1)[1], \
+                f"{path.name}:{lineno}: [{section}] {line.strip()!r} has no source comment"
             comment = line.split("#", 1)[1].strip()
             assert len(comment) >= 6, f"{path.name}:{lineno}: source comment too short: {comment!r}"
             checked += 1
@@ -155,7 +156,7 @@ def test_every_hardware_and_latency_parameter_cites_a_source(path):
 def test_published_measurements_are_complete_and_split():
     rows = [(t, p) for t in list_targets() for p in t.published]
     assert len(rows) >= 40
-    for t, p in rows:
+    for _t, p in rows:
         assert p.split in SPLITS and p.dtype in DTYPES
         assert p.latency_ms > 0 and p.source.strip() and p.model.strip()
     by_split = {s: [(t, p) for t, p in rows if p.split == s] for s in SPLITS}
@@ -344,7 +345,8 @@ BAD_FILES = [
      "memory.sram_kb", "did you mean 'sram_kib'"),
     ("missing flash", lambda s: s.replace("flash_kib = 512      # datasheet\n", ""), "memory.flash_kib", "missing"),
     ("missing name", lambda s: s.replace('name = "My board"\n', ""), "name", "missing"),
-    ("missing runtime table", lambda s: s.replace('[runtime]\ndefault = "tflite-micro"\ndtype = "int8"\nprofile = "emulated"\n', ""),
+    ("missing runtime table",
+     lambda s: s.replace('[runtime]\ndefault = "tflite-micro"\ndtype = "int8"\nprofile = "emulated"\n', ""),
      "runtime", "missing table"),
     ("negative sram", lambda s: s.replace("sram_kib = 128", "sram_kib = -128"), "memory.sram_kib", "greater than 0"),
     ("zero frequency", lambda s: s.replace("freq_mhz = 80", "freq_mhz = 0"), "cpu.freq_mhz", "greater than 0"),
@@ -353,29 +355,40 @@ BAD_FILES = [
     ("boolean sram", lambda s: s.replace("sram_kib = 128", "sram_kib = true"), "memory.sram_kib", "must be a number"),
     ("fractional cores", lambda s: s.replace("num_cores = 1", "num_cores = 1.5"), "cpu.num_cores", "integer"),
     ("bad kind", lambda s: s.replace('kind = "mcu"', 'kind = "laptop"'), "kind", "unknown value"),
-    ("bad runtime", lambda s: s.replace('default = "tflite-micro"', 'default = "tensorrt"'), "runtime.default", "unknown value"),
+    ("bad runtime", lambda s: s.replace('default = "tflite-micro"', 'default = "tensorrt"'),
+     "runtime.default", "unknown value"),
     ("runtime for another kind", lambda s: s.replace('default = "tflite-micro"', 'default = "litert"'),
      "runtime.default", "does not run on a mcu"),
-    ("bad dtype", lambda s: s.replace('dtype = "int8"\nprofile', 'dtype = "int4"\nprofile'), "runtime.dtype", "unknown value"),
-    ("bad profile", lambda s: s.replace('profile = "emulated"', 'profile = "jtag"'), "runtime.profile", "unknown value"),
-    ("adb on an mcu", lambda s: s.replace('profile = "emulated"', 'profile = "adb"'), "runtime.profile", "does not apply"),
+    ("bad dtype", lambda s: s.replace('dtype = "int8"\nprofile', 'dtype = "int4"\nprofile'),
+     "runtime.dtype", "unknown value"),
+    ("bad profile", lambda s: s.replace('profile = "emulated"', 'profile = "jtag"'),
+     "runtime.profile", "unknown value"),
+    ("adb on an mcu", lambda s: s.replace('profile = "emulated"', 'profile = "adb"'),
+     "runtime.profile", "does not apply"),
     ("id mismatch", lambda s: 'id = "other-board"\n' + s, "id", "must equal the file name stem"),
     ("arena larger than sram", lambda s: s.replace("sram_kib = 128", "sram_kib = 128\narena_budget_kib = 256"),
      "memory.arena_budget_kib", "exceeds"),
-    ("unknown feature", lambda s: s.replace('["dsp", "fpu-sp"]', '["dsp", "nein"]'), "cpu.features[1]", "unknown value"),
-    ("ram on an mcu", lambda s: s.replace("flash_kib = 512", "flash_kib = 512\nram_mib = 8"), "memory.ram_mib", "unknown key"),
-    ("roofline key on an mcu", lambda s: s.replace("op_overhead_cycles = 2000", "op_overhead_cycles = 2000\npeak_gmacs_fp32 = 1"),
+    ("unknown feature", lambda s: s.replace('["dsp", "fpu-sp"]', '["dsp", "nein"]'),
+     "cpu.features[1]", "unknown value"),
+    ("ram on an mcu", lambda s: s.replace("flash_kib = 512", "flash_kib = 512\nram_mib = 8"),
+     "memory.ram_mib", "unknown key"),
+    ("roofline key on an mcu",
+     lambda s: s.replace("op_overhead_cycles = 2000", "op_overhead_cycles = 2000\npeak_gmacs_fp32 = 1"),
      "latency.peak_gmacs_fp32", "unknown key"),
-    ("missing op kind", lambda s: s.replace("pool = 2.0              # assumed\n", ""), "latency.cycles_per_mac.pool", "missing"),
+    ("missing op kind", lambda s: s.replace("pool = 2.0              # assumed\n", ""),
+     "latency.cycles_per_mac.pool", "missing"),
     ("negative overhead", lambda s: s.replace("op_overhead_cycles = 2000", "op_overhead_cycles = -1"),
      "latency.op_overhead_cycles", "negative"),
-    ("bad split", lambda s: s.replace('split = "validation"', 'split = "training"'), "published[0].split", "unknown value"),
+    ("bad split", lambda s: s.replace('split = "validation"', 'split = "training"'),
+     "published[0].split", "unknown value"),
     ("negative published latency", lambda s: s.replace("latency_ms = 120.5", "latency_ms = -3"),
      "published[0].latency_ms", "greater than 0"),
-    ("published not an array of tables", lambda s: "published = 3\n" + s.split("[[published]]")[0], "published", "array"),
+    ("published not an array of tables", lambda s: "published = 3\n" + s.split("[[published]]")[0],
+     "published", "array"),
     ("bad input shape", lambda s: s.replace('split = "validation"', 'split = "validation"\ninput_shape = [1, 0, 3]'),
      "published[0].input_shape", "positive integers"),
-    ("memory is not a table", lambda s: s.replace("[memory]\nsram_kib = 128       # datasheet\nflash_kib = 512      # datasheet\n", "")
+    ("memory is not a table",
+     lambda s: s.replace("[memory]\nsram_kib = 128       # datasheet\nflash_kib = 512      # datasheet\n", "")
      .replace('kind = "mcu"\n', 'kind = "mcu"\nmemory = 5\n'), "memory", "must be a table"),
 ]
 

@@ -18,17 +18,19 @@ import pytest
 
 pytest.importorskip("tflite_micro")
 
-import tflm_models  # noqa: E402  (tests/ is on sys.path under pytest)
 import artifacts  # noqa: E402
+import tflm_models  # noqa: E402  (tests/ is on sys.path under pytest)
 from artifacts import Net  # noqa: E402
 
 from edgekit.analysis.tflm_arena import (  # noqa: E402
-    planned_buffers, predict_tflm_arena, tflm_greedy_plan,
+    planned_buffers,
+    predict_tflm_arena,
+    tflm_greedy_plan,
 )
 from edgekit.errors import ArtifactError, MissingExtraError, RuntimeFailure, UsageError  # noqa: E402
 from edgekit.graph.tflite_reader import read_tflite  # noqa: E402
-from edgekit.runtime import tflm  # noqa: E402
 from edgekit.isolate import ChildFailure, run_isolated  # noqa: E402
+from edgekit.runtime import tflm  # noqa: E402
 
 FAST = [("conv_stack", "int8"), ("conv_stack", "fp32"), ("residual", "int8"), ("residual", "fp32"),
         ("fire", "int8"), ("fire", "fp32"), ("fc_autoencoder", "int8"), ("fc_autoencoder", "fp32"),

@@ -31,8 +31,8 @@ from edgekit.analysis import tflm_kernels  # noqa: E402
 from edgekit.analysis.tflm_arena import planned_buffers, predict_tflm_arena, require_modelled  # noqa: E402
 from edgekit.errors import UnmodelledError  # noqa: E402
 from edgekit.graph.tflite_reader import read_tflite  # noqa: E402
-from edgekit.runtime import tflm  # noqa: E402
 from edgekit.isolate import ChildFailure  # noqa: E402
+from edgekit.runtime import tflm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

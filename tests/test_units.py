@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edgekit.errors import UsageError
 from edgekit.units import parse_dtype, parse_shape, parse_size

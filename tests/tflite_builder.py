@@ -38,7 +38,7 @@ def schema():
 
 
 class Subgraph:
-    def __init__(self, model: "TfliteModel", name: str):
+    def __init__(self, model: TfliteModel, name: str):
         self.model = model
         self.sg = schema().SubGraphT()
         self.sg.name = name

@@ -17,8 +17,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-from tflite_builder import TfliteModel, flexbuffer_map, schema
+from tflite_builder import TfliteModel, schema
 
 SYNTH_VERSION = 1  # bump when a generator changes
 

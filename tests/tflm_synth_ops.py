@@ -10,7 +10,6 @@ allocation report isolates that kernel's Init/Prepare memory. Names: ``op_<opcod
 from __future__ import annotations
 
 import numpy as np
-
 from tflite_builder import TfliteModel, schema
 
 Q = {"int8": (0.05, 0), "int16": (0.001, 0), "uint8": (0.05, 128)}
@@ -244,7 +243,9 @@ def _elementwise_models():
                                 [(1, np.full((1, 1, 4), 10), i8, {"scale": 0.01, "zero_point": 0})])
     # binary
     for op in ("ADD", "SUB", "MUL"):
-        opts = lambda op=op: _opts({"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions"}[op])
+        def opts(op=op):
+            return _opts({"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions"}[op])
+
         out.update(_binary(op, (f, i8, i16), opts=opts))
         out[f"op_{op.lower()}_int8_bcast"] = _one(op, [(S4, i8), ((1, 1, 1, 4), i8)], [(S4, i8)], opts)
         out[f"op_{op.lower()}_int32"] = _one(op, [(S4, "int32"), (S4, "int32")], [(S4, "int32")], opts)

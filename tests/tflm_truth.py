@@ -10,8 +10,8 @@ such that N allocates and N - 16 does not.
 
 from __future__ import annotations
 
-from edgekit.runtime import tflm
 from edgekit.isolate import ChildFailure, run_isolated
+from edgekit.runtime import tflm
 
 ALIGN = 16
 

@@ -117,7 +117,7 @@ def mem_obj_ids(intervals: list[tuple[int, int, int]]) -> dict[int, int]:
             comp += 1
         end = max(end, off + size)
         out[key] = comp
-    for key, off, size in intervals:
+    for key, _off, size in intervals:
         if size <= 0:
             comp += 1
             out[key] = comp

@@ -407,7 +407,7 @@ def _head_with(pbufs: list, offsets: dict[int, int]) -> int:
     for k in sorted(online, key=lambda k: (-pbufs[k].size, -k)):
         b = pbufs[k]
         near = {iv for t in range(b.first, b.last + 1) for iv in fixed_at.get(t, ())}
-        near |= {(o, e) for o, e, f, l in placed if not (f > b.last or b.first > l)}
+        near |= {(o, e) for o, e, f, la in placed if not (f > b.last or b.first > la)}
         cand = 0
         for o, e in sorted(near):
             if o - cand >= b.size:
@@ -530,11 +530,11 @@ def _restarts(g: Graph, best: tuple, budget: int, n_cand: int) -> tuple:
     for k in range(k_max):
         noise = [rng.random() for _ in bufs]
         if k % 3 == 0:
-            key = lambda i: -bufs[i].size * (1 + 0.5 * noise[i])  # noqa: E731
+            key = lambda i, noise=noise: -bufs[i].size * (1 + 0.5 * noise[i])  # noqa: E731
         elif k % 3 == 1:
-            key = lambda i: (-bufs[i].size, noise[i])  # noqa: E731
+            key = lambda i, noise=noise: (-bufs[i].size, noise[i])  # noqa: E731
         else:
-            key = lambda i: -bufs[i].first - 3 * noise[i]  # noqa: E731
+            key = lambda i, noise=noise: -bufs[i].first - 3 * noise[i]  # noqa: E731
         cand = place(bufs, sorted(range(len(bufs)), key=key), pairs)
         head = _head_with(pbufs, cand)
         if head < top[0]:

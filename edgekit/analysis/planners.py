@@ -18,7 +18,7 @@ class Buffer:
     last: int
     name: str = ""
 
-    def overlaps_in_time(self, other: "Buffer") -> bool:
+    def overlaps_in_time(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
 
 
@@ -52,9 +52,9 @@ def plan_naive(buffers: list[Buffer], *, alignment: int = 16) -> Plan:
 def plan_greedy_by_size(buffers: list[Buffer], *, alignment: int = 16) -> Plan:
     """TFLite-Micro's GreedyMemoryPlanner: place buffers largest first (sizes rounded up to the
     alignment; ties: the buffer added later — higher id — first, as TFLite-Micro's sort does,
-    so ids must be in insertion order: tensor index order, then scratch buffers); each goes at the lowest aligned offset where it does not collide with any
-    already placed buffer whose lifetime overlaps its own (first-fit over the gaps between
-    those buffers, sorted by offset)."""
+    so ids must be in insertion order: tensor index order, then scratch buffers); each goes at the
+    lowest aligned offset where it does not collide with any already placed buffer whose lifetime
+    overlaps its own (first-fit over the gaps between those buffers, sorted by offset)."""
     order = sorted(buffers, key=lambda b: (-align_up(b.size, alignment), -b.id))
     offsets: dict[int, int] = {}
     # placed buffers indexed by every op step they are alive at, so finding the ones that

@@ -58,7 +58,8 @@ def predict_arena(g: Graph, runtime: str, *, memory_plan: str = "tflm", kernels:
         return ArenaPrediction(est.total_bytes, dict(est.breakdown), notes + est.notes + choice.notes, choice)
     if runtime == "executorch" and g.source_format == "pte" and g.meta.get("planned_bytes") is not None:
         planned = int(g.meta["planned_bytes"])
-        return ArenaPrediction(planned, {"planned_non_const": planned}, ["ExecuTorch's own memory plan, read from the .pte"])
+        return ArenaPrediction(planned, {"planned_non_const": planned},
+                               ["ExecuTorch's own memory plan, read from the .pte"])
     plan = plan_greedy_by_size(liveness(g).buffers, alignment=64 if runtime == "litert" else 16)
     return ArenaPrediction(plan.arena_bytes, {"planned_activations": plan.arena_bytes},
                            [f"{runtime}: greedy-by-size plan of activations (estimate)"])

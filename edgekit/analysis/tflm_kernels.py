@@ -31,8 +31,8 @@ scratch buffers: pass a modified copy of ``KERNELS`` to ``predict_tflm_arena(ker
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from edgekit.graph.ir import Graph, Op, Tensor
 
@@ -236,8 +236,8 @@ def _lstm_variant(g: Graph, op: Op) -> str | None:
     """lstm_eval.cc LstmTensors::ValidateTensorStatus: TFLite-Micro runs the plain LSTM only."""
     present = [k for k in (*range(9, 12), 16, 17, *range(20, 24)) if inp(g, op, k) is not None]
     if present:
-        return ("peephole, projection or layer-norm LSTM (inputs %s): TFLite-Micro's kernel refuses these "
-                "variants (lstm_eval.cc ValidateTensorStatus)" % present)
+        return (f"peephole, projection or layer-norm LSTM (inputs {present}): TFLite-Micro's kernel refuses these "
+                "variants (lstm_eval.cc ValidateTensorStatus)")
     return None
 
 

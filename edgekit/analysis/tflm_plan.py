@@ -137,18 +137,18 @@ def tflm_greedy_plan(sizes: list[int], firsts: list[int], lasts: list[int],
     # the same offset (among equal offsets the order does not change the result) in far less time.
     alive_at: dict[int, list[int]] = {}
     for b in fixed + online:
-        f, l, s = firsts[b], lasts[b], sizes[b]
+        f, la, s = firsts[b], lasts[b], sizes[b]
         if offline[b] is not None:
             cand = offline[b]
         else:
-            near = alive_at.get(f, []) if f == l else {p for t in range(f, l + 1) for p in alive_at.get(t, ())}
+            near = alive_at.get(f, []) if f == la else {p for t in range(f, la + 1) for p in alive_at.get(t, ())}
             cand = 0
             for p in sorted(near, key=offsets.__getitem__):
                 if offsets[p] - cand >= s:
                     break  # the gap before p fits
                 cand = max(cand, offsets[p] + sizes[p])
         offsets[b] = cand
-        for t in range(f, l + 1):
+        for t in range(f, la + 1):
             alive_at.setdefault(t, []).append(b)
     arena = max(offsets[i] + sizes[i] for i in range(n))
     return offsets, arena

@@ -9,8 +9,8 @@ the build is one function and one entry here.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from edgekit.build import stages_accuracy as ac
 from edgekit.build import stages_artifact as ar

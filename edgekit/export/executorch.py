@@ -119,7 +119,9 @@ def _to_executorch(edge, planner: str, inplace: bool, compare_default: bool, inf
 def _quantize_xnnpack(module, sample, calibration):
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer, get_symmetric_quantization_config)
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     if calibration is None:
@@ -136,8 +138,7 @@ def _quantize_xnnpack(module, sample, calibration):
 
 
 def _selector_quantizer_class():
-    from torchao.quantization.pt2e.quantizer.quantizer import (QuantizationAnnotation, Quantizer,
-                                                                SharedQuantizationSpec)
+    from torchao.quantization.pt2e.quantizer.quantizer import QuantizationAnnotation, Quantizer, SharedQuantizationSpec
 
     class SelectorQuantizer(Quantizer):
         """The channel-selection convs of ``passes.shuffle_free`` (a 0/1 grouped 1x1 weight) pick channels:

@@ -14,6 +14,7 @@ from edgekit.errors import ArtifactError, EdgekitError, UsageError
 from edgekit.graph.ir import MODEL_DTYPES, Graph, Op, QuantParams, Tensor
 from edgekit.graph.kinds import FOLDS_BN, TRANSPOSING_VIEWS, aten_kind, clamp_kind
 
+
 def _permutation(base: str, node) -> tuple[int, ...] | None:
     """The dims permutation of a permute/transpose node, normalised to non-negative dims."""
     val = node.meta.get("val")
@@ -123,7 +124,7 @@ def graph_from_exported(ep, *, dtype: str = "fp32", name: str = "model") -> Grap
             in_ids = []
             flat_args = []
 
-            def collect(a):
+            def collect(a, flat_args=flat_args):
                 flat_args.append(a)
                 return a
 
@@ -323,7 +324,7 @@ def _quantize_consts(g: Graph, is_param: dict[int, bool]) -> None:
     for op in g.ops:
         consts = [tid for tid in op.inputs if g.tensors[tid].is_const]
         if op.kind in ("conv1d", "conv2d", "conv3d", "depthwise_conv2d", "conv_transpose", "linear"):
-            for pos, tid in enumerate(op.inputs):
+            for _pos, tid in enumerate(op.inputs):
                 t = g.tensors[tid]
                 if not t.is_const:
                     continue
@@ -386,7 +387,7 @@ def capture(module, input_shape, *, dtype: str = "fp32", name: str = "model") ->
     return graph_from_exported(ep, dtype=dtype, name=name)
 
 
-def load_pt2(path) -> "object":
+def load_pt2(path) -> object:
     from pathlib import Path
 
     import torch

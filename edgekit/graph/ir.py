@@ -93,7 +93,7 @@ class Graph:
     meta: dict = field(default_factory=dict)
     # the other subgraphs of a .tflite (index 1, 2, ...: WHILE/IF bodies, CALL_ONCE
     # initialisers), each a Graph of its own; analyses that read only ``ops`` see the main one
-    subgraphs: list["Graph"] = field(default_factory=list)
+    subgraphs: list[Graph] = field(default_factory=list)
 
     @property
     def params(self) -> int:
@@ -106,7 +106,7 @@ class Graph:
     def const_bytes(self) -> int:
         return sum(t.nbytes for t in self.tensors if t.is_const)
 
-    def link(self) -> "Graph":
+    def link(self) -> Graph:
         """Recompute producer/consumers from the ops' inputs and outputs."""
         for t in self.tensors:
             t.producer = None

@@ -139,7 +139,7 @@ class ModuleTable:
         return out
 
     @classmethod
-    def from_module(cls, module) -> "ModuleTable":
+    def from_module(cls, module) -> ModuleTable:
         table = {}
         for path, m in module.named_modules():
             t = type(m)

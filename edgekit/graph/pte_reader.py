@@ -111,7 +111,7 @@ class _Reader:
     def f64(self, pos):
         return self._get("<d", pos, 8)
 
-    def table(self, pos: int, what: str) -> "_Table":
+    def table(self, pos: int, what: str) -> _Table:
         return _Table(self, pos, what)
 
 
@@ -141,7 +141,7 @@ class _Table:
         p = self.pos + o
         return p + self.r.u32(p)
 
-    def table(self, field: int, what: str) -> "_Table | None":
+    def table(self, field: int, what: str) -> _Table | None:
         p = self._ref(field)
         return None if p is None else _Table(self.r, p, what)
 
@@ -165,7 +165,7 @@ class _Table:
         get = getattr(self.r, kind)
         return [get(start + i * size) for i in range(n)]
 
-    def tables(self, field: int, what: str) -> list["_Table"]:
+    def tables(self, field: int, what: str) -> list[_Table]:
         start, n = self._vector(field, 4, what)
         out = []
         for i in range(n):

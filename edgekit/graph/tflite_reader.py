@@ -81,7 +81,8 @@ def parse_tflite(data: bytes, *, name: str = "model", where="the .tflite data") 
     except ArtifactError:
         raise
     except Exception as exc:  # the flatbuffer decoder failed on corrupt data
-        raise ArtifactError(f"{where} is corrupt or not a .tflite model ({type(exc).__name__}: {exc}"[:300] + ")") from None
+        raise ArtifactError(f"{where} is corrupt or not a .tflite model ({type(exc).__name__}: {exc}"[:300]
+                            + ")") from None
 
 
 def _parse(data: bytes, path, name: str) -> Graph:

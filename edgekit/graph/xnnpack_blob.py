@@ -134,7 +134,8 @@ def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", pat
     fb_off = int.from_bytes(payload[10:14], "little")
     fb_size = int.from_bytes(payload[14:18], "little")
     if fb_off + fb_size > len(payload) or fb_size < 8:
-        raise ArtifactError(f"{path}: the XNNPACK graph ({fb_size} B at {fb_off}) is outside its {len(payload)}-B payload")
+        raise ArtifactError(f"{path}: the XNNPACK graph ({fb_size} B at {fb_off}) is outside its "
+                            f"{len(payload)}-B payload")
     fb = payload[fb_off:fb_off + fb_size]
     r = _Reader(fb, path, len(fb))
     root = r.table(r.u32(0), "XNNGraph")

@@ -21,8 +21,8 @@ import numpy as np
 
 from edgekit.errors import UsageError
 from edgekit.graph.ir import Graph
-from edgekit.graph.tflite_reader import parse_tflite
 from edgekit.graph.keras_names import LayerTable, annotate
+from edgekit.graph.tflite_reader import parse_tflite
 from edgekit.keras.spec import check_keras_path, require_tensorflow
 
 CHILD = "edgekit.keras.child"

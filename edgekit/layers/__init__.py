@@ -4,8 +4,8 @@ from edgekit.layers.activations import act_names, get_act
 from edgekit.layers.channel_shuffle import ChannelShuffle, channel_shuffle
 from edgekit.layers.conv_norm_act import ConvNormAct
 from edgekit.layers.same_pad import SamePad2d
-from edgekit.padding import same_pads
 from edgekit.layers.squeeze_excite import SqueezeExcite, make_divisible
+from edgekit.padding import same_pads
 
 __all__ = [
     "ChannelShuffle",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 from torch import nn
 
 from edgekit.errors import UsageError
 
-ActLayer = Union[str, Callable[..., nn.Module], None]
+ActLayer = str | Callable[..., nn.Module] | None
 
 _CANONICAL: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,

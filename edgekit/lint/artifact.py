@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit.graph.ir import Graph, Op, Tensor
-from edgekit.graph.tflite_reader import read_tflite, read_tflite_bytes, schema
 from edgekit.graph.names import Location, ModuleTable, primary
+from edgekit.graph.tflite_reader import read_tflite, read_tflite_bytes, schema
 
 _NP = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "int64": np.int64, "int8": np.int8,
        "uint8": np.uint8, "int16": np.int16, "bool": np.bool_, "float64": np.float64}

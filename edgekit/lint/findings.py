@@ -28,7 +28,7 @@ class Cost:
     est_us: float | None = None
     how: str = ""
 
-    def __add__(self, other: "Cost") -> "Cost":
+    def __add__(self, other: Cost) -> Cost:
         est = None if self.est_us is None and other.est_us is None else (self.est_us or 0.0) + (other.est_us or 0.0)
         return Cost(self.extra_ops + other.extra_ops, self.bytes + other.bytes, est, self.how or other.how)
 
@@ -103,7 +103,7 @@ class LintResult:
     def codes(self) -> set[str]:
         return {f.code for f in self.findings}
 
-    def sort(self) -> "LintResult":
+    def sort(self) -> LintResult:
         self.findings.sort(key=lambda f: (_ORDER[f.severity], min(f.ops) if f.ops else 1 << 30, f.code))
         return self
 

@@ -55,9 +55,9 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import UsageError
+from edgekit.isolate import run_isolated
 from edgekit.lint.findings import Finding
 from edgekit.models.catalog import IMAGENET_MEAN, IMAGENET_STD
-from edgekit.isolate import run_isolated
 
 # requantizing producers: an op that computes a new int8 value from a wider accumulator can
 # write any output scale, so a concat input can take the concat's scale there for free
@@ -189,7 +189,8 @@ def remedy_accuracy(remedy: RemedyResult, eval_data, *, baseline) -> RemedyResul
 
 
 def _dead_finding(dead: list, samples: int) -> Finding:
-    names = ", ".join(lay.module or lay.op for lay in dead[:5]) + (f" and {len(dead) - 5} more" if len(dead) > 5 else "")
+    names = (", ".join(lay.module or lay.op for lay in dead[:5])
+             + (f" and {len(dead) - 5} more" if len(dead) > 5 else ""))
     return Finding("quant-dead-layers", "warning",
                    f"{len(dead)} layer(s) output only zeros in fp32 on all {samples} calibration sample(s): {names}; "
                    f"their SQNR is meaningless and they are not ranked",
@@ -575,7 +576,7 @@ def _child_compare(fp32_path: str, int8_path: str, samples: list, isolate: bool 
             except ValueError:  # a tensor without data (optional / const without buffer)
                 pass
         qv = {}
-        for i, d in q_details.items():
+        for i, _d in q_details.items():
             try:
                 qv[i] = np.array(q_it.get_tensor(i))
             except ValueError:

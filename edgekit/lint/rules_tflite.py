@@ -32,9 +32,9 @@ import numpy as np
 from edgekit.analysis.converter_facts import CONVERTER_FUSES_ACT_OPCODES, FUSED_ACT_OPCODES, FUSED_ACTIVATIONS
 from edgekit.analysis.patches import is_patch_name, parse_patch_name
 from edgekit.graph.ir import Op
+from edgekit.graph.names import Location
 from edgekit.lint.artifact import Artifact
 from edgekit.lint.findings import Cost, Finding
-from edgekit.graph.names import Location
 
 ACT_OPS = {**{opcode: kind for kind, opcode in FUSED_ACTIVATIONS.items()}, "RELU_0_TO_1": "relu0to1"}
 # ops the converter fuses a following activation into (a standalone one after them is a missed fusion)
@@ -423,7 +423,7 @@ def rule_transposes(ctx: Ctx, delegation: dict | None = None) -> list[Finding]:
         groups.setdefault((pos, loc.path if loc else None), []).append(op)
     not_delegated = set((delegation or {}).get("not_delegated", []))
     total = sum(art.tensor(op.outputs[0]).nbytes for op in ops)
-    for (pos, path), gops in groups.items():
+    for (pos, _path), gops in groups.items():
         perms = []
         for op in gops:
             p = art.const(op.inputs[1]) if len(op.inputs) > 1 else None
@@ -464,7 +464,8 @@ def rule_transposes(ctx: Ctx, delegation: dict | None = None) -> list[Finding]:
                        "with a channel permutation folded into the next conv's weights")
             elif flatten or (nxt and ctx.opc(nxt[0]) == "FULLY_CONNECTED"):
                 fix = ("a flatten in NCHW order before a linear layer: pool to 1x1 first (the flatten is then free) "
-                       "or flatten channels-last (x.permute(0, 2, 3, 1).flatten(1)) and permute the linear weights once")
+                       "or flatten channels-last (x.permute(0, 2, 3, 1).flatten(1)) and permute the linear weights "
+                       "once")
             else:
                 fix = ("an NCHW-specific view/permute in forward: keep tensors 4-D NCHW through reshapes, or "
                        "move the permute to where it is a no-op")
@@ -481,7 +482,7 @@ def rule_rank(ctx: Ctx) -> list[Finding]:
             continue
         loc = art.module_of(ctx.g.ops[t.producer])
         groups.setdefault(loc.path if loc else None, []).append(t.id)
-    for path, tids in groups.items():
+    for _path, tids in groups.items():
         ops_idx = sorted({ctx.g.tensors[t].producer for t in tids} |
                          {c for t in tids for c in ctx.g.tensors[t].consumers})
         ops = [ctx.g.ops[i] for i in ops_idx]
@@ -498,7 +499,8 @@ def rule_rank(ctx: Ctx) -> list[Finding]:
         shapes = sorted({tuple(ctx.g.tensors[t].shape) for t in tids})
         sev = "error" if refusing else "warning"
         msg = (f"{len(tids)} tensor(s) of rank {max(len(s) for s in shapes)} ({', '.join(map(str, shapes[:2]))}"
-               f"{', ...' if len(shapes) > 2 else ''}) around {', '.join(ctx.opc(o) + '_' + str(o.index) for o in ops[:4])}"
+               f"{', ...' if len(shapes) > 2 else ''}) around "
+               f"{', '.join(ctx.opc(o) + '_' + str(o.index) for o in ops[:4])}"
                f"{'...' if len(ops) > 4 else ''}")
         if refusing:
             msg += "; " + "; ".join(refusing[:2]) + (f" (+{len(refusing) - 2} more)" if len(refusing) > 2 else "")

@@ -22,8 +22,9 @@ unknown token raises UsageError (a ValueError) naming it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 

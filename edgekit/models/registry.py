@@ -8,13 +8,14 @@ from __future__ import annotations
 import importlib
 import numbers
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, NamedTuple
 
 from edgekit.errors import UsageError
 from edgekit.models.catalog import CATALOG, DEFAULT_MODEL, MODEL_KWARGS, TRAINED
 
-Builder = Union[Callable[..., Any], str]
+Builder = Callable[..., Any] | str
 
 
 class ModelInfo(NamedTuple):

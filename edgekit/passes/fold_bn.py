@@ -38,16 +38,16 @@ from __future__ import annotations
 import copy
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights, fuse_linear_bn_weights
 
-from edgekit.passes.eval_mode import to_eval
-
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.passes.eval_mode import to_eval
 
 FOLDED = "folded into"
 FOLDED_FORWARD = "folded forward into"
@@ -603,7 +603,9 @@ def _fold_forward(layer: _Layer, bn: _BN) -> None:
             g = layer.groups
             cout, cin_g = w.shape[0], w.shape[1]
             # input channel of weight[o, j] is (o // (cout/g)) * cin_g + j
-            per_out = lambda v: v.double().reshape(g, 1, cin_g).expand(g, cout // g, cin_g).reshape(cout, cin_g)
+            def per_out(v):
+                return v.double().reshape(g, 1, cin_g).expand(g, cout // g, cin_g).reshape(cout, cin_g)
+
             s, t = per_out(scale), per_out(shift)
             nw = wd * s.reshape(cout, cin_g, *([1] * layer.spatial))
             extra = (wd.sum(dim=tuple(range(2, wd.dim()))) * t).sum(1)

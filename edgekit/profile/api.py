@@ -96,8 +96,8 @@ def measurement_from_estimate(est, *, top: int = 10) -> Measurement:
                "ms": layer.ms, "bound": layer.bound} for layer in counted]
     notes = [f"estimate from the {est.cost_model} model of {est.target} ({est.dtype}, {len(counted)} ops); "
              "not a measurement: see docs/latency.md for its error against published numbers"] + list(est.notes)
-    return Measurement(runtime=_MODEL_LABEL.get(est.cost_model, est.cost_model), where=f"emulated:{est.target}", threads=est.threads,
-                       stats=stats, estimate=True, ops=ops, notes=notes, delegate=None,
+    return Measurement(runtime=_MODEL_LABEL.get(est.cost_model, est.cost_model), where=f"emulated:{est.target}",
+                       threads=est.threads, stats=stats, estimate=True, ops=ops, notes=notes, delegate=None,
                        versions={"model": est.cost_model}, layers=layers)
 
 

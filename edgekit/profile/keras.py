@@ -78,8 +78,8 @@ def _add_estimate(result, tflite: Path, res: dict, tgt, threads) -> None:
 
 
 def _eager_and_convert(spec, kw: dict, *, timed: bool, out: Path):
-    from edgekit.keras.spec import check_keras_path, require_tensorflow
     from edgekit.isolate import run_isolated
+    from edgekit.keras.spec import check_keras_path, require_tensorflow
 
     require_tensorflow()
     fmt = spec.kwargs["format"]

@@ -151,7 +151,8 @@ def build(spec: str, input_shape=None):
         h, w = (int(v) for v in str(kw.get("input", "49x10")).split("x"))
         if input_shape:
             h, w = int(input_shape[-2]), int(input_shape[-1])
-        return ds_cnn(num_classes=int(kw.get("num_classes", 12)), input=(h, w)).eval(), tuple(input_shape or (1, 1, h, w))
+        return (ds_cnn(num_classes=int(kw.get("num_classes", 12)), input=(h, w)).eval(),
+                tuple(input_shape or (1, 1, h, w)))
     if name == "fc_autoencoder":
         n = int(kw.get("input", 640))
         return fc_autoencoder(input=n).eval(), tuple(input_shape or (1, n))

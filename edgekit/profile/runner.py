@@ -127,8 +127,9 @@ def run_litert(path, *, runs, warmup, threads, batch, xnnpack, ops, progress, in
                      "LiteRT's benchmark_model --enable_op_profiling=true (edgekit profile --adb does this "
                      "on a phone), or profile the .pte with ExecuTorch")
     versions = {dist: _version(dist), "numpy": np.__version__}
-    return {"runtime": "LiteRT", "runtime_package": dist, "delegate": "XNNPACK" if xnnpack else "none (builtin kernels)",
-            "threads": int(threads), "stats": stats, "batch_stats": batch_stats, "first_run_ms": first_ms,
+    return {"runtime": "LiteRT", "runtime_package": dist,
+            "delegate": "XNNPACK" if xnnpack else "none (builtin kernels)", "threads": int(threads),
+            "stats": stats, "batch_stats": batch_stats, "first_run_ms": first_ms,
             "load_ms": load_ms, "ops": [], "notes": notes, "versions": versions, "input_shapes": in_shapes}
 
 
@@ -245,7 +246,8 @@ def run_executorch(path, *, runs, warmup, threads, batch, xnnpack, ops, progress
     stats = protocol.measure(lambda: method.execute(args), warmup=warmup, runs=runs, progress=progress)
     if batch > 1:
         notes.append(f"batch {batch} not measured: this .pte was exported with a static batch of "
-                     f"{in_shapes[0][0] if in_shapes and in_shapes[0] else 1}; export it at batch {batch} to measure it")
+                     f"{in_shapes[0][0] if in_shapes and in_shapes[0] else 1}; "
+                     f"export it at batch {batch} to measure it")
     op_rows = []
     if ops:  # a second program with ETDump on, so that the timed runs above carry no tracing cost
         try:
@@ -311,7 +313,8 @@ def main(argv=None) -> int:
         protocol.check_counts(runs=args.runs, warmup=args.warmup, batch=args.batch, threads=args.threads)
         result, code = run(args), EXIT_RESULT
     except MissingRuntime as exc:
-        result, code = {"error": {"kind": "missing_runtime", "type": "MissingRuntime", "message": str(exc)}}, EXIT_FAILED
+        result, code = ({"error": {"kind": "missing_runtime", "type": "MissingRuntime", "message": str(exc)}},
+                        EXIT_FAILED)
     except Exception as exc:  # report, do not crash: the caller shows one line
         msg = str(exc).strip().splitlines()
         result, code = {"error": {"kind": "error", "type": type(exc).__name__,

@@ -48,7 +48,7 @@ tr.regression td { background: #fff8c5; }
 svg text { font-family: inherit; }
 .two { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; align-items: start; }
 footer { color: var(--muted); font-size: 12px; margin-top: 30px; }
-"""
+"""  # noqa: E501 (verbatim CSS: tests/golden/report.html holds it byte for byte)
 
 
 def _n(x) -> str:
@@ -334,7 +334,7 @@ def _layers_html(report, estimate) -> list[str]:
 def _footer_html() -> str:
     from edgekit import __version__
 
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<footer>edgekit {_E(__version__)} · generated {stamp} · every size is bytes (KiB = 1024 B); "
             "latency figures are estimates from the target's cost model, not measurements "
             "(measure with <code>edgekit profile --ssh/--adb</code>).</footer></body></html>")
@@ -366,9 +366,11 @@ def accuracy_html(evaluation: dict) -> str:
         top5 = f"{100 * t5['accuracy']:.2f} %" if t5 else ""
         delta = f"{ref['accuracy_delta_pp']:+.2f} pp" if ref else ""
         rows.append(f"<tr><td class=\"l\">{_E(r['name'])}</td><td>{100 * t1['accuracy']:.2f} %</td>"
-                    f"<td>{100 * t1['ci_low']:.2f}-{100 * t1['ci_high']:.2f} %</td><td>{top5}</td><td>{delta}</td></tr>")
+                    f"<td>{100 * t1['ci_low']:.2f}-{100 * t1['ci_high']:.2f} %</td>"
+                    f"<td>{top5}</td><td>{delta}</td></tr>")
     cm = evaluation["results"][0]["confusion"]
-    return (f"<h2>Accuracy on {_E(d['source'])}</h2><p class=\"note\">{d['samples']:,} samples, {d['classes']} classes; "
+    return (f"<h2>Accuracy on {_E(d['source'])}</h2>"
+            f"<p class=\"note\">{d['samples']:,} samples, {d['classes']} classes; "
             "95 % Wilson intervals; deltas against the first row</p><div class=\"two\"><table id=\"accuracy\">"
             "<tr><th class=\"l\">model</th><th>top-1</th><th>95 % interval</th><th>top-5</th><th>delta</th></tr>"
             + "".join(rows) + "</table>" + confusion_svg(cm, title=evaluation["results"][-1]["name"]) + "</div>")

@@ -6,7 +6,6 @@ import sys
 from dataclasses import asdict, is_dataclass
 
 from edgekit.report.accuracy_text import accuracy_lines
-
 from edgekit.units import format_bytes
 
 
@@ -154,7 +153,8 @@ def print_build(result) -> None:
     ver = r.get("verification") or {}
     for rt, m in ver.items():
         c.print(f"  verified in {rt}: cosine {m.get('cosine', float('nan')):.5f}, max abs err "
-                f"{m.get('max_abs_error', float('nan')):.3g}, top-1 agreement {m.get('top1_agreement', float('nan')):.2f}")
+                f"{m.get('max_abs_error', float('nan')):.3g}, "
+                f"top-1 agreement {m.get('top1_agreement', float('nan')):.2f}")
     for line in accuracy_lines(r.get("evaluation")):
         c.print(f"  {line}", markup=False)
     patches = (r.get("patches") or {}).get("applied")
@@ -203,7 +203,8 @@ def print_build(result) -> None:
         worst = qd["layers"][0]
         c.print(f"  int8 vs fp32 on calibration data: output SQNR {qd.get('output_sqnr_db', float('nan')):.1f} dB; "
                 f"worst layer {worst.get('module') or worst.get('tensor')} (adds noise at "
-                f"{_db(worst.get('added_sqnr_db', worst.get('sqnr_db')))} SQNR; every layer in report.json quant_debug)")
+                f"{_db(worst.get('added_sqnr_db', worst.get('sqnr_db')))} SQNR; "
+                "every layer in report.json quant_debug)")
     for rem in (qd or {}).get("remedies") or []:
         delta = rem.get("delta_db")
         c.print(f"  remedy {rem.get('name')}: {rem.get('note')}"

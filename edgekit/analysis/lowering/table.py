@@ -7,7 +7,14 @@ from edgekit.analysis.lowering.conv import lower_conv, lower_conv_transpose
 from edgekit.analysis.lowering.dense import lower_attention, lower_linear
 from edgekit.analysis.lowering.norm import lower_batch_norm, lower_layer_norm
 from edgekit.analysis.lowering.pointwise import (
-    BINARY, UNARY, lower_binary, lower_clamp, lower_hard_sigmoid, lower_silu, lower_softmax, lower_unary,
+    BINARY,
+    UNARY,
+    lower_binary,
+    lower_clamp,
+    lower_hard_sigmoid,
+    lower_silu,
+    lower_softmax,
+    lower_unary,
 )
 from edgekit.analysis.lowering.pooling import lower_pool, lower_reduce, lower_resize
 from edgekit.analysis.lowering.shapes import lower_concat, lower_copy, lower_pad, lower_pixel_shuffle, lower_view

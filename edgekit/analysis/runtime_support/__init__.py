@@ -254,7 +254,7 @@ class _Grouper:
         for op in g.ops:
             for p in evaluate(op):
                 self._add(op, p[0], p[1], p[3] if len(p) > 3 else None)
-        for (code, why), u in self.groups.items():
+        for (_code, why), u in self.groups.items():
             if why.startswith(_UNKNOWN):
                 u.why = why[len(_UNKNOWN):]
                 self.rep.unknown.append(u)

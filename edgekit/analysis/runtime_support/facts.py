@@ -15,8 +15,8 @@ signature per type, for kernels whose Prepare requires the roles to have the *sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from edgekit.graph.ir import Graph, Op
 
