@@ -246,7 +246,8 @@ def make_patched_tflite(data: bytes, split, grid, *, plan: bool = True, kernels:
     then, with ``plan``, plan it offline and verify the plan (``tflm_verify.make_planned_tflite``, for
     ``kernels``). ``measure``: the minimum arenas of the original, the patched and the planned patched
     model, measured in TFLite-Micro. A model that fails verification is never returned as ``data``."""
-    from edgekit.analysis.patches import parse_grid, patch_rewrite, resolve_split, split_label
+    from edgekit.analysis.patch_rewrite import patch_rewrite
+    from edgekit.analysis.patches import parse_grid, resolve_split, split_label
     from edgekit.export.tflite_patch import apply_patches
     from edgekit.graph.tflite_reader import parse_tflite
     from edgekit.runtime.tflm_verify import make_planned_tflite
