@@ -53,7 +53,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edgekit.graph.ir import Graph, Op
+from edgekit.graph.ir import Graph, Op, hw_pair
 
 PREFIX = "edgekit.patch/"
 MAX_GRID = 10  # TFLite-Micro CONCATENATION: kMaxInputNum inputs
@@ -260,14 +260,6 @@ class _Win:
     pad: int  # padding before (rows or columns)
 
 
-def _pair(v, default=1) -> tuple[int, int]:
-    if v is None:
-        return (default, default)
-    if isinstance(v, (list, tuple)):
-        return (int(v[0]), int(v[-1]))
-    return (int(v), int(v))
-
-
 def window(g: Graph, op: Op) -> tuple[_Win, _Win]:
     """(rows, columns) window of a conv or pool op, with TFLite's SAME padding before."""
     code = _opcode(op)
@@ -275,11 +267,11 @@ def window(g: Graph, op: Op) -> tuple[_Win, _Win]:
     if code in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         w = g.tensors[op.inputs[1]].shape
         k = (w[1], w[2])
-        d = _pair(op.attrs.get("dilation"))
+        d = hw_pair(op.attrs.get("dilation"))
     else:
-        k = _pair(op.attrs["kernel"])
+        k = hw_pair(op.attrs["kernel"])
         d = (1, 1)
-    s = _pair(op.attrs.get("stride"))
+    s = hw_pair(op.attrs.get("stride"))
     same = op.attrs.get("padding", "valid") == "same"
     out = []
     for dim in range(2):
