@@ -1,10 +1,13 @@
 """Output files written atomically: a reader (or a later run) sees the old file or the new one,
-never half of one, and a failure leaves nothing behind. Every OS error is one UsageError."""
+never half of one, and a failure leaves nothing behind. Every OS error is one UsageError.
+And scratch files for the runtimes' children, removed when done."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from edgekit.errors import UsageError, checked_path
@@ -61,3 +64,17 @@ def atomic_write(path, write) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+@contextmanager
+def scratch_file(data: bytes, name: str = "model.tflite", *, prefix: str = "edgekit-"):
+    """The path (str) of ``data`` written to ``name`` in a new temporary folder, removed on exit
+    (for the runtimes' children, which read models from files)."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    try:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        yield str(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+

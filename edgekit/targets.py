@@ -313,8 +313,17 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
     if not isinstance(data, dict):
         c.fail(None, f"a target must be a TOML table, got {describe(data)}")
     c.keys(data, _TOP_KEYS, "")
+    tid = _target_id(c, data, stem)
+    name = c.string(data, "name", "")
+    kind = c.string(data, "kind", "", choices=KINDS)
+    vendor = c.string(data, "vendor", "", required=False)
+    notes = c.string(data, "notes", "", required=False)
+    return Target(id=tid, name=name, kind=kind, cpu=_cpu(c, data), memory=_memory(c, data, kind),
+                  runtime=_runtime(c, data, kind), latency=_latency(c, data, kind), published=_published(c, data),
+                  vendor=vendor, notes=notes, path=None if source.startswith("<") else source)
 
-    # identity
+
+def _target_id(c: _Checker, data: dict, stem: str | None) -> str:
     tid = c.string(data, "id", "", required=stem is None)
     rule = "must start with a letter or digit and use only letters, digits, '.', '_', '+', '-'"
     if tid is None:
@@ -325,15 +334,13 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
         c.fail("id", f"id {tid!r} must equal the file name stem {stem!r} (rename the file or fix the id)")
     if not _ID_RE.match(tid):
         c.fail("id", f"id {tid!r} {rule}")
-    name = c.string(data, "name", "")
-    kind = c.string(data, "kind", "", choices=KINDS)
-    vendor = c.string(data, "vendor", "", required=False)
-    notes = c.string(data, "notes", "", required=False)
+    return tid
 
-    # cpu
+
+def _cpu(c: _Checker, data: dict) -> Cpu:
     cpu_t = c.table(data, "cpu", "")
     c.keys(cpu_t, _CPU_KEYS, "cpu")
-    cpu = Cpu(
+    return Cpu(
         core=c.string(cpu_t, "core", "cpu"),
         arch=c.string(cpu_t, "arch", "cpu"),
         freq_mhz=c.number(cpu_t, "freq_mhz", "cpu", maximum=10_000),
@@ -341,7 +348,8 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
         features=c.string_list(cpu_t, "features", "cpu", choices=FEATURES),
     )
 
-    # memory
+
+def _memory(c: _Checker, data: dict, kind: str) -> Memory:
     mem_t = c.table(data, "memory", "")
     if kind == "mcu":
         c.keys(mem_t, _MCU_MEMORY_KEYS, "memory", hint=" (an mcu has sram_kib/flash_kib, not ram_mib)")
@@ -350,13 +358,13 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
         flash = c.number(mem_t, "flash_kib", "memory", maximum=1024 * 1024)
         if arena is not None and arena > sram:
             c.fail("memory.arena_budget_kib", f"arena budget {arena} KiB exceeds the SRAM ({sram} KiB)")
-        memory = Memory(sram_kib=sram, arena_budget_kib=arena, flash_kib=flash)
-    else:
-        c.keys(mem_t, _OTHER_MEMORY_KEYS, "memory", hint=f" (a {kind} has ram_mib, not sram_kib/flash_kib)")
-        memory = Memory(ram_mib=c.number(mem_t, "ram_mib", "memory", maximum=16 * 1024 * 1024),
-                        storage_gib=c.number(mem_t, "storage_gib", "memory", required=False, maximum=1024 * 1024))
+        return Memory(sram_kib=sram, arena_budget_kib=arena, flash_kib=flash)
+    c.keys(mem_t, _OTHER_MEMORY_KEYS, "memory", hint=f" (a {kind} has ram_mib, not sram_kib/flash_kib)")
+    return Memory(ram_mib=c.number(mem_t, "ram_mib", "memory", maximum=16 * 1024 * 1024),
+                  storage_gib=c.number(mem_t, "storage_gib", "memory", required=False, maximum=1024 * 1024))
 
-    # runtime defaults
+
+def _runtime(c: _Checker, data: dict, kind: str) -> RuntimeDefaults:
     rt_t = c.table(data, "runtime", "")
     c.keys(rt_t, ("default", "dtype", "profile", "kernels"), "runtime")
     runtime = RuntimeDefaults(
@@ -373,66 +381,66 @@ def target_from_dict(data, *, source: str = "<target>", stem: str | None = None)
     if runtime.profile not in _PROFILES_BY_KIND[kind]:
         c.fail("runtime.profile", f"profile {runtime.profile!r} does not apply to a {kind}; "
                                   f"choose one of {', '.join(_PROFILES_BY_KIND[kind])}")
+    return runtime
 
-    # latency model
+
+def _latency(c: _Checker, data: dict, kind: str) -> LatencyParams:
     lat_t = c.table(data, "latency", "")
     if kind == "mcu":
         c.keys(lat_t, _MCU_LATENCY_KEYS, "latency", hint=" (an mcu uses the cycles model)")
         cpm_t = c.table(lat_t, "cycles_per_mac", "latency")
         c.keys(cpm_t, OP_KINDS, "latency.cycles_per_mac")
         cpm = CyclesPerMac(**{k: c.number(cpm_t, k, "latency.cycles_per_mac", maximum=10_000) for k in OP_KINDS})
-        latency = LatencyParams(
+        return LatencyParams(
             model="mcu-cycles", cycles_per_mac=cpm,
             op_overhead_cycles=c.number(lat_t, "op_overhead_cycles", "latency", positive=False, maximum=1e9),
         )
-    else:
-        c.keys(lat_t, _ROOFLINE_KEYS, "latency", hint=f" (a {kind} uses the roofline model)")
-        latency = LatencyParams(
-            model="roofline",
-            peak_gmacs_fp32=c.number(lat_t, "peak_gmacs_fp32", "latency", maximum=1e6),
-            peak_gmacs_fp16=c.number(lat_t, "peak_gmacs_fp16", "latency", required=False, maximum=1e6),
-            peak_gmacs_int8=c.number(lat_t, "peak_gmacs_int8", "latency", maximum=1e6),
-            mem_bandwidth_gbps=c.number(lat_t, "mem_bandwidth_gbps", "latency", maximum=1e5),
-            op_overhead_us=c.number(lat_t, "op_overhead_us", "latency", positive=False, maximum=1e6),
-            threads=c.integer(lat_t, "threads", "latency", required=False, maximum=1024),
-        )
+    c.keys(lat_t, _ROOFLINE_KEYS, "latency", hint=f" (a {kind} uses the roofline model)")
+    return LatencyParams(
+        model="roofline",
+        peak_gmacs_fp32=c.number(lat_t, "peak_gmacs_fp32", "latency", maximum=1e6),
+        peak_gmacs_fp16=c.number(lat_t, "peak_gmacs_fp16", "latency", required=False, maximum=1e6),
+        peak_gmacs_int8=c.number(lat_t, "peak_gmacs_int8", "latency", maximum=1e6),
+        mem_bandwidth_gbps=c.number(lat_t, "mem_bandwidth_gbps", "latency", maximum=1e5),
+        op_overhead_us=c.number(lat_t, "op_overhead_us", "latency", positive=False, maximum=1e6),
+        threads=c.integer(lat_t, "threads", "latency", required=False, maximum=1024),
+    )
 
-    # published measurements
-    published = []
-    if "published" in data:
-        rows = data["published"]
-        if not isinstance(rows, list):
-            c.fail("published", f"must be an array of tables ([[published]]), got {describe(rows)}")
-        for i, row in enumerate(rows):
-            where = f"published[{i}]"
-            if not isinstance(row, dict):
-                c.fail(where, f"must be a table, got {describe(row)}")
-            c.keys(row, _PUBLISHED_KEYS, where)
-            shape = None
-            if "input_shape" in row:
-                raw = row["input_shape"]
-                if not isinstance(raw, list) or not raw or len(raw) > 6 or any(
-                        isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in raw):
-                    c.fail(f"{where}.input_shape", f"must be a list of 1 to 6 positive integers, got {describe(raw)}")
-                shape = tuple(raw)
-            published.append(Published(
-                model=c.string(row, "model", where),
-                dtype=c.string(row, "dtype", where, choices=DTYPES),
-                latency_ms=c.number(row, "latency_ms", where, maximum=1e9),
-                source=c.string(row, "source", where),
-                split=c.string(row, "split", where, choices=SPLITS),
-                runtime=c.string(row, "runtime", where, required=False),
-                threads=c.integer(row, "threads", where, required=False, maximum=1024),
-                input_shape=shape,
-                macs=c.integer(row, "macs", where, required=False, maximum=10**15),
-                task=c.string(row, "task", where, required=False),
-                uncertain=c.boolean(row, "uncertain", where),
-                note=c.string(row, "note", where, required=False),
-            ))
 
-    return Target(id=tid, name=name, kind=kind, cpu=cpu, memory=memory, runtime=runtime, latency=latency,
-                  published=tuple(published), vendor=vendor, notes=notes,
-                  path=None if source.startswith("<") else source)
+def _published(c: _Checker, data: dict) -> tuple[Published, ...]:
+    if "published" not in data:
+        return ()
+    rows = data["published"]
+    if not isinstance(rows, list):
+        c.fail("published", f"must be an array of tables ([[published]]), got {describe(rows)}")
+    return tuple(_published_row(c, row, f"published[{i}]") for i, row in enumerate(rows))
+
+
+def _published_row(c: _Checker, row, where: str) -> Published:
+    if not isinstance(row, dict):
+        c.fail(where, f"must be a table, got {describe(row)}")
+    c.keys(row, _PUBLISHED_KEYS, where)
+    shape = None
+    if "input_shape" in row:
+        raw = row["input_shape"]
+        if not isinstance(raw, list) or not raw or len(raw) > 6 or any(
+                isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in raw):
+            c.fail(f"{where}.input_shape", f"must be a list of 1 to 6 positive integers, got {describe(raw)}")
+        shape = tuple(raw)
+    return Published(
+        model=c.string(row, "model", where),
+        dtype=c.string(row, "dtype", where, choices=DTYPES),
+        latency_ms=c.number(row, "latency_ms", where, maximum=1e9),
+        source=c.string(row, "source", where),
+        split=c.string(row, "split", where, choices=SPLITS),
+        runtime=c.string(row, "runtime", where, required=False),
+        threads=c.integer(row, "threads", where, required=False, maximum=1024),
+        input_shape=shape,
+        macs=c.integer(row, "macs", where, required=False, maximum=10**15),
+        task=c.string(row, "task", where, required=False),
+        uncertain=c.boolean(row, "uncertain", where),
+        note=c.string(row, "note", where, required=False),
+    )
 
 
 # ----------------------------------------------------------------------------- loading

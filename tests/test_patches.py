@@ -12,16 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.analysis.patches import (
-    Box,
-    PatchError,
-    find_stage,
-    parse_patch_name,
-    patch_rewrite,
-    patched_graph,
-    regions,
-    tiles,
-)
+from edgekit.analysis.patch_rewrite import patch_rewrite, patched_graph
+from edgekit.analysis.patches import Box, PatchError, find_stage, parse_patch_name, regions, tiles
 from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.errors import UsageError
 from edgekit.graph.ir import Graph, Op, Tensor

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.graph.ir import Graph, Op
+from edgekit.graph.ir import Graph, Op, hw_pair
 
 KERNEL_LIBRARIES = ("reference", "cmsis-nn")
 _INF = 1 << 62
@@ -378,28 +378,20 @@ def _concat_axis(op: Op, shapes: list[tuple], out: tuple) -> int:
     return axis + len(out) if axis < 0 else axis
 
 
-def _pair(v, default=1) -> tuple[int, int]:
-    if v is None:
-        return (default, default)
-    if isinstance(v, (list, tuple)):
-        return (int(v[0]), int(v[-1]))
-    return (int(v), int(v))
-
-
 def _d_window(g, op, code, x, y, e_i, e_o, cmsis):
     if len(x.shape) != 4 or len(y.shape) != 4:
         return None
     n, h, w, c = x.shape
     _, oh, ow, oc = y.shape
-    sh, sw = _pair(op.attrs["stride"])
-    dh, dw = _pair(op.attrs.get("dilation"))
+    sh, sw = hw_pair(op.attrs["stride"])
+    dh, dw = hw_pair(op.attrs.get("dilation"))
     if code in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         wt = g.tensors[op.inputs[1]]
         if len(wt.shape) != 4:
             return None
         kh, kw = wt.shape[1], wt.shape[2]
     else:
-        kh, kw = _pair(op.attrs["kernel"])
+        kh, kw = hw_pair(op.attrs["kernel"])
         dh = dw = 1
     geo = _Window(n, h, w, c, oh, ow, oc, kh, kw, sh, sw, dh, dw)
     if cmsis and code in ("CONV_2D", "DEPTHWISE_CONV_2D") and g.tensors[op.inputs[1]].dtype != "int8":

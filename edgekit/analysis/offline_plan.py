@@ -41,6 +41,14 @@ import time
 from dataclasses import dataclass, field, replace
 
 from edgekit.analysis.inplace_rules import InplaceRule, inplace_rule
+from edgekit.analysis.op_orders import (  # noqa: F401  (re-exported: the planner's public names)
+    candidate_orders,
+    depth_first_order,
+    is_topological,
+    memory_greedy_order,
+    reorder,
+)
+from edgekit.analysis.plan_check import check_plan  # noqa: F401  (re-exported)
 from edgekit.analysis.tflm_arena import ALIGN, planned_buffers, predict_tflm_arena
 from edgekit.graph.ir import Graph, Op
 
@@ -105,134 +113,6 @@ class OfflinePlan:
 
 class PlanningError(ValueError):
     """The graph cannot be planned offline (several subgraphs, control flow, ...)."""
-
-
-# ---- operator orders ---------------------------------------------------------------------------
-
-def reorder(g: Graph, order: list[int]) -> Graph:
-    """A copy of ``g`` whose ops run in ``order`` (original indices); tensors are shared, ops re-indexed,
-    ``attrs["orig_index"]`` keeps where each came from."""
-    ops = []
-    for pos, i in enumerate(order):
-        op = g.ops[i]
-        ops.append(replace(op, index=pos, attrs={**op.attrs, "orig_index": op.attrs.get("orig_index", i)}))
-    out = Graph(tensors=g.tensors, ops=ops, inputs=g.inputs, outputs=g.outputs, source_format=g.source_format,
-                name=g.name, meta=dict(g.meta))
-    return out
-
-
-def _deps(g: Graph) -> tuple[list[set[int]], list[list[int]]]:
-    """Producer ops of each op's inputs, and consumers of each op's outputs (op indices)."""
-    producer = {}
-    for op in g.ops:
-        for t in op.outputs:
-            producer[t] = op.index
-    preds = [{producer[t] for t in op.inputs if t in producer} for op in g.ops]
-    succs: list[list[int]] = [[] for _ in g.ops]
-    for i, ps in enumerate(preds):
-        for p in ps:
-            succs[p].append(i)
-    return preds, succs
-
-
-def _act_sizes(g: Graph) -> list[int]:
-    """Aligned bytes of each tensor in the arena (0 for constants)."""
-    return [0 if t.is_const else -(-t.nbytes // ALIGN) * ALIGN for t in g.tensors]
-
-
-def memory_greedy_order(g: Graph) -> list[int]:
-    """List schedule: of the ready ops, run the one that grows live memory least (output bytes minus the
-    bytes of inputs it is the last reader of); ties: the original order."""
-    import heapq
-
-    preds, succs = _deps(g)
-    act, outs = _act_sizes(g), set(g.outputs)
-    remaining_readers = {}
-    for op in g.ops:
-        for t in set(op.inputs):
-            remaining_readers[t] = remaining_readers.get(t, 0) + 1
-    waiting = [len(p) for p in preds]
-
-    def delta(i: int) -> int:
-        op = g.ops[i]
-        freed = sum(act[t] for t in set(op.inputs) if remaining_readers.get(t) == 1 and t not in outs)
-        return sum(act[t] for t in op.outputs) - freed
-
-    ready = [(delta(i), i) for i in range(len(g.ops)) if waiting[i] == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        d, i = heapq.heappop(ready)
-        if d != delta(i):  # stale key: a sibling freed or kept an input meanwhile
-            heapq.heappush(ready, (delta(i), i))
-            continue
-        order.append(i)
-        for t in set(g.ops[i].inputs):
-            remaining_readers[t] -= 1
-        for s in succs[i]:
-            waiting[s] -= 1
-            if waiting[s] == 0:
-                heapq.heappush(ready, (delta(s), s))
-        # readers of inputs shared with ready ops changed: refresh lazily through the stale check
-    return order
-
-
-def depth_first_order(g: Graph, *, larger_first: bool = True) -> list[int]:
-    """Post-order from the graph outputs: before an op, run the producers of its inputs, one branch to its
-    end before the next (the branch with more activation bytes first, or last)."""
-    preds, _ = _deps(g)
-    act, outs = _act_sizes(g), set(g.outputs)
-    weight: dict[int, int] = {}
-
-    def branch_bytes(i: int) -> int:  # activation bytes produced by i and its ancestors (memoised)
-        stack = [i]
-        while stack:
-            j = stack[-1]
-            todo = [p for p in preds[j] if p not in weight]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            if j not in weight:
-                weight[j] = sum(act[t] for t in g.ops[j].outputs) + sum(weight[p] for p in preds[j])
-        return weight[i]
-
-    order: list[int] = []
-    done: set[int] = set()
-    sinks = [i for i in range(len(g.ops)) if all(t in outs or not g.tensors[t].consumers
-                                                  for t in g.ops[i].outputs)]
-    for s in sinks + list(range(len(g.ops))):
-        stack = [(s, False)]
-        while stack:
-            j, expanded = stack.pop()
-            if j in done:
-                continue
-            if expanded:
-                done.add(j)
-                order.append(j)
-                continue
-            stack.append((j, True))
-            ps = sorted((p for p in preds[j] if p not in done), key=branch_bytes, reverse=not larger_first)
-            stack.extend((p, False) for p in reversed(ps))
-    return order
-
-
-def candidate_orders(g: Graph) -> dict[str, list[int]]:
-    """Distinct topological orders worth trying (the original first)."""
-    orders = {"original": list(range(len(g.ops)))}
-    if not _has_branches(g):
-        return orders
-    for name, fn in (("memory-greedy", memory_greedy_order),
-                     ("depth-first-larger", lambda x: depth_first_order(x, larger_first=True)),
-                     ("depth-first-smaller", lambda x: depth_first_order(x, larger_first=False))):
-        order = fn(g)
-        if len(order) == len(g.ops) and order not in orders.values():
-            orders[name] = order
-    return orders
-
-
-def _has_branches(g: Graph) -> bool:
-    return any(sum(1 for c in g.tensors[t].consumers) > 1 for op in g.ops for t in op.outputs)
 
 
 # ---- placement -------------------------------------------------------------------------------
@@ -473,7 +353,7 @@ def plan_graph(g: Graph, *, kernels: str = "reference", orders: bool = True,
     work = 0
     tried = candidate_orders(g) if orders and n_orders > 1 else {"original": identity}
     if order is not None:
-        if sorted(order) != identity or not _is_topological(g, order):
+        if sorted(order) != identity or not is_topological(g, order):
             raise PlanningError("the operator order given is not a topological order of the graph's ops")
         tried, n_orders = {"given" if order != identity else "original": list(order)}, 1
         if order != identity:  # TFLite-Micro's own plan is for the original order: not a candidate
@@ -559,88 +439,3 @@ def _overlapping_pairs(go: Graph, offsets: dict[int, int], pairs: dict) -> list[
             out.append(InplacePair(op.attrs.get("orig_index", op.index), op.attrs.get("opcode", op.kind), x, y,
                                    InplaceRule(d_min, d_max, op.attrs.get("opcode", op.kind))))
     return sorted(out, key=lambda p: p.op)
-
-
-# ---- the static check ----------------------------------------------------------------------------
-
-def check_plan(g: Graph, offsets: dict[int, int], op_order: list[int] | None = None, *,
-               kernels: str = "reference", partial: bool = False) -> list[str]:
-    """Problems of an offline plan for ``g`` run in ``op_order`` (empty list: sound).
-
-    Independent of the placement: lifetimes from ``tflm_arena.planned_buffers``, rules from
-    ``inplace_rules.inplace_rule``. Every planned tensor must have a 16-aligned, non-negative offset;
-    constants must have none; two tensors alive at the same step may share bytes only if one is an
-    input of op *i* whose last use is op *i* and the other is that op's output, and their distance is
-    allowed by the op's rule. ``partial``: tensors without an offset are fine (TFLite-Micro places them
-    around the others, as for an entry with -1s); the ones given are still checked."""
-    problems: list[str] = []
-    order = list(range(len(g.ops))) if op_order is None else list(op_order)
-    if sorted(order) != list(range(len(g.ops))):
-        return [f"the operator order is not a permutation of the {len(g.ops)} ops"]
-    if not _is_topological(g, order):
-        problems.append("the operator order runs an op before the producer of one of its inputs")
-    go = reorder(g, order)
-    bufs = planned_buffers(go)
-    planned = {b.id: b for b in bufs if b.id >= 0}
-    for tid, off in offsets.items():
-        if tid not in planned:
-            what = "a constant" if 0 <= tid < len(g.tensors) and g.tensors[tid].is_const else "not planned"
-            problems.append(f"tensor {tid} has offset {off} but is {what}")
-        elif off < 0 or off % ALIGN:
-            problems.append(f"tensor {tid} ({g.tensors[tid].name}) at offset {off}: not a non-negative "
-                            f"multiple of {ALIGN}")
-    missing = [tid for tid in planned if tid not in offsets]
-    if missing and not partial:
-        problems.append(f"{len(missing)} planned tensor(s) without an offset (first: {missing[0]})")
-    if problems:
-        return problems
-    planned = {tid: b for tid, b in planned.items() if tid in offsets}
-    alive_at: dict[int, list[int]] = {}
-    for b in planned.values():
-        for t in range(b.first, b.last + 1):
-            alive_at.setdefault(t, []).append(b.id)
-    for b in planned.values():
-        for pid in alive_at.get(b.first, ()):
-            if pid == b.id:
-                continue
-            p = planned[pid]
-            if p.first > b.first or (p.first == b.first and pid > b.id):
-                continue  # checked from p's side
-            ob, op_ = offsets[b.id], offsets[pid]
-            if ob < op_ + p.size and op_ < ob + b.size:  # aligned sizes, as TFLite-Micro plans them
-                why = _overlap_allowed(go, pid, b.id, op_ - ob, kernels)
-                if why:
-                    problems.append(why)
-    return problems
-
-
-def _overlap_allowed(go: Graph, x: int, y: int, d: int, kernels: str) -> str | None:
-    """None if ``y`` may overlap ``x`` at ``d = off_x - off_y`` (x the input dying where y is made)."""
-    tx, ty = go.tensors[x], go.tensors[y]
-    what = f"tensors {x} ({tx.name}) and {y} ({ty.name}) are alive together and overlap (distance {d} B)"
-    ops = [op for op in go.ops if y in op.outputs]
-    if not ops:
-        return what + ": the second is not produced by an op"
-    op = ops[0]
-    if x not in op.inputs or x in go.outputs:
-        return what + f": not an input dying at {op.attrs.get('opcode', op.kind)} #{op.index}"
-    last = max((o.index for o in go.ops if x in o.inputs), default=-1)
-    if last != op.index:
-        return what + f": {tx.name} is still read after op #{op.index}"
-    rule = inplace_rule(go, op, x, kernels=kernels)
-    if rule is None:
-        return what + f": {op.attrs.get('opcode', op.kind)} has no in-place rule ({kernels} kernels)"
-    if not rule.allows(d):
-        bound = f"[{rule.d_min}, {rule.d_max}]" if rule.d_max is not None else f">= {rule.d_min}"
-        return what + f": {rule.kernel} allows a distance {bound} B"
-    return None
-
-
-def _is_topological(g: Graph, order: list[int]) -> bool:
-    produced = set(g.inputs) | {t.id for t in g.tensors if t.is_const}
-    for i in order:
-        op = g.ops[i]
-        if any(t not in produced and g.tensors[t].producer is not None for t in op.inputs):
-            return False
-        produced.update(op.outputs)
-    return True

@@ -36,14 +36,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from edgekit.analysis.patches import (
-    WINDOW_OPS,
-    PatchError,
-    find_stage,
-    patch_rewrite,
-    patched_graph,
-    split_label,
-)
+from edgekit.analysis.patch_rewrite import patch_rewrite, patched_graph
+from edgekit.analysis.patches import WINDOW_OPS, PatchError, find_stage, split_label
 from edgekit.analysis.tflm_arena import predict_tflm_arena
 from edgekit.graph.ir import Graph
 

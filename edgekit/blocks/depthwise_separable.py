@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from edgekit.errors import UsageError
-from edgekit.layers._checks import check_channels, check_kernel, check_pad_mode, check_stride
+from edgekit.layers._checks import check_conv_block
 from edgekit.layers.activations import ActLayer
 from edgekit.layers.conv_norm_act import ConvNormAct
 from edgekit.layers.squeeze_excite import SqueezeExcite
@@ -38,10 +38,7 @@ class DepthwiseSeparable(nn.Module):
     ):
         super().__init__()
         owner = type(self).__name__
-        check_channels(owner, in_channels=in_channels, out_channels=out_channels)
-        check_kernel(owner, kernel_size)
-        check_stride(owner, stride)
-        padding = "same" if check_pad_mode(owner, pad_mode) == "same" else None
+        padding = check_conv_block(owner, in_channels, out_channels, kernel_size, stride, pad_mode)
         if se_ratio < 0 or se_ratio >= 1:
             raise UsageError(f"{owner}: se_ratio must be in [0, 1), got {se_ratio!r}")
         norm = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)

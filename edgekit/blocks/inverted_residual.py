@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from edgekit.errors import UsageError
-from edgekit.layers._checks import check_channels, check_kernel, check_pad_mode, check_stride
+from edgekit.layers._checks import check_channels, check_conv_block
 from edgekit.layers.activations import ActLayer
 from edgekit.layers.conv_norm_act import ConvNormAct
 from edgekit.layers.squeeze_excite import SqueezeExcite, make_divisible
@@ -44,10 +44,7 @@ class InvertedResidual(nn.Module):
     ):
         super().__init__()
         owner = type(self).__name__
-        check_channels(owner, in_channels=in_channels, out_channels=out_channels)
-        check_kernel(owner, kernel_size)
-        check_stride(owner, stride)
-        padding = "same" if check_pad_mode(owner, pad_mode) == "same" else None
+        padding = check_conv_block(owner, in_channels, out_channels, kernel_size, stride, pad_mode)
         if exp_channels is None:
             if expand_ratio is None:
                 raise UsageError(f"{owner}: give expand_ratio or exp_channels (both are None)")

@@ -25,13 +25,8 @@ import copy
 
 import numpy as np
 
-from edgekit.analysis.patches import (
-    WINDOW_OPS,
-    PatchError,
-    PatchRewrite,
-    patch_rewrite,
-    patched_graph,
-)
+from edgekit.analysis.patch_rewrite import PatchRewrite, patch_rewrite, patched_graph
+from edgekit.analysis.patches import WINDOW_OPS, PatchError
 from edgekit.errors import ArtifactError, UsageError
 from edgekit.export.tflite_plan import OFFLINE_METADATA, pack_model
 from edgekit.graph.ir import Graph

@@ -118,3 +118,12 @@ class Graph:
                 if op.index not in self.tensors[tid].consumers:
                     self.tensors[tid].consumers.append(op.index)
         return self
+
+
+def hw_pair(v, default: int = 1) -> tuple[int, int]:
+    """(height, width) of an op attribute given as one int, a pair or a longer list (first and last)."""
+    if v is None:
+        return (default, default)
+    if isinstance(v, (list, tuple)):
+        return (int(v[0]), int(v[-1]))
+    return (int(v), int(v))

@@ -40,3 +40,14 @@ def check_pad_mode(owner: str, pad_mode: str) -> str:
     if pad_mode not in PAD_MODES:
         raise UsageError(f"{owner}: pad_mode must be one of {list(PAD_MODES)}, got {pad_mode!r}")
     return pad_mode
+
+
+def check_conv_block(owner: str, in_channels: int, out_channels: int, kernel_size: int, stride: int,
+                     pad_mode: str) -> str | None:
+    """The checks every conv block's constructor makes; returns the ``padding`` its convs take
+    ("same" for ``pad_mode="same"``, None for PyTorch's symmetric padding)."""
+    check_channels(owner, in_channels=in_channels, out_channels=out_channels)
+    check_kernel(owner, kernel_size)
+    check_stride(owner, stride)
+    return "same" if check_pad_mode(owner, pad_mode) == "same" else None
+

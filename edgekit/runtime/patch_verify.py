@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from edgekit.fileio import scratch_file
 from edgekit.isolate import ChildFailure
 from edgekit.runtime.tflm_verify import TensorMismatch, default_inputs, tflm_reference_tensors
 
@@ -213,30 +214,10 @@ def measure_tflm(data: bytes) -> Measured:
     """The minimum arena of ``data`` in TFLite-Micro and the head/tail split at that arena."""
     from edgekit.runtime.tflm import tflm_allocations, tflm_min_arena
 
-    with _tmp(data) as path:
+    with scratch_file(data, prefix="edgekit-patch-") as path:
         arena = tflm_min_arena(path, verify=True)
         rep = tflm_allocations(path, arena_size=arena, probe_total=False)
     return Measured(arena, rep.head_bytes, rep.tail_bytes)
-
-
-class _tmp:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def __enter__(self) -> str:
-        import tempfile
-        from pathlib import Path
-
-        self.dir = tempfile.mkdtemp(prefix="edgekit-patch-")
-        path = Path(self.dir) / "model.tflite"
-        path.write_bytes(self.data)
-        return str(path)
-
-    def __exit__(self, *exc):
-        import shutil
-
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return False
 
 
 def make_patched_tflite(data: bytes, split, grid, *, plan: bool = True, kernels: str = "reference",
@@ -246,7 +227,8 @@ def make_patched_tflite(data: bytes, split, grid, *, plan: bool = True, kernels:
     then, with ``plan``, plan it offline and verify the plan (``tflm_verify.make_planned_tflite``, for
     ``kernels``). ``measure``: the minimum arenas of the original, the patched and the planned patched
     model, measured in TFLite-Micro. A model that fails verification is never returned as ``data``."""
-    from edgekit.analysis.patches import parse_grid, patch_rewrite, resolve_split, split_label
+    from edgekit.analysis.patch_rewrite import patch_rewrite
+    from edgekit.analysis.patches import parse_grid, resolve_split, split_label
     from edgekit.export.tflite_patch import apply_patches
     from edgekit.graph.tflite_reader import parse_tflite
     from edgekit.runtime.tflm_verify import make_planned_tflite

@@ -31,12 +31,12 @@ Another tensor source (a Cortex-M emulator running CMSIS-NN) plugs in as a funct
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import RuntimeFailure
+from edgekit.fileio import scratch_file
 from edgekit.isolate import ChildFailure, run_isolated
 
 RUNTIME = "TFLite-Micro"
@@ -162,7 +162,7 @@ def default_inputs(g, *, n_random: int = 3, seed: int = 0) -> list[list]:
 def tflm_reference_tensors(model: bytes, input_sets: list, tensor_ids: list[int], *,
                            timeout_s: float = 600.0) -> dict[int, list]:
     """Every listed tensor of the unplanned ``model`` after a run, per input set (kPreserveAllTensors)."""
-    with _tmp_model(model) as path:
+    with scratch_file(model, prefix="edgekit-plan-") as path:
         arena = max(_PRESERVE_ARENA, 4 * len(model))
         res = run_isolated(__name__, "_child_reference", {"path": path, "inputs": input_sets,
                                                           "tensor_ids": list(tensor_ids), "arena_size": arena},
@@ -173,29 +173,12 @@ def tflm_reference_tensors(model: bytes, input_sets: list, tensor_ids: list[int]
 def tflm_truncated_tensors(model: bytes, input_sets: list, cuts: dict[int, list[int]], arena_size: int, *,
                            timeout_s: float = 900.0) -> dict[int, list]:
     """The tensors of ``cuts`` read from truncated copies of the planned ``model`` (see the module doc)."""
-    with _tmp_model(model) as path:
+    with scratch_file(model, prefix="edgekit-plan-") as path:
         res = run_isolated(__name__, "_child_truncated",
                            {"path": path, "inputs": input_sets, "cuts": [[m, t] for m, t in cuts.items()],
                             "arena_size": int(arena_size)},
                            timeout_s=timeout_s, runtime=RUNTIME, artifact="the planned model")
     return {int(k): v for k, v in res.value.items()}
-
-
-class _tmp_model:
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def __enter__(self) -> str:
-        self.dir = tempfile.mkdtemp(prefix="edgekit-plan-")
-        path = Path(self.dir) / "model.tflite"
-        path.write_bytes(self.data)
-        return str(path)
-
-    def __exit__(self, *exc):
-        import shutil
-
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return False
 
 
 # ---- the verdict --------------------------------------------------------------------------------------
@@ -256,7 +239,7 @@ def verify_plan(original: bytes, planned: bytes, inputs: list | None = None, *, 
         if arena_size is None:
             from edgekit.runtime.tflm import tflm_min_arena
 
-            with _tmp_model(planned) as path:
+            with scratch_file(planned, prefix="edgekit-plan-") as path:
                 arena_size = tflm_min_arena(path, verify=True)
         reference = tflm_reference_tensors(strip_plan(original), input_sets, ids)
         source = tensor_source or tflm_truncated_tensors
