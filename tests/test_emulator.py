@@ -380,3 +380,50 @@ print(_cached(root / "lib" / "key", root / "locks" / "key.lock", make))
     assert len((tmp_path / "builds.log").read_text().split()) == 1
     assert (tmp_path / "lib" / "key" / "lib.a").read_text() == "built"
     assert not [p for p in (tmp_path / "lib").iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.export
+@needs_emulator
+@pytest.mark.parametrize("name", ["conv_stack", "residual", "dw_avgpool", "ek_squeezenet1_1",
+                                  "ek_mobilenet_v3_small", "ek_mcunet_tiny"])
+def test_offline_plans_run_bit_identically_on_cmsis_nn(tflite, name, tmp_path):
+    """Issue 12's offline plans, made with the CMSIS-NN in-place rules, run on the board's kernels:
+    every operator's output of the planned model (ops in the plan's order, in the arena the plan
+    predicts) equals the unplanned model's, in the emulator. The models cover in-place PAD, CONV_2D,
+    DEPTHWISE_CONV_2D, ADD, HARD_SWISH, MAX_POOL_2D, CONCATENATION and a reordered graph."""
+    from edgekit.emulator.api import emulated_op_outputs
+    from edgekit.export.tflite_plan import apply_plan, plan_tflite
+
+    path = tflite(name)
+    data = path.read_bytes()
+    plan = plan_tflite(data, kernels="cmsis-nn")
+    assert plan.inplace, f"{name}: no op writes over its input in this plan; the test would prove nothing"
+    planned = tmp_path / f"{name}.cmsis-nn-plan.tflite"
+    planned.write_bytes(apply_plan(data, plan))
+    x = default_inputs(path)
+    ref = emulated_op_outputs(path, x)
+    got = emulated_op_outputs(planned, x, arena_size=plan.arena_bytes)
+    assert len(got) == len(ref)
+    for i, orig in enumerate(plan.op_order):
+        for k, (a, b) in enumerate(zip(got[i], ref[orig])):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}: op {orig} output {k}")
+
+
+@pytest.mark.export
+@needs_emulator
+def test_a_wrong_offline_plan_is_caught_on_the_board(tflite, tmp_path):
+    """The check above can fail: every tensor at offset 0 (written unchecked) corrupts the outputs."""
+    import dataclasses
+
+    from edgekit.emulator.api import emulated_op_outputs
+    from edgekit.export.tflite_plan import apply_plan, plan_tflite
+
+    path = tflite("conv_stack")
+    data = path.read_bytes()
+    plan = plan_tflite(data, kernels="cmsis-nn")
+    wrong = dataclasses.replace(plan, offsets={t: 0 for t in plan.offsets})
+    bad = tmp_path / "conv_stack.wrong-plan.tflite"
+    bad.write_bytes(apply_plan(data, wrong, check=False))
+    x = default_inputs(path)
+    ref, got = emulated_op_outputs(path, x), emulated_op_outputs(bad, x)
+    assert any(not np.array_equal(a, b) for i, o in enumerate(wrong.op_order) for a, b in zip(got[i], ref[o]))
