@@ -186,16 +186,29 @@ def fc_reshapes(e: Edit) -> bool:
         code = e.opcode(op)
         if code == "FULLY_CONNECTED":
             inner = e.producer(op.inputs[0])
-            if e.opcode(inner) == "RESHAPE" and e.shape(inner.inputs[0])[-1:] == e.shape(op.inputs[0])[-1:] \
-                    and len(e.shape(inner.inputs[0])) >= len(e.shape(op.inputs[0])) and \
-                    all(e.opcode(r) == "RESHAPE" for r in e.readers(op.outputs[0])) and \
-                    op.outputs[0] not in e.outputs:
+            if e.opcode(inner) != "RESHAPE" or e.shape(inner.inputs[0])[-1:] != e.shape(op.inputs[0])[-1:] \
+                    or len(e.shape(inner.inputs[0])) < len(e.shape(op.inputs[0])):
+                continue
+            src, flat = e.shape(inner.inputs[0]), e.shape(op.inputs[0])
+            if _prod(src[:-1]) == _prod(flat[:-1]):
+                # (1, 1, 1, C) -> (1, C): FULLY_CONNECTED flattens its input to rows itself, the
+                # output keeps its shape (the converter drops the RESHAPE, e.g. after a global pool)
                 op.inputs = [inner.inputs[0], *op.inputs[1:]]
-                e.tensors[op.outputs[0]].shape = (*e.shape(inner.inputs[0])[:-1], e.shape(op.outputs[0])[-1])
+                changed = True
+            elif all(e.opcode(r) == "RESHAPE" for r in e.readers(op.outputs[0])) and op.outputs[0] not in e.outputs:
+                op.inputs = [inner.inputs[0], *op.inputs[1:]]
+                e.tensors[op.outputs[0]].shape = (*src[:-1], e.shape(op.outputs[0])[-1])
                 changed = True
         elif code in BROADCASTING:
             changed |= _broadcast_reshape(e, op)
     return changed
+
+
+def _prod(dims) -> int:
+    n = 1
+    for d in dims:
+        n *= d
+    return n
 
 
 def _broadcast_reshape(e: Edit, op) -> bool:
