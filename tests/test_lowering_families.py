@@ -278,8 +278,8 @@ def test_build_measures_what_it_cannot_predict(tmp_path):
     cal = np.random.default_rng(0).uniform(-1, 1, (8, 1, 3, 16, 16)).astype(np.float32)
     res = build(model, target="tflite", sram="256kB", calibration=cal, input_shape=(1, 3, 16, 16),
                 output=tmp_path / "o")
-    arena = res.report["arena_bytes"]
+    arena = res.report.to_dict()["arena_bytes"]
     assert arena["predicted_pre_export"] is None and arena["measured"] > 0
     assert [(u["layer"], u["op"]) for u in arena["not_modelled_before_export"]] in ([("1", "prelu")],
                                                                                    [("1", "_prelu_kernel")])
-    assert res.report["verdict"]["stage"] == "measured on the artifact"
+    assert res.report.to_dict()["verdict"]["stage"] == "measured on the artifact"

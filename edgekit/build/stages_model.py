@@ -70,7 +70,8 @@ def predict(ctx: BuildContext) -> None:
     try:
         pre = analyze_graph(graph, ctx.loaded.spec.text, plan=plan)
     except NotModelledError as exc:
-        pre = analyze_graph(graph, ctx.loaded.spec.text, plan=replace(plan, runtime="litert", memory_plan=None))
+        as_litert = replace(plan, runtime="litert", memory_plan=None, kernels=None)  # counts only: no arena model
+        pre = analyze_graph(graph, ctx.loaded.spec.text, plan=as_litert)
         r.arena_bytes.not_modelled_before_export = [{"layer": layer, "op": op, "why": why}
                                                     for layer, op, why in exc.layers]
     ctx.graph, ctx.analysis = graph, pre
