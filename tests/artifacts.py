@@ -139,7 +139,7 @@ def artifact(net: Net | str, dtype: str = "fp32", fmt: str = "tflite", *, cache_
     """Path of ``net`` converted to ``dtype`` in ``fmt``, converting only when the key is not cached.
 
     ``options`` go to ``export_pte`` (``backend``, ``planner``, ``inplace``, ``compare_default``);
-    .tflite takes none.
+    an int8 .tflite takes ``share_concat_scales`` (``export.tflite.quantize_int8``).
     """
     net = lookup(net) if isinstance(net, str) else net
     path = cached_path(net, dtype, fmt, cache_dir=cache_dir, **options)
@@ -166,7 +166,7 @@ def artifact(net: Net | str, dtype: str = "fp32", fmt: str = "tflite", *, cache_
         calibration = net.calibration() if net.make is None else made()[2]
         if calibration is None:
             raise ValueError(f"network {net.name!r} has no calibration data for int8")
-        _write(path, quantize_int8(fp32_path.read_bytes(), calibration))
+        _write(path, quantize_int8(fp32_path.read_bytes(), calibration, **options))
     elif dtype == "fp16":
         from edgekit.export.tflite import quantize_fp16
 
@@ -179,8 +179,8 @@ def cached_path(net: Net | str, dtype: str = "fp32", fmt: str = "tflite", *, cac
     net = lookup(net) if isinstance(net, str) else net
     if dtype not in DTYPES or fmt not in FORMATS:
         raise ValueError(f"unknown dtype/format {dtype!r}/{fmt!r}: choose {DTYPES} / {FORMATS}")
-    if fmt == "tflite" and options:
-        raise ValueError(f".tflite conversion takes no options, got {sorted(options)}")
+    if fmt == "tflite" and options and (dtype != "int8" or set(options) - {"share_concat_scales"}):
+        raise ValueError(f"a {dtype} .tflite conversion takes no options {sorted(options)} (int8: share_concat_scales)")
     opts = "".join(f".{k}-{v}" for k, v in sorted(options.items()))
     return Path(cache_dir or default_cache_dir()) / f"{net.name}.{dtype}{opts}.{cache_key(net, fmt, options)}.{fmt}"
 

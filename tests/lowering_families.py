@@ -256,12 +256,12 @@ def _trained_like(model) -> None:
                 p.copy_(torch.empty(p.shape).uniform_(lo, hi, generator=gen))
 
 
-def build(name: str, cache_dir, dtype: str = "int8") -> Path:
+def build(name: str, cache_dir, dtype: str = "int8", **options) -> Path:
     """The .tflite of a family (edgekit's export), int8 or fp32, cached in ``cache_dir``; the fp32
     conversion (the slow part) is cached too and reused for the int8 file."""
     import artifacts
 
-    return artifacts.artifact(net(name), dtype, cache_dir=cache_dir)
+    return artifacts.artifact(net(name), dtype, cache_dir=cache_dir, **options)
 
 
 def net(name: str):

@@ -7,6 +7,11 @@
 - a CONCATENATION input produced by an op that must keep its input's scale (RESIZE, pooling,
   RESHAPE, TRANSPOSE, SLICE, PAD, ...) is requantized by a QUANTIZE op to the concat's scale
   (upsample families).
+
+edgekit's int8 path then gives a concat and the inputs it joins one range where that costs at most
+half a bit of resolution (``export.quant_ranges``), which removes such QUANTIZE ops. Whether it
+can depends on the calibration data, which the pre-export graph does not have: the lowering keeps
+the requantizes, an upper bound of the arena (one buffer per requantized input).
 """
 
 from __future__ import annotations
