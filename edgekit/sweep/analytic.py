@@ -75,12 +75,15 @@ def _row(cand: Candidate, tid: str, plan, exported, accuracy) -> Row:
     graph = capture_loaded(exported, dtype=plan.dtype, fold=True)
     a = analyze_graph(graph, cand.spec, plan=plan, fold=True)
     verdict = a.check(suggest=False)
-    est = estimate_graph(capture_loaded(exported, dtype=plan.dtype, fold=False), plan.target, dtype=plan.dtype,
-                         model=cand.spec)
+    # the latency `check --json` and `profile --emulate` give: the graph the target's runtime runs
+    latency = a.latency_ms.get(plan.target.id)
+    if latency is None:
+        latency = estimate_graph(capture_loaded(exported, dtype=plan.dtype, fold=False), plan.target,
+                                 dtype=plan.dtype, model=cand.spec).total_ms
     return Row(cand.id, tid, "ok", runtime=plan.runtime, dtype=plan.dtype, memory_plan=plan.memory_plan,
                params=a.params, macs=a.macs, model_bytes=a.model_bytes, arena_bytes=a.arena_bytes,
-               peak_activation_bytes=a.peak_activation_bytes, latency_ms=round(est.total_ms, 6),
-               latency_model=est.cost_model, sram_bytes=verdict.sram_bytes, flash_bytes=verdict.flash_bytes,
+               peak_activation_bytes=a.peak_activation_bytes, latency_ms=round(latency, 6),
+               latency_model=plan.target.latency.model, sram_bytes=verdict.sram_bytes, flash_bytes=verdict.flash_bytes,
                fits=verdict.fits, reasons=list(verdict.reasons), accuracy=accuracy)
 
 
