@@ -195,7 +195,11 @@ def test_int8_shuffle_free_tflite_is_the_unpermuted_int8_model_bit_for_bit(cache
     integers of the unpermuted int8 build (same scales; integer sums in another order), so its top-1
     agreement with it is 1.0 on every calibration sample. The layout ops' own statistics (a RESHAPE or
     SLICE output, which takes its input's scale) are shrunk by 1e-4 so that the fp32 rounding of the
-    permuted calibration run cannot widen a shared concat range."""
+    permuted calibration run cannot widen a range. Both are quantized without edgekit's shared concat
+    ranges: which tensors join a shared range depends on every member's range, the layout ops'
+    included, and the two graphs spell the split with different layout ops (measured with min/max
+    calibration on ShuffleNetV2-0.5: 1 of the groups decided differently, 2-LSB differences, top-1
+    agreement 0.906); the product builds, sharing on, are compared in the test below."""
     from edgekit.export.tflite import quantize_int8
 
     samples = cb.calibration(net)
@@ -213,8 +217,8 @@ def test_int8_shuffle_free_tflite_is_the_unpermuted_int8_model_bit_for_bit(cache
 
     unpermuted = cache / f"{net.key}.exact-unpermuted.int8.tflite"
     after = cache / f"{net.key}.exact-after.int8.tflite"
-    unpermuted.write_bytes(quantize_int8(pu.read_bytes(), samples, adjust_ranges=record))
-    after.write_bytes(quantize_int8(pa.read_bytes(), samples, adjust_ranges=reuse))
+    unpermuted.write_bytes(quantize_int8(pu.read_bytes(), samples, adjust_ranges=record, share_concat_scales=False))
+    after.write_bytes(quantize_int8(pa.read_bytes(), samples, adjust_ranges=reuse, share_concat_scales=False))
     a = np.stack([np.ravel(o) for o in _run(after, samples)])
     b = np.stack([np.ravel(o) for o in _run(unpermuted, samples)])
     assert np.array_equal(a, b) and float(np.mean(a.argmax(1) == b.argmax(1))) == 1.0
