@@ -198,7 +198,7 @@ def test_int8_shuffle_free_tflite_is_the_unpermuted_int8_model_bit_for_bit(cache
     permuted calibration run cannot widen a range. Both are quantized without edgekit's shared concat
     ranges: which tensors join a shared range depends on every member's range, the layout ops'
     included, and the two graphs spell the split with different layout ops (measured with min/max
-    calibration on ShuffleNetV2-0.5: 1 of the groups decided differently, 2-LSB differences, top-1
+    calibration on ShuffleNetV2-0.5 with sharing on: differences of up to 2 LSB at the output, top-1
     agreement 0.906); the product builds, sharing on, are compared in the test below."""
     from edgekit.export.tflite import quantize_int8
 
