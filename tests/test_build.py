@@ -196,7 +196,8 @@ def test_fp16_tflite_halves_the_weights_and_verifies(tmp_path):
 @pytest.mark.export
 def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
     """A rank-5 channel shuffle (the textbook view) runs in TFLite-Micro's reference kernels but not
-    in CMSIS-NN's: lint calls it an error for an MCU build, and the build refuses like over budget."""
+    in CMSIS-NN's: lint calls it an error for an MCU build, and the build refuses like over budget --
+    before export, from the same runnability table (one truth; tests/test_one_truth.py runs lint too)."""
     from torch import nn
 
     class Naive(nn.Module):
@@ -219,6 +220,8 @@ def test_lint_error_fails_the_build_and_writes_nothing(tmp_path):
     res = build(Naive().eval(), target="tflite", sram="256kB", calibration=cal, input_shape=shape, output=out)
     assert not res.fits and not res.written and not out.exists()
     report = res.report.to_dict()
-    assert any(r.startswith("lint:") and "rank-gt-4" in r for r in report["verdict"]["reasons"]), report["verdict"]
-    assert report["arena_bytes"]["measured"] <= 256 * 1024  # the arena fits: lint alone refused it
+    verdict = report["verdict"]
+    assert verdict["stage"] == "predicted before export", verdict
+    assert any(r.startswith("cannot run on TFLite-Micro: TRANSPOSE with a rank-5") for r in verdict["reasons"]), verdict
+    assert report["arena_bytes"]["predicted_pre_export"] <= 256 * 1024  # the arena fits: runnability refused it
     assert report["shuffle_free"]["shuffles_removed"] == 0 and report["shuffle_free"]["notes"]

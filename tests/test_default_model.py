@@ -121,7 +121,7 @@ def test_int8_in_tflite_micro_keeps_the_accuracy_of_fp32(int8):
     with torch.no_grad():
         fp32 = module(torch.from_numpy(x[:, 0])).numpy().astype(np.float64)
     path = int8.output / "model.tflite"
-    it = runtime.Interpreter.from_file(str(path), arena_size=int8.report["arena_bytes"]["c_constant"])
+    it = runtime.Interpreter.from_file(str(path), arena_size=int8.report.to_dict()["arena_bytes"]["c_constant"])
     qi, qo = it.get_input_details(0)["quantization_parameters"], it.get_output_details(0)["quantization_parameters"]
     q8 = []
     for s in x:
@@ -137,7 +137,7 @@ def test_int8_in_tflite_micro_keeps_the_accuracy_of_fp32(int8):
     assert cosine >= 0.99
     # the figures the training script recorded are the ones measured here
     assert digits.training_info()["fp32_heldout_accuracy"] == pytest.approx(acc_fp32, abs=1e-9)
-    json.dumps(int8.report)
+    json.dumps(int8.report.to_dict())
 
 
 def test_the_network_computes_what_it_computed_when_trained():

@@ -256,7 +256,7 @@ def test_tflm_runner_matches_tflite_micro(int8, data):
     from tflite_micro.python.tflite_micro import runtime
 
     path = int8.output / "model.tflite"
-    arena = int8.report["arena_bytes"]["c_constant"]
+    arena = int8.report.to_dict()["arena_bytes"]["c_constant"]
     res = evaluate_tflm(path, data, arena_size=arena)
     it = runtime.Interpreter.from_file(str(path), arena_size=arena)
     (si, zi), (so, zo) = _own_int8_io(it.get_input_details(0)), _own_int8_io(it.get_output_details(0))
@@ -288,7 +288,7 @@ def test_evaluate_build_reports_every_runtime_and_plots(int8, data, tmp_path):
     from edgekit.loader import load_model
     from edgekit.report.eval_plots import confusion_matrix_plot
 
-    arena = int8.report["arena_bytes"]["c_constant"]
+    arena = int8.report.to_dict()["arena_bytes"]["c_constant"]
     rep = evaluate_build(data, module=load_model(None).module, artifact=int8.output / "model.tflite",
                          runtime="tflite-micro", arena_size=arena)
     assert [r.name for r in rep.results] == ["PyTorch fp32", "LiteRT int8", "TFLite-Micro int8"]

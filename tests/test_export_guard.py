@@ -63,6 +63,9 @@ def test_guard_patches_a_module_imported_before_install(monkeypatch, tmp_path):
     fake = types.ModuleType("litert_torch")
     fake.convert = lambda *a: "converted"
     monkeypatch.setitem(sys.modules, "litert_torch", fake)
+    for name in export_guard.GUARDED:  # install() patches what is imported: only the fake, here
+        if name != "litert_torch" and name in sys.modules:
+            monkeypatch.delitem(sys.modules, name)
     monkeypatch.setenv(export_guard.LOG_ENV, str(tmp_path / "log"))
     finders = list(sys.meta_path)
     try:

@@ -24,7 +24,7 @@ import pytest
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("EDGEKIT_UPDATE_GOLDEN") == "1"
 
-_VOLATILE_KEYS = {"timings_s", "versions", "elapsed_s"}
+_VOLATILE_KEYS = {"timings_s", "versions", "elapsed_s", "planning_s"}
 
 
 def _run(args: list[str], cwd: Path, capsys) -> subprocess.CompletedProcess:
