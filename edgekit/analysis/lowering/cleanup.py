@@ -190,14 +190,15 @@ def fc_reshapes(e: Edit) -> bool:
                     or len(e.shape(inner.inputs[0])) < len(e.shape(op.inputs[0])):
                 continue
             src, flat = e.shape(inner.inputs[0]), e.shape(op.inputs[0])
-            if _prod(src[:-1]) == _prod(flat[:-1]):
-                # (1, 1, 1, C) -> (1, C): FULLY_CONNECTED flattens its input to rows itself, the
-                # output keeps its shape (the converter drops the RESHAPE, e.g. after a global pool)
-                op.inputs = [inner.inputs[0], *op.inputs[1:]]
-                changed = True
-            elif all(e.opcode(r) == "RESHAPE" for r in e.readers(op.outputs[0])) and op.outputs[0] not in e.outputs:
+            if all(e.opcode(r) == "RESHAPE" for r in e.readers(op.outputs[0])) and op.outputs[0] not in e.outputs:
                 op.inputs = [inner.inputs[0], *op.inputs[1:]]
                 e.tensors[op.outputs[0]].shape = (*src[:-1], e.shape(op.outputs[0])[-1])
+                changed = True
+            elif len(flat) == 2 and _prod(src[:-1]) == flat[0]:
+                # (1, 1, 1, C) -> (1, C) into a 2-D FULLY_CONNECTED: it flattens its input to rows
+                # itself and its output keeps its shape (the converter drops the RESHAPE: DS-CNN's
+                # average pool + flatten)
+                op.inputs = [inner.inputs[0], *op.inputs[1:]]
                 changed = True
         elif code in BROADCASTING:
             changed |= _broadcast_reshape(e, op)
