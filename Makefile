@@ -16,11 +16,14 @@ demo: $(STAMP)
 	mkdir -p out
 	$(VENV)/bin/edgekit build --target tflite --sram 256kB -o out/demo
 
+# two workers (pytest-xdist), one test file each at a time: the machine's two cores
+XDIST := -n 2 --dist loadfile
+
 test: $(STAMP)
-	$(PY) -m pytest -q -rs $(PYTEST_ARGS)
+	$(PY) -m pytest -q -rs $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)  # converts nothing (tests/conftest.py enforces it): the analysis, planners, readers, CLI
-	EDGEKIT_FORBID_EXPORT=1 $(PY) -m pytest -q -m "not slow and not export" $(PYTEST_ARGS)
+	EDGEKIT_FORBID_EXPORT=1 $(PY) -m pytest -q -m "not slow and not export" $(XDIST) $(PYTEST_ARGS)
 
 clean:
 	rm -rf out .pytest_cache

@@ -83,11 +83,16 @@ class _PatchingLoader(importlib.abc.Loader):
 
 
 class _Finder(importlib.abc.MetaPathFinder):
+    # marks every copy of this class: the module can be imported twice under two names (the test
+    # process's ``export_guard`` and the child processes' site hook), and two guards asking each
+    # other would recurse forever
+    edgekit_export_guard = True
+
     def find_spec(self, fullname, path, target=None):
         if fullname not in GUARDED:
             return None
         for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
+            if getattr(finder, "edgekit_export_guard", False) or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
@@ -102,5 +107,5 @@ def install() -> None:
     for name in GUARDED:
         if name in sys.modules:
             _patch(sys.modules[name])
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+    if not any(getattr(f, "edgekit_export_guard", False) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())

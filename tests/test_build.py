@@ -51,6 +51,7 @@ def test_default_model_builds_fits_and_runs_in_tflm(tmp_path):
         assert key in rep
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_over_budget_fails_fast_and_writes_nothing(tmp_path):
     out = tmp_path / "o"
     out.mkdir()

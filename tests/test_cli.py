@@ -43,6 +43,7 @@ def test_check_tflite_imports_no_torch(small_tflite):
     assert d["macs"] == 16 * 16 * 8 * 27 + 8 * 8 * 8 * 72 + 8 * 4
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_check_default_json_schema_and_exit_codes():
     p = run("check", "--json", "--sram", "256kB", "--flash", "1MB", "--dtype", "int8", "--runtime", "tflite-micro")
     assert p.returncode == 0, p.stderr
@@ -58,6 +59,7 @@ def test_check_default_json_schema_and_exit_codes():
     assert "exceeds SRAM" in p.stdout
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_markdown_output():
     p = run("check", "--markdown", "--target", "nrf52840-dk")
     assert p.returncode == 0, p.stderr

@@ -139,6 +139,7 @@ def test_cli_baseline_markdown_and_exit_codes(tmp_path):
     assert p.returncode == 2 and "bad.json: params: missing key" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_cli_baseline_over_budget_exits_1(tmp_path):
     """Over budget: exit 1, and the diff is still printed."""
     p = run("check", "mcu_mobilenet_v1:resolution=224", "--target", "nrf52840-dk", "--baseline",
@@ -156,6 +157,7 @@ def test_assert_fits_passes_and_returns_the_report():
     assert r.verdict.fits and r.arena_bytes <= 256 * 1024
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_assert_fits_message_is_readable():
     with pytest.raises(AssertionError) as info:
         assert_fits("mcu_mobilenet_v1", sram="64kB", flash="1MB", dtype="int8")
@@ -169,6 +171,7 @@ def test_assert_fits_message_is_readable():
     assert lines[i + 1].startswith("    - ") and "fits" in lines[i + 1], msg  # the best suggestion first
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_assert_fits_sram_alone_means_what_check_means():
     """An MCU-sized sram= without dtype analyses int8 for TFLite-Micro, as `edgekit check --sram`
     and `edgekit build --sram` do; the arena agrees with the one `check --json` prints."""
@@ -279,6 +282,7 @@ def test_html_renders_in_headless_chromium(html_page, mcu_report, tmp_path):
     assert near((0xdd, 0x84, 0x52)), "the SRAM line is drawn"
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_cli_report_writes_the_page_and_exits_by_verdict(tmp_path):
     out = tmp_path / "r" / "report.html"
     p = run("report", "mcu_mobilenet_v1", "--target", "nrf52840-dk", "-o", out)

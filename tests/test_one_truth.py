@@ -54,6 +54,7 @@ def _verdict_line(stdout: str) -> str:
     return [ln for ln in stdout.splitlines() if ln.startswith(("fits", "does not fit"))][-1]
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_every_command_gives_the_same_verdict_over_budget(tmp_path, tiny_board):
     """The default model on a 64 KiB board: check, report, build, recipe and assert_fits all say
     'does not fit', with the same arena, before anything is exported."""
@@ -82,6 +83,7 @@ def test_every_command_gives_the_same_verdict_over_budget(tmp_path, tiny_board):
     assert f"{arena:,} B" in json.dumps(json.loads(rec.stdout)["notes"])
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 @pytest.mark.parametrize("args", [["--sram", "256kB"], ["--sram", "200kB", "--flash", "1MB"],
                                   ["--target", "nrf52840-dk"], ["--sram", "64kB"]])
 def test_check_report_and_assert_fits_agree(tmp_path, args):

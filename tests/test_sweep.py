@@ -330,6 +330,7 @@ def test_the_accuracy_hook_fills_the_column_and_becomes_an_objective(tmp_path):
     assert set(r.fronts["nucleo-h743zi"]) == independent_front([x.to_dict() for x in r.rows], r.objectives)
 
 
+@pytest.mark.slow  # ~7-30 s: CLI processes that import torch; `make test` runs it
 def test_cli_sweep_json_and_exit_code(tmp_path, capsys):
     out = tmp_path / "s"
     rc = main(["sweep", FAMILY, "--grid", "width=0.25", "resolution=32,40", "--targets", "nucleo-h743zi",
