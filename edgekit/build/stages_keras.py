@@ -130,8 +130,8 @@ def prepare_samples(ctx: BuildContext) -> None:
 
 def lint(ctx: BuildContext) -> None:
     """`edgekit lint` with the Keras layer names; an error fails the build."""
+    from edgekit.graph.names import ModuleTable
     from edgekit.lint import lint as run
-    from edgekit.lint.names import ModuleTable
 
     ctx.lint = run(ctx.artifact, model=ModuleTable(keras=ctx.module.table), target=ctx.plan.lint_target)
     ctx.report.lint = ctx.lint
