@@ -48,8 +48,11 @@ def _run_child(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           timeout=900)
 
 
+_REPO = str(Path(__file__).resolve().parents[1])  # the checkout's path differs between machines
+
+
 def _normalize_text(text: str, tmp: Path) -> str:
-    text = text.replace(str(tmp), "<TMP>")
+    text = text.replace(str(tmp), "<TMP>").replace(_REPO, "<REPO>")
     text = re.sub(r"\(\d+\.\d+ s\)", "(<T> s)", text)
     text = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", "<DATE>", text)
     return text
