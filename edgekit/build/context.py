@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.build.report import BuildReport
+from edgekit.build.report import BuildReport, BuildVerdict
 from edgekit.plan import Plan
 
 Progress = Callable[[str, "float | None", str], None]  # (stage, seconds or None when it starts, detail)
@@ -79,3 +79,12 @@ class BuildContext:
 
     def warn(self, message: str) -> None:
         self.progress("warning", None, message)
+
+    def stop_unless_fits(self, verdict, stage: str, *, suggestions: list | None = None) -> None:
+        """End the build here (BuildStop: nothing is written) when ``verdict``, made before any slow
+        step, does not fit, unless --force."""
+        if verdict.fits or self.options.force:
+            return
+        self.report.verdict = BuildVerdict(fits=False, stage=stage, reasons=verdict.reasons,
+                                           summary=verdict.summary(), suggestions=suggestions)
+        raise BuildStop

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from edgekit.analysis.api import analyze_graph
 from edgekit.build.compare import compare
-from edgekit.build.context import BuildContext, BuildStop
-from edgekit.build.report import BuildVerdict
+from edgekit.build.context import BuildContext
 from edgekit.errors import UsageError
 from edgekit.graph.tflite_reader import read_tflite
 
@@ -35,12 +34,7 @@ def read_artifact(ctx: BuildContext) -> None:
     r.dtype = pre.dtype
     r.arena_bytes.predicted_pre_export = pre.arena_bytes
     ctx.feed = default_inputs(g)[: max(1, ctx.options.verify_samples)]
-    verdict = pre.check(suggest=False)
-    if verdict.fits or ctx.options.force:
-        return
-    r.verdict = BuildVerdict(fits=False, stage="predicted before the build", reasons=verdict.reasons,
-                             summary=verdict.summary())
-    raise BuildStop
+    ctx.stop_unless_fits(pre.check(suggest=False), "predicted before the build")
 
 
 def verify_against_original(ctx: BuildContext) -> None:

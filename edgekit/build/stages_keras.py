@@ -17,8 +17,7 @@ import os
 
 import numpy as np
 
-from edgekit.build.context import BuildContext, BuildStop
-from edgekit.build.report import BuildVerdict
+from edgekit.build.context import BuildContext
 from edgekit.errors import UsageError
 
 
@@ -100,12 +99,7 @@ def predict(ctx: BuildContext) -> None:
     r = ctx.report
     r.params, r.macs, r.peak_activation_bytes = pre.params, pre.macs, pre.peak_activation_bytes
     r.arena_bytes.predicted_pre_export = pre.arena_bytes
-    verdict = pre.check(suggest=False)
-    if verdict.fits or ctx.options.force:
-        return
-    r.verdict = BuildVerdict(fits=False, stage="predicted before export", reasons=verdict.reasons,
-                             summary=verdict.summary())
-    raise BuildStop
+    ctx.stop_unless_fits(pre.check(suggest=False), "predicted before export")
 
 
 def fold(ctx: BuildContext) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgekit.analysis.api import analyze_graph, capture_loaded
 from edgekit.analysis.result import verdict_for
-from edgekit.build.context import BuildContext, BuildStop
+from edgekit.build.context import BuildContext
 from edgekit.build.report import BuildVerdict
 from edgekit.errors import UsageError
 from edgekit.loader import LoadedModel, from_module, load_model, parse_spec, probe_input
@@ -100,9 +100,7 @@ def predict(ctx: BuildContext) -> None:
         pre.variants_of = ctx.loaded
         verdict = pre.check()
         suggestions = [s.__dict__ for s in verdict.suggestions]
-    r.verdict = BuildVerdict(fits=False, stage="predicted before export", reasons=verdict.reasons,
-                             summary=verdict.summary(), suggestions=suggestions)
-    raise BuildStop
+    ctx.stop_unless_fits(verdict, "predicted before export", suggestions=suggestions)
 
 
 def _patches_fit(ctx: BuildContext, verdict) -> bool:
