@@ -230,6 +230,23 @@ def _extended_header(data: bytes, path) -> dict:
     return {"program_size": program_size, "segment_base_offset": seg_base, "segment_data_size": seg_size}
 
 
+def delegate_data(r, plan, inline: list, segments: list) -> list[tuple]:
+    """(delegate id, its entry of ``inline`` or ``segments``) for every delegate of ``plan`` that has
+    data: the delegate's data reference says which list (0: inline in the program, else a segment)
+    and the index in it. The lists hold what the caller needs (sizes, or the bytes themselves)."""
+    out = []
+    for d in plan.tables(7, "delegates"):
+        ref = d.table(1, "delegate data reference")
+        if ref is None:
+            continue
+        loc, idx = ref.scalar(0, "u8"), ref.scalar(1, "u32")
+        pool = inline if loc == 0 else segments
+        if idx >= len(pool):
+            raise r.bad(f"delegate data index {idx} out of range 0..{len(pool) - 1}")
+        out.append((d.string(0, "delegate id") or "?", pool[idx]))
+    return out
+
+
 def _parse(data: bytes, path, name: str) -> Graph:
     hdr = _extended_header(data, path)
     r = _Reader(data, path, hdr["program_size"])
@@ -320,16 +337,7 @@ def _parse(data: bytes, path, name: str) -> Graph:
         nm, ov = o.string(0, "operator name") or "?", o.string(1, "operator overload") or ""
         operators.append(f"{nm}.{ov}" if ov else nm)
     delegates = [d.string(0, "delegate id") or "?" for d in plan.tables(7, "delegates")]
-    delegate_bytes = 0
-    for d in plan.tables(7, "delegates"):
-        ref = d.table(1, "delegate data reference")
-        if ref is None:
-            continue
-        loc, idx = ref.scalar(0, "u8"), ref.scalar(1, "u32")
-        pool = inline_delegate if loc == 0 else segments
-        if idx >= len(pool):
-            raise r.bad(f"delegate data index {idx} out of range 0..{len(pool) - 1}")
-        delegate_bytes += pool[idx]
+    delegate_bytes = sum(size for _, size in delegate_data(r, plan, inline_delegate, segments))
     buffer_sizes = [int(x) for x in plan.scalars(8, "i64", 8, "non_const_buffer_sizes")]
     if any(x < 0 for x in buffer_sizes):
         raise r.bad(f"negative planned buffer size in {buffer_sizes}")

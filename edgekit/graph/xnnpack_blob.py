@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from edgekit.errors import ArtifactError
-from edgekit.graph.pte_reader import _extended_header, _Reader, read_pte_bytes
+from edgekit.graph.pte_reader import _extended_header, _Reader, delegate_data, read_pte_bytes
 
 # union XNodeUnion of runtime_schema.fbs (executorch 1.5), in declaration order; type tag = index + 1
 XNODE_TYPES = (
@@ -114,17 +114,7 @@ def delegate_payloads(path) -> list[tuple[str, bytes]]:
         if base + off + size > len(data):
             raise ArtifactError(f"{path} is truncated: a segment ends at byte {base + off + size}")
         segments.append(data[base + off:base + off + size])
-    out = []
-    for d in plans[0].tables(7, "delegates"):
-        ref = d.table(1, "delegate data reference")
-        if ref is None:
-            continue
-        loc, idx = ref.scalar(0, "u8"), ref.scalar(1, "u32")
-        pool = inline if loc == 0 else segments
-        if idx >= len(pool):
-            raise r.bad(f"delegate data index {idx} out of range 0..{len(pool) - 1}")
-        out.append((d.string(0, "delegate id") or "?", pool[idx]))
-    return out
+    return delegate_data(r, plans[0], inline, segments)
 
 
 def read_xnnpack_payload(payload: bytes, *, backend: str = "XnnpackBackend", path="<delegate>") -> XnnpackGraph:
