@@ -13,6 +13,12 @@ from dataclasses import asdict, dataclass, field, fields
 SCHEMA = "edgekit.sweep/1"
 
 
+def _known_fields(cls, d: dict):
+    """``cls`` from a saved dict, ignoring keys it does not have (a result file of another version)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
 @dataclass
 class Row:
     """The analytic answer for one candidate on one target (the pre-export model: what
@@ -48,8 +54,7 @@ class Row:
 
     @classmethod
     def from_dict(cls, d: dict) -> Row:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return _known_fields(cls, d)
 
 
 @dataclass
@@ -79,8 +84,7 @@ class Verified:
 
     @classmethod
     def from_dict(cls, d: dict) -> Verified:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return _known_fields(cls, d)
 
 
 @dataclass
